@@ -1,0 +1,61 @@
+"""The ``queuectl`` command: a thin asyncclick layer over ``queuectl.api``.
+
+Imports stay lazy: each command imports the API pieces it uses, so short commands
+start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # Windows: the default loop
+        import asyncio
+
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the command, turn every error into one line and an exit code."""
+    import asyncclick as click
+
+    from queuectl.cli.app import cli
+    from queuectl.errors import QueuectlError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    code = 0
+    try:
+        _run(cli.main(args, prog_name="queuectl", standalone_mode=False))
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("queuectl: aborted", err=True)
+        code = 130
+    except QueuectlError as exc:
+        click.echo(f"queuectl: error: {exc}", err=True)
+        code = exc.exit_code
+    except BrokenPipeError:
+        # A reader such as `head` went away: stop quietly, like other Unix tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 141
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # a bug: still one line, unless debugging
+        if os.environ.get("QUEUECTL_DEBUG"):
+            raise
+        click.echo(f"queuectl: internal error: {type(exc).__name__}: {exc}", err=True)
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,49 @@
+"""``config get`` and ``config set``."""
+
+from __future__ import annotations
+
+import json
+
+import asyncclick as click
+
+from queuectl.cli.app import Context, pass_context
+
+
+@click.group()
+def config() -> None:
+    """Read and change settings (config.json in the home)."""
+
+
+@config.command("get")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (snake_case keys).")
+@pass_context
+def config_get(ctx: Context, key: str | None, as_json: bool) -> None:
+    """Show all settings, or the value of one (kebab-case or snake_case)."""
+    from queuectl.cli.render import format_value
+    from queuectl.config import normalize_key
+
+    values = ctx.settings().to_dict()
+    if key is not None:
+        value = values[normalize_key(key)]
+        click.echo(json.dumps(value) if as_json else format_value(value))
+    elif as_json:
+        click.echo(json.dumps(values, indent=2, sort_keys=True))
+    else:
+        for name, value in values.items():
+            click.echo(f"{name.replace('_', '-')} = {format_value(value)}")
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@pass_context
+def config_set(ctx: Context, key: str, value: str) -> None:
+    """Validate and save one setting; a bad key or value changes nothing."""
+    from queuectl.cli.render import format_value
+    from queuectl.config import normalize_key, update_setting
+    from queuectl.paths import ensure_home
+
+    name = normalize_key(key)
+    settings = update_setting(ensure_home(ctx.home), name, value)
+    click.echo(f"{name.replace('_', '-')} = {format_value(settings.to_dict()[name])}")

@@ -1,0 +1,74 @@
+"""``worker start`` and ``worker stop``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import asyncclick as click
+
+from queuectl.cli.app import Context, pass_context
+
+
+@click.group()
+def worker() -> None:
+    """Run or stop runners (N concurrent workers each)."""
+
+
+@worker.command("start")
+@click.option(
+    "--count",
+    "-c",
+    type=click.IntRange(1, 4096),
+    default=1,
+    show_default=True,
+    help="Concurrent workers in this runner.",
+)
+@click.option("--burst", is_flag=True, help="Exit once no job is left to run (see README).")
+@pass_context
+async def start(ctx: Context, count: int, burst: bool) -> None:
+    """Process jobs in the foreground until stopped (SIGINT/SIGTERM or `worker stop`).
+
+    The first signal drains: running jobs finish and are recorded. A second one ends
+    the running commands and gives their jobs back to pending, uncounted.
+    """
+    from queuectl.signals import handle_signals
+
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s queuectl: %(message)s"
+    )
+    async with ctx.queue() as queue:
+        runner = queue.runner(concurrency=count, burst=burst)
+        with handle_signals(runner):
+            stats = await runner.run()
+    click.echo(
+        f"queuectl: runner stopped: {stats.completed} completed, {stats.failed} failed, "
+        f"{stats.dead} dead, {stats.given_back} given back",
+        err=True,
+    )
+
+
+@worker.command("stop")
+@click.option(
+    "--timeout",
+    "drain_timeout",
+    type=click.FloatRange(min=0),
+    metavar="S",
+    help="After S seconds, stop hard: end running commands and give their jobs back.",
+)
+@pass_context
+async def stop(ctx: Context, drain_timeout: float | None) -> None:
+    """Ask this host's runners to drain and stop; returns once they have exited."""
+    from queuectl.api import StopTimeout
+    from queuectl.errors import QueuectlError
+
+    async with ctx.queue() as queue:
+        try:
+            stopped = await queue.stop_runners(drain_timeout=drain_timeout)
+        except StopTimeout as exc:
+            click.echo(f"queuectl: {exc}; stopping hard (running jobs are given back)", err=True)
+            stopped = await queue.stop_runners(hard=True)
+    if not stopped:
+        raise QueuectlError("no runner is running on this host for this store")
+    pids = ", ".join(str(r.pid) for r in stopped)
+    click.echo(f"stopped {len(stopped)} runner(s): pid {pids}")

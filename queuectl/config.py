@@ -1,0 +1,153 @@
+"""Settings kept in ``config.json``: defaults, validation, atomic saves, kebab/snake keys."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from queuectl.errors import ConfigError
+
+__all__ = ["CONFIG_FILE", "Settings", "load_settings", "normalize_key", "save_settings"]
+
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: Retries allowed after the first attempt, for jobs that do not say.
+    max_retries: int = 3
+    #: Failed attempt k waits ``backoff_base ** k`` seconds before the next one.
+    backoff_base: float = 2.0
+    #: How long a claim stays valid without a heartbeat from its runner.
+    lease_seconds: float = 30.0
+    #: Default per-job timeout in seconds; None means no timeout.
+    job_timeout: float | None = None
+    #: Seconds between SIGTERM and SIGKILL when a command must be stopped.
+    kill_grace: float = 5.0
+    #: Fallback poll period of an idle runner; wake-ups normally come sooner.
+    poll_interval: float = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _non_negative_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{_kebab(name)} must be an integer >= 0, not {value!r}")
+    return value
+
+
+def _number(name: str, value: object, low: float, *, inclusive: bool) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        number = float(value)
+        if number >= low if inclusive else number > low:
+            return number
+    op = ">=" if inclusive else ">"
+    raise ConfigError(f"{_kebab(name)} must be a number {op} {low:g}, not {value!r}")
+
+
+def _optional_seconds(name: str, value: object) -> float | None:
+    return None if value is None else _number(name, value, 0, inclusive=False)
+
+
+_VALIDATORS: dict[str, Callable[[str, object], Any]] = {
+    "max_retries": _non_negative_int,
+    "backoff_base": lambda n, v: _number(n, v, 1, inclusive=True),
+    "lease_seconds": lambda n, v: _number(n, v, 0, inclusive=False),
+    "job_timeout": _optional_seconds,
+    "kill_grace": lambda n, v: _number(n, v, 0, inclusive=True),
+    "poll_interval": lambda n, v: _number(n, v, 0, inclusive=False),
+}
+assert set(_VALIDATORS) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def normalize_key(key: str) -> str:
+    """Accept ``max-retries`` or ``max_retries``; raise ConfigError for unknown keys."""
+    name = key.strip().replace("-", "_")
+    if name not in _VALIDATORS:
+        known = ", ".join(_kebab(k) for k in _VALIDATORS)
+        raise ConfigError(f"unknown setting {key!r} (known: {known})")
+    return name
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Parse a command-line value for setting ``name`` (already normalized)."""
+    raw: object
+    lowered = text.strip().lower()
+    if lowered in ("none", "null", "off", ""):
+        raw = None
+    else:
+        try:
+            raw = json.loads(lowered)
+        except json.JSONDecodeError:
+            raw = text
+    return _VALIDATORS[name](name, raw)
+
+
+def load_settings(home: Path) -> Settings:
+    path = home / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not valid JSON; fix it or delete it") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object; fix it or delete it")
+    values = {}
+    for key, value in data.items():
+        try:
+            name = normalize_key(str(key))
+            values[name] = _VALIDATORS[name](name, value)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    return Settings(**values)
+
+
+def save_settings(home: Path, settings: Settings) -> None:
+    """Write config.json atomically: a temporary file, fsync, then rename over the old one."""
+    path = home / CONFIG_FILE
+    text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=home)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(home, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def update_setting(home: Path, key: str, text: str) -> Settings:
+    """Validate one new value and save; on any error nothing is written."""
+    name = normalize_key(key)
+    value = parse_value(name, text)
+    settings = dataclasses.replace(load_settings(home), **{name: value})
+    save_settings(home, settings)
+    return settings

@@ -1,0 +1,53 @@
+"""The exceptions queuectl raises; the CLI maps each family to an exit code."""
+
+from __future__ import annotations
+
+
+class QueuectlError(Exception):
+    """Root of every error queuectl raises on purpose.
+
+    ``exit_code`` is what the CLI exits with: 1 when an operation failed,
+    2 when the input or the usage was bad.
+    """
+
+    exit_code = 1
+
+
+class InvalidInput(QueuectlError):
+    """The caller's input is malformed; nothing was changed."""
+
+    exit_code = 2
+
+
+class ConfigError(QueuectlError):
+    """A setting is unknown or invalid, or config.json cannot be read."""
+
+    exit_code = 2
+
+
+class JobNotFound(QueuectlError):
+    """No job has the given id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}")
+        self.job_id = job_id
+
+
+class DuplicateJob(QueuectlError):
+    """A job with this id exists already (or the id repeats in one bulk input)."""
+
+    def __init__(self, job_id: str, detail: str = "a job with this id exists already") -> None:
+        super().__init__(f"duplicate job id {job_id!r}: {detail}")
+        self.job_id = job_id
+
+
+class InvalidState(QueuectlError):
+    """The job exists but is not in a state that allows the operation."""
+
+
+class StoreError(QueuectlError):
+    """The store cannot be opened or used (damaged file, newer schema, full disk...)."""
+
+
+class StaleClaim(QueuectlError):
+    """A runner tried to record the outcome of a claim it no longer holds."""

@@ -1,0 +1,51 @@
+"""Open a store by URL; each backend is imported only when its scheme is used."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from queuectl.errors import ConfigError
+from queuectl.store.base import Finish, Heartbeat, NewJob, Store, Subscription, WakeKind
+
+__all__ = [
+    "Finish",
+    "Heartbeat",
+    "NewJob",
+    "Store",
+    "Subscription",
+    "WakeKind",
+    "open_store",
+    "sqlite_path",
+]
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file an SQLite URL names, or None when the URL is not for SQLite.
+
+    Accepted: a bare path, ``sqlite:///relative.db`` and ``sqlite:////absolute.db``.
+    """
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://") :]
+        if not rest.startswith("/") or rest == "/":
+            raise ConfigError(f"bad SQLite URL {url!r}: use sqlite:///file.db or sqlite:////abs.db")
+        return Path(rest[1:]).expanduser().absolute()
+    if "://" in url:
+        return None
+    return Path(url).expanduser().absolute()
+
+
+async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
+    """Open the store ``url`` names: an SQLite file, ``memory://`` or ``postgresql://…``."""
+    if url == "memory://":
+        from queuectl.store.memory import MemoryStore
+
+        return MemoryStore(clock=clock)
+    path = sqlite_path(url)
+    if path is not None:
+        from queuectl.store.sqlite import SQLiteStore
+
+        return await SQLiteStore.open(path, clock=clock)
+    scheme = url.split("://", 1)[0]
+    raise ConfigError(f"unsupported store URL scheme {scheme!r} (use a file path or sqlite:///)")

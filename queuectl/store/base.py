@@ -1,0 +1,149 @@
+"""The Store contract: the few atomic operations every backend provides.
+
+Retry decisions and state rules live above this line (``retry.py``, ``api.py``,
+``runner.py``); a store persists what it is told, atomically, and enforces only what
+must be checked inside one transaction: unique ids, claim exclusivity, fencing tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from queuectl.models import Job, JobState, RunnerInfo
+
+__all__ = ["Finish", "Heartbeat", "NewJob", "Store", "Subscription", "WakeKind"]
+
+#: ``jobs``: new work may be runnable; ``control``: a runner should re-read its flags.
+WakeKind = Literal["jobs", "control"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job ready to insert: id and defaults resolved by the caller."""
+
+    id: str
+    command: str
+    max_retries: int
+    timeout: float | None = None
+    priority: int = 0
+    queue: str = "default"
+    #: Seconds from now until the job becomes claimable.
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The end of one claim: persist ``state`` if ``token`` still holds the job."""
+
+    job_id: str
+    token: int
+    state: JobState
+    #: Seconds from now until the job may be claimed again.
+    delay: float = 0.0
+    #: False gives the attempt back (it is not counted).
+    counted: bool = True
+    exit_code: int | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    #: Ids of the jobs this runner still holds (the others were taken over).
+    held: frozenset[str]
+    #: 0: keep going; 1: drain and stop; 2: stop hard (see ``Runner.stop``).
+    stop_requested: int
+    #: False when the registry lost the runner's entry (it must register again).
+    registered: bool = True
+
+
+class Subscription(Protocol):
+    """An open wake-up channel; ``address`` is recorded in the runner registry."""
+
+    @property
+    def address(self) -> str | None: ...
+
+    async def close(self) -> None: ...
+
+
+class Store(Protocol):
+    def now(self) -> float:
+        """The store's clock, in seconds since the epoch."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # -- jobs ---------------------------------------------------------------
+    async def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        """Insert all of ``jobs`` or none (DuplicateJob names an id that exists)."""
+        ...
+
+    async def get(self, job_id: str) -> Job:
+        """The job with this id, or JobNotFound."""
+        ...
+
+    def list_jobs(
+        self, *, state: JobState | None = None, limit: int | None = None
+    ) -> AsyncIterator[Job]:
+        """Jobs oldest first, fetched in pages so that memory stays flat."""
+        ...
+
+    async def count_jobs(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present, zeros included)."""
+        ...
+
+    async def next_run_at(self, *, states: frozenset[JobState]) -> float | None:
+        """The earliest ``run_at`` among unclaimed jobs in ``states``."""
+        ...
+
+    async def claim(self, runner_id: str, limit: int, lease_seconds: float) -> list[Job]:
+        """Atomically take up to ``limit`` runnable jobs, highest priority then oldest.
+
+        Each claimed job is ``processing``, its attempts and token incremented, owned
+        by ``runner_id`` until ``now + lease_seconds``.
+        """
+        ...
+
+    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
+        """Persist outcomes in one transaction; returns the ids whose token still held."""
+        ...
+
+    async def retry_dead(self, job_id: str) -> Job:
+        """Move a dead job back to pending with attempts reset.
+
+        JobNotFound if absent; InvalidState if it is not dead.
+        """
+        ...
+
+    async def expired_claims(self) -> list[Job]:
+        """Processing jobs whose lease ran out."""
+        ...
+
+    async def claims_of(self, runner_id: str) -> list[Job]:
+        """Processing jobs held by one runner."""
+        ...
+
+    # -- runners ------------------------------------------------------------
+    async def register_runner(self, runner: RunnerInfo) -> None: ...
+
+    async def unregister_runner(self, runner_id: str) -> None: ...
+
+    async def list_runners(self) -> list[RunnerInfo]: ...
+
+    async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
+        """Renew the runner's registry entry and the leases of the jobs it holds."""
+        ...
+
+    async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
+        """Flag runners to drain and stop (or stop hard), and wake them."""
+        ...
+
+    # -- wake-ups -----------------------------------------------------------
+    async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
+        """Start receiving wake-ups (new jobs, control requests) from other processes."""
+        ...
+
+    async def notify(self, kind: WakeKind = "jobs") -> None:
+        """Wake the runners that listen on this store."""
+        ...

@@ -1,0 +1,451 @@
+"""The SQLite store (aiosqlite): the embedded default, one machine, zero set-up.
+
+One connection per store. aiosqlite serialises calls on it through one thread, so
+transactions are guarded by a lock, and the hot paths (claim, finish) are single
+statements: one hop to the thread, atomic without an explicit transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from queuectl.errors import DuplicateJob, InvalidState, JobNotFound, StoreError
+from queuectl.models import Job, JobState, RunnerInfo, from_epoch
+from queuectl.store.base import Finish, Heartbeat, NewJob, Subscription, WakeKind
+from queuectl.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from queuectl.wakeup import WakeListener, send_wakes
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+Conn = aiosqlite.Connection
+
+_JOB_COLUMNS = (
+    "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
+    "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
+    "token"
+)
+_RUNNER_COLUMNS = (
+    "id, host, pid, started_at, heartbeat_at, concurrency, pid_start, queues, wake, stop_requested"
+)
+_RUNNABLE = "state IN ('pending', 'failed')"
+_PAGE = 500
+_BUSY_TIMEOUT_MS = 30_000
+
+_CLAIM = f"""
+UPDATE jobs SET state = 'processing', attempts = attempts + 1, token = token + 1,
+    runner_id = :runner, lease_until = :now + :lease, started_at = :now, updated_at = :now
+WHERE seq IN (
+    SELECT seq FROM jobs WHERE {_RUNNABLE} AND run_at <= :now
+    ORDER BY priority DESC, run_at, seq LIMIT :limit)
+RETURNING {_JOB_COLUMNS}
+"""
+
+# A batch of finishes as one statement: the rows come in as a JSON array of arrays
+# [id, token, state, delay, counted, exit_code, last_error]; a row applies only if
+# its token still holds the job (fencing), and RETURNING says which did.
+_FINISH = """
+UPDATE jobs SET
+    state = json_extract(f.value, '$[2]'),
+    run_at = :now + (json_extract(f.value, '$[3]')),
+    attempts = jobs.attempts - 1 + (json_extract(f.value, '$[4]')),
+    exit_code = json_extract(f.value, '$[5]'),
+    last_error = json_extract(f.value, '$[6]'),
+    finished_at = :now, updated_at = :now, runner_id = NULL, lease_until = NULL
+FROM json_each(:batch) AS f
+WHERE jobs.id = json_extract(f.value, '$[0]')
+  AND jobs.token = json_extract(f.value, '$[1]')
+  AND jobs.state = 'processing'
+RETURNING jobs.id
+"""
+
+_INSERT = """
+INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run_at,
+                  created_at, updated_at)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def _job(row: Sequence[Any]) -> Job:
+    return Job(
+        id=row[0],
+        command=row[1],
+        state=JobState(row[2]),
+        attempts=row[3],
+        max_retries=row[4],
+        run_at=from_epoch(row[5]),
+        created_at=from_epoch(row[6]),
+        updated_at=from_epoch(row[7]),
+        priority=row[8],
+        queue=row[9],
+        timeout=row[10],
+        exit_code=row[11],
+        last_error=row[12],
+        started_at=None if row[13] is None else from_epoch(row[13]),
+        finished_at=None if row[14] is None else from_epoch(row[14]),
+        runner_id=row[15],
+        lease_until=None if row[16] is None else from_epoch(row[16]),
+        token=row[17],
+    )
+
+
+def _runner(row: Sequence[Any]) -> RunnerInfo:
+    return RunnerInfo(
+        id=row[0],
+        host=row[1],
+        pid=row[2],
+        started_at=from_epoch(row[3]),
+        heartbeat_at=from_epoch(row[4]),
+        concurrency=row[5],
+        pid_start=row[6],
+        queues=tuple(q for q in row[7].split(",") if q),
+        wake=row[8],
+        stop_requested=int(row[9]),
+    )
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
+    message = str(exc)
+    lowered = message.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        text = f"{path} is not a usable queuectl database ({message}); move it aside"
+    elif "readonly" in lowered or "read-only" in lowered:
+        text = f"{path} is read-only ({message})"
+    elif "full" in lowered:
+        text = f"the disk holding {path} is full ({message}); nothing was changed"
+    elif "locked" in lowered or "busy" in lowered:
+        text = f"{path} stayed locked by another process for too long ({message})"
+    elif "unable to open" in lowered:
+        text = f"cannot open {path} ({message})"
+    else:
+        text = f"{path}: {message}"
+    return StoreError(text)
+
+
+class SQLiteStore:
+    """A Store on one SQLite file, in WAL mode."""
+
+    def __init__(self, conn: Conn, path: Path, clock: Callable[[], float]) -> None:
+        self._conn = conn
+        self.path = path
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SQLiteStore:
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StoreError(f"queuectl needs SQLite 3.35 or newer, found {sqlite3.sqlite_version}")
+        _create_private(path)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _explain(path, exc) from None
+        store = cls(conn, path, clock)
+        try:
+            await store._call(store._prepare, retry=False)
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def _prepare(self, conn: Conn) -> None:
+        await conn.executescript(
+            f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL;"
+        )
+        version = await self._user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer queuectl (schema version {version}; "
+                f"this one knows up to {SCHEMA_VERSION}): upgrade queuectl"
+            )
+        if version == 0:
+            rows = await conn.execute_fetchall("SELECT count(*) FROM sqlite_master")
+            if next(iter(rows))[0]:
+                raise StoreError(f"{self.path} is an SQLite database but not a queuectl one")
+        rows = await conn.execute_fetchall("PRAGMA journal_mode")
+        if next(iter(rows))[0] != "wal":
+            await conn.execute("PRAGMA journal_mode = WAL")
+        if version < SCHEMA_VERSION:
+            await self._migrate(conn)
+
+    @staticmethod
+    async def _user_version(conn: Conn) -> int:
+        rows = await conn.execute_fetchall("PRAGMA user_version")
+        return int(next(iter(rows))[0])
+
+    async def _migrate(self, conn: Conn) -> None:
+        # BEGIN IMMEDIATE takes the write lock, so runners starting together migrate once.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = await self._user_version(conn)
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def _call(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
+        """Run ``fn`` alone on the connection, mapping SQLite errors to StoreError.
+
+        SQLITE_BUSY can outlast the busy timeout under heavy contention; ``fn`` is one
+        statement or a whole transaction, so it is safe to run again.
+        """
+        delay = 0.05
+        async with self._lock:
+            for attempt in range(6):
+                try:
+                    return await fn(self._conn)
+                except sqlite3.OperationalError as exc:
+                    await self._rollback()
+                    busy = "locked" in str(exc) or "busy" in str(exc)
+                    if not (retry and busy) or attempt == 5:
+                        raise _explain(self.path, exc) from None
+                except sqlite3.IntegrityError:
+                    await self._rollback()
+                    raise
+                except sqlite3.Error as exc:
+                    await self._rollback()
+                    raise _explain(self.path, exc) from None
+                except BaseException:
+                    await self._rollback()
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                await self._conn.rollback()
+
+    async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        async def run(conn: Conn) -> list[Any]:
+            return list(await conn.execute_fetchall(sql, params))
+
+        return await self._call(run)
+
+    # -- jobs ---------------------------------------------------------------
+    async def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        now = self.now()
+        rows = [
+            (
+                j.id,
+                j.command,
+                j.max_retries,
+                j.priority,
+                j.queue,
+                j.timeout,
+                now + j.delay,
+                now,
+                now,
+            )
+            for j in jobs
+        ]
+
+        async def insert(conn: Conn) -> None:
+            if len(rows) == 1:
+                await conn.execute(_INSERT, rows[0])
+                return
+            await conn.execute("BEGIN IMMEDIATE")
+            await conn.executemany(_INSERT, rows)
+            await conn.commit()
+
+        try:
+            await self._call(insert)
+        except sqlite3.IntegrityError:
+            raise await self._duplicate([j.id for j in jobs]) from None
+        await self.notify("jobs")
+
+    async def _duplicate(self, ids: list[str]) -> DuplicateJob:
+        for start in range(0, len(ids), 10_000):
+            chunk = json.dumps(ids[start : start + 10_000])
+            rows = await self._fetch(
+                "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1",
+                (chunk,),
+            )
+            if rows:
+                return DuplicateJob(rows[0][0])
+        return DuplicateJob(ids[0], "the store refused it as a duplicate")
+
+    async def get(self, job_id: str) -> Job:
+        rows = await self._fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise JobNotFound(job_id)
+        return _job(rows[0])
+
+    async def list_jobs(
+        self, *, state: JobState | None = None, limit: int | None = None
+    ) -> AsyncIterator[Job]:
+        where = "" if state is None else "AND state = :state"
+        sql = (
+            f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE seq > :after {where} "
+            "ORDER BY seq LIMIT :page"
+        )
+        after, left = 0, limit
+        while left is None or left > 0:
+            page = _PAGE if left is None else min(_PAGE, left)
+            rows = await self._fetch(sql, {"after": after, "state": state, "page": page})
+            for row in rows:
+                yield _job(row[1:])
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
+
+    async def count_jobs(self) -> dict[JobState, int]:
+        rows = await self._fetch("SELECT state, count(*) FROM jobs GROUP BY state")
+        counts = dict.fromkeys(JobState, 0)
+        counts.update({JobState(state): n for state, n in rows})
+        return counts
+
+    async def next_run_at(self, *, states: frozenset[JobState]) -> float | None:
+        marks = ", ".join("?" * len(states))
+        rows = await self._fetch(
+            f"SELECT min(run_at) FROM jobs WHERE state IN ({marks})", [s.value for s in states]
+        )
+        return None if not rows else rows[0][0]
+
+    async def claim(self, runner_id: str, limit: int, lease_seconds: float) -> list[Job]:
+        params = {"runner": runner_id, "now": self.now(), "lease": lease_seconds, "limit": limit}
+        return [_job(row) for row in await self._fetch(_CLAIM, params)]
+
+    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
+        batch = json.dumps(
+            [
+                [
+                    f.job_id,
+                    f.token,
+                    f.state.value,
+                    f.delay,
+                    int(f.counted),
+                    f.exit_code,
+                    f.last_error,
+                ]
+                for f in finishes
+            ]
+        )
+        rows = await self._fetch(_FINISH, {"now": self.now(), "batch": batch})
+        done = {row[0] for row in rows}
+        if any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
+            await self.notify("jobs")
+        return done
+
+    async def retry_dead(self, job_id: str) -> Job:
+        now = self.now()
+        rows = await self._fetch(
+            f"UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now "
+            f"WHERE id = :id AND state = 'dead' RETURNING {_JOB_COLUMNS}",
+            {"now": now, "id": job_id},
+        )
+        if not rows:
+            job = await self.get(job_id)
+            raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
+        await self.notify("jobs")
+        return _job(rows[0])
+
+    async def expired_claims(self) -> list[Job]:
+        rows = await self._fetch(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND lease_until < ?",
+            (self.now(),),
+        )
+        return [_job(row) for row in rows]
+
+    async def claims_of(self, runner_id: str) -> list[Job]:
+        rows = await self._fetch(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND runner_id = ?",
+            (runner_id,),
+        )
+        return [_job(row) for row in rows]
+
+    # -- runners ------------------------------------------------------------
+    async def register_runner(self, runner: RunnerInfo) -> None:
+        await self._fetch(
+            f"INSERT OR REPLACE INTO runners ({_RUNNER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                runner.id,
+                runner.host,
+                runner.pid,
+                runner.started_at.timestamp(),
+                runner.heartbeat_at.timestamp(),
+                runner.concurrency,
+                runner.pid_start,
+                ",".join(runner.queues),
+                runner.wake,
+                int(runner.stop_requested),
+            ),
+        )
+
+    async def unregister_runner(self, runner_id: str) -> None:
+        await self._fetch("DELETE FROM runners WHERE id = ?", (runner_id,))
+
+    async def list_runners(self) -> list[RunnerInfo]:
+        rows = await self._fetch(f"SELECT {_RUNNER_COLUMNS} FROM runners ORDER BY started_at")
+        return [_runner(row) for row in rows]
+
+    async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
+        now = self.now()
+        flags = await self._fetch(
+            "UPDATE runners SET heartbeat_at = ? WHERE id = ? RETURNING stop_requested",
+            (now, runner_id),
+        )
+        held = await self._fetch(
+            "UPDATE jobs SET lease_until = ? WHERE runner_id = ? AND state = 'processing' "
+            "RETURNING id",
+            (now + lease_seconds, runner_id),
+        )
+        return Heartbeat(
+            held=frozenset(row[0] for row in held),
+            stop_requested=int(flags[0][0]) if flags else 0,
+            registered=bool(flags),
+        )
+
+    async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
+        await self._fetch(
+            "UPDATE runners SET stop_requested = max(stop_requested, ?) "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (2 if hard else 1, json.dumps(list(runner_ids))),
+        )
+        await self.notify("control")
+
+    # -- wake-ups -----------------------------------------------------------
+    async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
+        return WakeListener(on_wake)
+
+    async def notify(self, kind: WakeKind = "jobs") -> None:
+        rows = await self._fetch("SELECT wake FROM runners WHERE wake IS NOT NULL")
+        send_wakes((row[0] for row in rows), kind)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would follow the umask)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file")
+    if not path.parent.is_dir():
+        raise StoreError(f"cannot open {path}: directory {path.parent} does not exist")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)
