@@ -150,6 +150,8 @@ class Runner:
         for task in side:
             task.add_done_callback(self._side_task_done)
         try:
+            # Give back the jobs of dead runners before deciding there is nothing to do.
+            await self._recover()
             await self._dispatch()
             await self._drain()
         except asyncio.CancelledError:
@@ -303,15 +305,18 @@ class Runner:
     async def _recovery_loop(self) -> None:
         interval = min(self.settings.lease_seconds / 2, 5.0)
         while True:
-            assert self._info is not None
-            try:
-                self.stats.recovered += await recover(
-                    self.store,
-                    self._info,
-                    lease_seconds=self.settings.lease_seconds,
-                    kill_grace=self.settings.kill_grace,
-                    policy=self.policy,
-                )
-            except StoreError as exc:
-                log.warning("recovery pass failed: %s", exc)
             await asyncio.sleep(interval)
+            await self._recover()
+
+    async def _recover(self) -> None:
+        assert self._info is not None
+        try:
+            self.stats.recovered += await recover(
+                self.store,
+                self._info,
+                lease_seconds=self.settings.lease_seconds,
+                kill_grace=self.settings.kill_grace,
+                policy=self.policy,
+            )
+        except StoreError as exc:
+            log.warning("recovery pass failed: %s", exc)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -121,7 +122,7 @@ def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
         text = f"{path} is not a usable queuectl database ({message}); move it aside"
     elif "readonly" in lowered or "read-only" in lowered:
         text = f"{path} is read-only ({message})"
-    elif "full" in lowered:
+    elif "full" in lowered or ("i/o error" in lowered and _disk_nearly_full(path)):
         text = f"the disk holding {path} is full ({message}); nothing was changed"
     elif "locked" in lowered or "busy" in lowered:
         text = f"{path} stayed locked by another process for too long ({message})"
@@ -130,6 +131,14 @@ def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
     else:
         text = f"{path}: {message}"
     return StoreError(text)
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    # SQLite reports a failed write to a full disk as a plain I/O error.
+    try:
+        return shutil.disk_usage(path.parent).free < 1024 * 1024
+    except OSError:
+        return False
 
 
 class SQLiteStore:

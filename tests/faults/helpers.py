@@ -1,0 +1,96 @@
+"""Helpers for fault-injection tests: waiting on conditions, reading jobs, processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from queuectl.api import Queue
+from queuectl.models import Job, JobState
+from queuectl.procinfo import find_processes_with_env, group_alive
+from tests.conftest import CLI
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    *,
+    within: float = 20.0,
+    what: str = "condition",
+) -> None:
+    """Wait until ``check()`` is true, polling; fail with ``what`` after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def jobs_of(cli: CLI) -> dict[str, Job]:
+    async with Queue.open(cli.db, home=cli.home) as queue:
+        return {job.id: job async for job in queue.jobs()}
+
+
+async def job_of(cli: CLI, job_id: str) -> Job:
+    async with Queue.open(cli.db, home=cli.home) as queue:
+        return await queue.get(job_id)
+
+
+async def state_of(cli: CLI, job_id: str) -> JobState:
+    return (await job_of(cli, job_id)).state
+
+
+async def has_runner(cli: CLI, pid: int) -> bool:
+    async with Queue.open(cli.db, home=cli.home) as queue:
+        return any(r.pid == pid for r in await queue.runners())
+
+
+def lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def job_processes(cli: CLI, job_id: str) -> list[int]:
+    """Live (non-zombie) processes started for ``job_id`` by runners of this test's store."""
+    of_store = set(find_processes_with_env("QUEUECTL_DB", cli.db))
+    return [
+        pid
+        for pid in find_processes_with_env("QUEUECTL_JOB_ID", job_id)
+        if pid in of_store and _not_zombie(pid)
+    ]
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+
+
+def kill_group_quietly(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        pgid = os.getpgid(pid)
+        if group_alive(pgid) and pgid != os.getpgrp():
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """Finalizer: make sure a runner started by a test is gone."""
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+    proc.wait(timeout=30)
