@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from queuectl.models import Job, Outcome, RunnerInfo
 from queuectl.procinfo import find_processes_with_env, is_alive, kill_process_groups
 from queuectl.retry import RetryPolicy, decide
 from queuectl.store.base import Finish, Store
 
-__all__ = ["recover"]
+__all__ = ["Recovery", "recover"]
 
 log = logging.getLogger("queuectl.runner")
 
@@ -24,11 +25,20 @@ log = logging.getLogger("queuectl.runner")
 _FORGET_AFTER_LEASES = 10
 
 
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    #: Jobs given back by this pass.
+    recovered: int
+    #: The other runners of this host that are alive (to watch for their exit).
+    local_peers: list[RunnerInfo]
+
+
 async def recover(
     store: Store, me: RunnerInfo, *, lease_seconds: float, kill_grace: float, policy: RetryPolicy
-) -> int:
-    """One recovery pass; returns how many jobs were given back."""
+) -> Recovery:
+    """One recovery pass over the registry and the expired leases."""
     recovered = 0
+    peers = []
     now = store.now()
     runners = {r.id: r for r in await store.list_runners()}
     for runner in runners.values():
@@ -39,6 +49,8 @@ async def recover(
             reason = f"its runner {runner.id} (pid {runner.pid} on {runner.host}) died"
             recovered += await _give_back(store, await store.claims_of(runner.id), reason, policy)
             await store.unregister_runner(runner.id)
+        elif runner.host == me.host:
+            peers.append(runner)
         elif runner.heartbeat_at.timestamp() < now - _FORGET_AFTER_LEASES * lease_seconds:
             await store.unregister_runner(runner.id)
     for job in await store.expired_claims():
@@ -49,7 +61,7 @@ async def recover(
         who = f"runner {job.runner_id}" + (f" (pid {owner.pid} on {owner.host})" if owner else "")
         reason = f"the lease of {who} expired"
         recovered += await _give_back(store, [job], reason, policy)
-    return recovered
+    return Recovery(recovered, peers)
 
 
 async def _end_orphans(name: str, value: str, grace: float) -> None:

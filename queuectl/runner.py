@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from queuectl.config import Settings
+from queuectl.deathwatch import DeathWatch
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.finisher import Finisher
@@ -96,6 +97,8 @@ class Runner:
         self._hard = False
         self._info: RunnerInfo | None = None
         self._control = asyncio.Event()
+        self._peer_exited = asyncio.Event()
+        self._deathwatch: DeathWatch | None = None
 
     # -- control ------------------------------------------------------------
     def stop(self, *, hard: bool = False) -> None:
@@ -149,6 +152,7 @@ class Runner:
         self._finisher = finisher
         for task in side:
             task.add_done_callback(self._side_task_done)
+        self._deathwatch = DeathWatch(self._peer_exited.set)
         try:
             # Give back the jobs of dead runners before deciding there is nothing to do.
             await self._recover()
@@ -168,6 +172,7 @@ class Runner:
             with contextlib.suppress(StoreError):
                 await self.store.unregister_runner(self.id)
             await subscription.close()
+            self._deathwatch.close()
             self._info = None
         return self.stats
 
@@ -303,15 +308,18 @@ class Runner:
                 self._interrupt(active, "lost")
 
     async def _recovery_loop(self) -> None:
+        """Recover on a timer, and at once when a runner of this host exits."""
         interval = min(self.settings.lease_seconds / 2, 5.0)
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._peer_exited.wait(), interval)
+            self._peer_exited.clear()
             await self._recover()
 
     async def _recover(self) -> None:
         assert self._info is not None
         try:
-            self.stats.recovered += await recover(
+            result = await recover(
                 self.store,
                 self._info,
                 lease_seconds=self.settings.lease_seconds,
@@ -320,3 +328,7 @@ class Runner:
             )
         except StoreError as exc:
             log.warning("recovery pass failed: %s", exc)
+            return
+        self.stats.recovered += result.recovered
+        if self._deathwatch is not None:
+            self._deathwatch.watch(r.pid for r in result.local_peers)

@@ -11,7 +11,14 @@ from pathlib import Path
 from queuectl.models import JobState
 from tests.conftest import CLI
 from tests.faults.conftest import Runners
-from tests.faults.helpers import eventually, job_of, job_processes, jobs_of, lines
+from tests.faults.helpers import (
+    eventually,
+    has_runner,
+    job_of,
+    job_processes,
+    jobs_of,
+    lines,
+)
 
 # Attempt 1 blocks for a long time; any later attempt finishes at once.
 _FIRST_ATTEMPT_HANGS = (
@@ -47,6 +54,24 @@ async def test_sigkilled_runner_orphan_is_ended_and_job_completes_once(
     assert lines(log) == ["start 1", "start 2", "end 2"]  # the orphan never finished
     assert job_processes(cli, "victim") == []
     assert all(j.state != JobState.PROCESSING for j in (await jobs_of(cli)).values())
+
+
+async def test_a_live_peer_recovers_a_dead_runners_job_without_waiting_for_a_timer(
+    cli: CLI, runners: Runners, tmp_path: Path
+) -> None:
+    cli("config", "set", "lease-seconds", "600", check=True)  # timers 5 s and more apart
+    log = tmp_path / "log"
+    _enqueue(cli, id="victim", command=_FIRST_ATTEMPT_HANGS.format(log=log))
+    first = runners.start()
+    await eventually(lambda: lines(log) == ["start 1"], what="attempt 1 to start")
+    second = runners.start()
+    await eventually(lambda: has_runner(cli, second.pid), what="the second runner")
+
+    os.kill(first.pid, signal.SIGKILL)
+    # The peer watches the dead runner's pid: it gives the job back at once, far
+    # sooner than its 5-second recovery timer or the 600-second lease would.
+    await eventually(lambda: lines(log) == ["start 1", "start 2", "end 2"], within=4)
+    assert job_processes(cli, "victim") == []
 
 
 async def test_stalled_runner_loses_its_job_and_its_late_result_is_dropped(
