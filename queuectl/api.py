@@ -11,7 +11,7 @@ from typing import Any
 
 from queuectl.config import Settings, load_settings
 from queuectl.errors import DuplicateJob, InvalidInput, QueuectlError
-from queuectl.models import Job, JobState, RunnerInfo
+from queuectl.models import FINISHED_STATES, Job, JobState, RunnerInfo
 from queuectl.paths import default_db_url, ensure_home, resolve_home
 from queuectl.procinfo import host_name, is_alive
 from queuectl.registry import live_runners
@@ -94,6 +94,12 @@ class Queue:
             timeout=spec.timeout,
             priority=spec.priority,
             queue=spec.queue,
+            delay=spec.delay or 0.0,
+            run_at=None if spec.run_at is None else spec.run_at.timestamp(),
+            after=spec.after,
+            backoff_base=spec.backoff_base,
+            backoff_max=spec.backoff_max,
+            backoff_jitter=spec.backoff_jitter,
         )
 
     async def enqueue(self, command: SpecLike, **fields: Any) -> Job:
@@ -109,7 +115,10 @@ class Queue:
         return await self.store.get(new.id)
 
     async def enqueue_many(self, specs: Iterable[SpecLike]) -> list[str]:
-        """Add many jobs in one transaction, all or none; returns their ids in order."""
+        """Add many jobs in one transaction, all or none; returns their ids in order.
+
+        A job may run ``after`` jobs that exist already or come earlier in the batch.
+        """
         seen: set[str] = set()
         jobs = []
         for spec in map(_as_spec, specs):
@@ -118,6 +127,13 @@ class Queue:
                 raise DuplicateJob(job.id, "it appears twice in this batch")
             seen.add(job.id)
             jobs.append(job)
+        ids = {job.id: n for n, job in enumerate(jobs)}
+        for n, job in enumerate(jobs):
+            later = [dep for dep in job.after if ids.get(dep, -1) > n]
+            if later:
+                raise InvalidInput(
+                    f"job {job.id!r} runs after {later[0]!r}, which comes later in the batch"
+                )
         if jobs:
             await self.store.enqueue(jobs)
         return [job.id for job in jobs]
@@ -127,13 +143,54 @@ class Queue:
         return await self.store.get(job_id)
 
     def jobs(
-        self, *, state: JobState | str | None = None, limit: int | None = None
+        self,
+        *,
+        state: JobState | str | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[Job]:
         """Jobs oldest first, streamed from the store page by page."""
-        return self.store.list_jobs(state=_state(state), limit=limit)
+        return self.store.list_jobs(state=_state(state), queue=queue, limit=limit)
 
-    async def counts(self) -> dict[JobState, int]:
-        return await self.store.count_jobs()
+    async def counts(self, *, queue: str | None = None) -> dict[JobState, int]:
+        """Jobs per state (all states, zeros included), in one queue or in all."""
+        per_queue = await self.store.count_jobs()
+        totals = dict.fromkeys(JobState, 0)
+        for name, counts in per_queue.items():
+            if queue is None or name == queue:
+                for state, n in counts.items():
+                    totals[state] += n
+        return totals
+
+    async def queue_counts(self) -> dict[str, dict[JobState, int]]:
+        """Jobs per state in each queue that has any."""
+        return dict(sorted((await self.store.count_jobs()).items()))
+
+    async def purge(
+        self,
+        *,
+        states: Iterable[JobState | str] = FINISHED_STATES,
+        older_than: float | None = None,
+        queue: str | None = None,
+        batch: int = 500,
+    ) -> int:
+        """Delete finished jobs (never pending or processing ones); returns how many.
+
+        Deletes in small batches so that runners are never held up for long.
+        """
+        chosen = frozenset(s for s in map(_state, states) if s is not None)
+        unfinished = chosen - FINISHED_STATES
+        if unfinished:
+            names = ", ".join(sorted(s.value for s in unfinished))
+            raise InvalidInput(f"purge only deletes finished jobs, not {names} ones")
+        total = 0
+        while True:
+            deleted = await self.store.purge(
+                states=chosen, older_than=older_than, queue=queue, limit=batch
+            )
+            total += deleted
+            if deleted < batch:
+                return total
 
     def dead(self, *, limit: int | None = None) -> AsyncIterator[Job]:
         """The dead letter queue."""
@@ -145,11 +202,24 @@ class Queue:
 
     # -- runners ------------------------------------------------------------
     def runner(
-        self, *, concurrency: int = 1, burst: bool = False, execute: Execute | None = None
+        self,
+        *,
+        concurrency: int = 1,
+        burst: bool = False,
+        execute: Execute | None = None,
+        queues: Iterable[str] = (),
     ) -> Runner:
-        """A Runner on this queue; ``await runner.run()`` in your loop, ``runner.stop()``."""
+        """A Runner on this queue; ``await runner.run()`` in your loop, ``runner.stop()``.
+
+        ``queues``: consume only these named queues (all of them when empty).
+        """
         return Runner(
-            self.store, self.settings, concurrency=concurrency, burst=burst, execute=execute
+            self.store,
+            self.settings,
+            concurrency=concurrency,
+            burst=burst,
+            execute=execute,
+            queues=tuple(queues),
         )
 
     async def runners(self) -> list[RunnerInfo]:

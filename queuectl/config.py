@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from queuectl.durations import parse_duration
 from queuectl.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "Settings", "load_settings", "normalize_key", "save_settings"]
@@ -24,8 +25,11 @@ CONFIG_FILE = "config.json"
 class Settings:
     #: Retries allowed after the first attempt, for jobs that do not say.
     max_retries: int = 3
-    #: Failed attempt k waits ``backoff_base ** k`` seconds before the next one.
+    #: Failed attempt k waits ``min(backoff_max, backoff_base ** k)`` seconds.
     backoff_base: float = 2.0
+    backoff_max: float = 3600.0
+    #: ``none`` or ``full`` (a uniform draw between 0 and the delay).
+    backoff_jitter: str = "none"
     #: How long a claim stays valid without a heartbeat from its runner.
     lease_seconds: float = 30.0
     #: Default per-job timeout in seconds; None means no timeout.
@@ -34,6 +38,12 @@ class Settings:
     kill_grace: float = 5.0
     #: Fallback poll period of an idle runner; wake-ups normally come sooner.
     poll_interval: float = 5.0
+    #: How long finished jobs are kept, per state (``completed=7d,dead=30d``); None: forever.
+    retention: str | None = None
+
+    @property
+    def retention_seconds(self) -> dict[str, float]:
+        return parse_retention(self.retention) if self.retention else {}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -55,12 +65,54 @@ def _number(name: str, value: object, low: float, *, inclusive: bool) -> float:
 
 
 def _optional_seconds(name: str, value: object) -> float | None:
-    return None if value is None else _number(name, value, 0, inclusive=False)
+    return None if value is None else _seconds(name, value)
+
+
+def _jitter(name: str, value: object) -> str:
+    if value not in ("none", "full"):
+        raise ConfigError(f"{_kebab(name)} must be none or full, not {value!r}")
+    return str(value)
+
+
+def _seconds(name: str, value: object) -> float:
+    try:
+        seconds = parse_duration(value, _kebab(name))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return _number(name, seconds, 0, inclusive=False)
+
+
+_FINISHED = ("completed", "dead", "cancelled")
+
+
+def parse_retention(text: str) -> dict[str, float]:
+    """``completed=7d,dead=30d`` as seconds per finished state."""
+    result = {}
+    for part in text.split(","):
+        state, sep, age = part.strip().partition("=")
+        if not sep or state.strip() not in _FINISHED:
+            raise ConfigError(
+                f"retention must look like completed=7d,dead=30d (states: {', '.join(_FINISHED)})"
+            )
+        result[state.strip()] = _seconds("retention", age.strip())
+    return result
+
+
+def _retention(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"retention must be a string like completed=7d,dead=30d, not {value!r}")
+    parse_retention(value)
+    return value.replace(" ", "")
 
 
 _VALIDATORS: dict[str, Callable[[str, object], Any]] = {
     "max_retries": _non_negative_int,
     "backoff_base": lambda n, v: _number(n, v, 1, inclusive=True),
+    "backoff_max": _seconds,
+    "backoff_jitter": _jitter,
+    "retention": _retention,
     "lease_seconds": lambda n, v: _number(n, v, 0, inclusive=False),
     "job_timeout": _optional_seconds,
     "kill_grace": lambda n, v: _number(n, v, 0, inclusive=True),
@@ -86,7 +138,9 @@ def parse_value(name: str, text: str) -> Any:
     """Parse a command-line value for setting ``name`` (already normalized)."""
     raw: object
     lowered = text.strip().lower()
-    if lowered in ("none", "null", "off", ""):
+    if name == "backoff_jitter":
+        raw = lowered
+    elif lowered in ("none", "null", "off", ""):
         raw = None
     else:
         try:

@@ -27,12 +27,13 @@ class JobState(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
 #: States a runner may claim from (once ``run_at`` has passed).
 RUNNABLE_STATES = frozenset({JobState.PENDING, JobState.FAILED})
 #: States that will not change again unless someone acts (``dlq retry``).
-FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.DEAD})
+FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
 ACTIVE_STATES = frozenset(JobState) - FINISHED_STATES
 
 #: Why an attempt ended. ``exit``: the command exited by itself (any code);
@@ -78,6 +79,13 @@ class Job:
     lease_until: datetime | None = None
     #: Bumped by every claim; a finish must quote it (fencing against stale runners).
     token: int = 0
+    #: Ids of the jobs this one runs after, and how many of them are not completed yet.
+    after: tuple[str, ...] = ()
+    blocked: int = 0
+    #: Per-job backoff overrides; None means the runner's settings apply.
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    backoff_jitter: str | None = None
 
     @property
     def attempts_left(self) -> int:
@@ -102,6 +110,11 @@ class Job:
             "exit_code": self.exit_code,
             "last_error": self.last_error,
             "runner_id": self.runner_id,
+            "after": list(self.after),
+            "blocked": self.blocked,
+            "backoff_base": self.backoff_base,
+            "backoff_max": self.backoff_max,
+            "backoff_jitter": self.backoff_jitter,
         }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from queuectl.models import Job, JobState, Outcome
@@ -14,7 +16,12 @@ MAX_DELAY = 10 * 365 * 24 * 3600.0
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """The runner's defaults; a job's own backoff fields override them."""
+
     backoff_base: float = 2.0
+    backoff_max: float = 3600.0
+    #: ``none``: exactly the capped delay; ``full``: uniform in [0, capped delay].
+    backoff_jitter: str = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +37,31 @@ class Transition:
     last_error: str | None = None
 
 
-def backoff_delay(attempts: int, base: float) -> float:
-    """Seconds to wait after failed attempt number ``attempts``: ``base ** attempts``."""
+def backoff_delay(
+    attempts: int,
+    base: float,
+    cap: float = MAX_DELAY,
+    jitter: str = "none",
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after failed attempt number ``attempts``.
+
+    ``min(cap, base ** attempts)``, and with full jitter a uniform draw between 0 and
+    that (spreads a burst of failures so they do not all retry at the same moment).
+    """
     try:
         delay = float(base) ** attempts
     except OverflowError:
-        return MAX_DELAY
-    return min(delay, MAX_DELAY)
+        delay = MAX_DELAY
+    delay = min(delay, cap, MAX_DELAY)
+    if jitter == "full":
+        delay *= rand()
+    return delay
 
 
-def decide(job: Job, outcome: Outcome, policy: RetryPolicy) -> Transition:
+def decide(
+    job: Job, outcome: Outcome, policy: RetryPolicy, rand: Callable[[], float] = random.random
+) -> Transition:
     """The state an attempt's outcome leads to.
 
     ``job.attempts`` already counts the attempt that just ended. A job runs at most
@@ -56,9 +78,16 @@ def decide(job: Job, outcome: Outcome, policy: RetryPolicy) -> Transition:
     if outcome.reason == "crash":
         # The runner failed, not the command: run it again as soon as possible.
         return Transition(JobState.PENDING, exit_code=None, last_error=outcome.error)
+    delay = backoff_delay(
+        job.attempts,
+        policy.backoff_base if job.backoff_base is None else job.backoff_base,
+        policy.backoff_max if job.backoff_max is None else job.backoff_max,
+        policy.backoff_jitter if job.backoff_jitter is None else job.backoff_jitter,
+        rand,
+    )
     return Transition(
         JobState.FAILED,
-        delay=backoff_delay(job.attempts, policy.backoff_base),
+        delay=delay,
         exit_code=outcome.exit_code,
         last_error=outcome.error,
     )

@@ -32,6 +32,9 @@ __all__ = ["Execute", "RunStats", "Runner"]
 
 log = logging.getLogger("queuectl.runner")
 
+#: Seconds between two retention passes of a runner.
+_RETENTION_PERIOD = 60.0
+
 #: Runs one job; returns its Outcome (None means success) or raises (a failed attempt).
 Execute = Callable[[Job], Awaitable[Outcome | None]]
 
@@ -76,15 +79,22 @@ class Runner:
         concurrency: int = 1,
         burst: bool = False,
         execute: Execute | None = None,
+        queues: tuple[str, ...] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        #: The named queues this runner consumes; empty means all of them.
+        self.queues = tuple(dict.fromkeys(queues))
         self.id = uuid.uuid4().hex[:12]
         self.store = store
         self.settings = settings or Settings()
         self.concurrency = concurrency
         self.burst = burst
-        self.policy = RetryPolicy(backoff_base=self.settings.backoff_base)
+        self.policy = RetryPolicy(
+            backoff_base=self.settings.backoff_base,
+            backoff_max=self.settings.backoff_max,
+            backoff_jitter=self.settings.backoff_jitter,
+        )
         self._execute: Execute = execute or ShellExecutor(
             runner_id=self.id,
             default_timeout=self.settings.job_timeout,
@@ -140,7 +150,7 @@ class Runner:
         """Run until stopped; an outside cancellation drains first, then re-raises."""
         subscription = await self.store.subscribe(self._on_wake)
         self._info = new_runner_info(
-            self.id, self.concurrency, subscription.address, self.store.now()
+            self.id, self.concurrency, subscription.address, self.store.now(), self.queues
         )
         await self.store.register_runner(self._info)
         finisher = Finisher(self.store)
@@ -149,6 +159,8 @@ class Runner:
             asyncio.create_task(self._heartbeat_loop(), name="queuectl-heartbeat"),
             asyncio.create_task(self._recovery_loop(), name="queuectl-recovery"),
         ]
+        if self.settings.retention:
+            side.append(asyncio.create_task(self._retention_loop(), name="queuectl-retention"))
         self._finisher = finisher
         for task in side:
             task.add_done_callback(self._side_task_done)
@@ -202,7 +214,9 @@ class Runner:
 
     async def _claim(self, limit: int) -> list[Job]:
         try:
-            return await self.store.claim(self.id, limit, self.settings.lease_seconds)
+            return await self.store.claim(
+                self.id, limit, self.settings.lease_seconds, self.queues or None
+            )
         except StoreError as exc:
             log.warning("claiming failed, retrying: %s", exc)
             await asyncio.sleep(1.0)
@@ -214,11 +228,15 @@ class Runner:
         try:
             if self.burst and not self._running:
                 # Burst waits for retries of failed jobs but not for scheduled ones.
-                next_at = await self.store.next_run_at(states=frozenset({JobState.FAILED}))
+                next_at = await self.store.next_run_at(
+                    states=frozenset({JobState.FAILED}), queues=self.queues or None
+                )
                 if next_at is None:
                     return None
                 return max(0.0, next_at - self.store.now())
-            next_at = await self.store.next_run_at(states=RUNNABLE_STATES)
+            next_at = await self.store.next_run_at(
+                states=RUNNABLE_STATES, queues=self.queues or None
+            )
         except StoreError as exc:
             log.warning("reading the queue failed, retrying: %s", exc)
             return 1.0
@@ -332,3 +350,21 @@ class Runner:
         self.stats.recovered += result.recovered
         if self._deathwatch is not None:
             self._deathwatch.watch(r.pid for r in result.local_peers)
+
+    async def _retention_loop(self) -> None:
+        """Purge finished jobs past their retention, a small batch at a time."""
+        ages = self.settings.retention_seconds
+        while True:
+            for state, age in ages.items():
+                try:
+                    await self._purge_all(JobState(state), age)
+                except StoreError as exc:
+                    log.warning("purging %s jobs failed: %s", state, exc)
+            await asyncio.sleep(_RETENTION_PERIOD)
+
+    async def _purge_all(self, state: JobState, age: float) -> None:
+        while True:
+            deleted = await self.store.purge(states=frozenset({state}), older_than=age, limit=200)
+            if not deleted:
+                return
+            await asyncio.sleep(0.05)  # let claims and finishes in between batches

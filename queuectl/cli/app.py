@@ -66,9 +66,11 @@ def cli(ctx: click.Context, home: str | None, db: str | None) -> None:
 
 
 def _register() -> None:
-    from queuectl.cli import dlq, jobs, settings, status, worker
+    from queuectl.cli import add, dlq, jobs, purge, settings, status, worker
 
     cli.add_command(jobs.enqueue)
+    cli.add_command(add.add)
+    cli.add_command(purge.purge)
     cli.add_command(jobs.list_jobs)
     cli.add_command(worker.worker)
     cli.add_command(status.status)

@@ -8,7 +8,7 @@ import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
 
-STATES = ["pending", "processing", "completed", "failed", "dead"]
+STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled"]
 
 
 @click.command()
@@ -63,14 +63,18 @@ def _read_lines(source: str) -> list[str]:
 
 @click.command("list")
 @click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
+@click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only jobs of this queue.")
 @click.option("--limit", type=click.IntRange(min=0), help="At most this many jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
-async def list_jobs(ctx: Context, state: str | None, limit: int | None, as_json: bool) -> None:
-    """List jobs, oldest first."""
+async def list_jobs(
+    ctx: Context, state: str | None, queue_name: str | None, limit: int | None, as_json: bool
+) -> None:
+    """List jobs, oldest first. WHEN is when a waiting job runs, else its last change."""
     from queuectl.cli.render import write_job_stream
 
     async with ctx.queue() as queue:
-        count = await write_job_stream(queue.jobs(state=state, limit=limit), as_json=as_json)
+        jobs = queue.jobs(state=state, queue=queue_name, limit=limit)
+        count = await write_job_stream(jobs, as_json=as_json)
     if not count and not as_json:
         click.echo("no jobs" + (f" in state {state}" if state else ""), err=True)

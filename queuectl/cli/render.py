@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TextIO
 
-from queuectl.models import Job, JobState, RunnerInfo, iso
+from queuectl.durations import format_duration
+from queuectl.models import RUNNABLE_STATES, Job, JobState, RunnerInfo, iso
 
 __all__ = [
     "JOB_HEADER",
@@ -17,7 +19,7 @@ __all__ = [
     "write_job_stream",
 ]
 
-JOB_HEADER = f"{'ID':<32}  {'STATE':<10}  {'TRIES':>5}  {'UPDATED (UTC)':<24}  COMMAND"
+JOB_HEADER = f"{'ID':<32}  {'STATE':<10}  {'TRIES':>5}  {'QUEUE':<10}  {'WHEN (UTC)':<24}  COMMAND"
 
 
 def _short(text: str | None, width: int) -> str:
@@ -25,10 +27,25 @@ def _short(text: str | None, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def job_row(job: Job, *, error: bool = False) -> str:
+def when(job: Job, now: float) -> str:
+    """When a waiting job will run, else when the job last changed."""
+    if job.state in RUNNABLE_STATES:
+        if job.blocked:
+            return f"after {job.blocked} job(s)"
+        wait = job.run_at.timestamp() - now
+        if wait > 0.5:
+            return f"in {format_duration(wait)}"
+    return str(iso(job.updated_at))
+
+
+def job_row(job: Job, *, error: bool = False, now: float | None = None) -> str:
     tries = f"{job.attempts}/{1 + job.max_retries}"
     detail = _short(job.last_error, 60) if error else _short(job.command, 80)
-    return f"{job.id:<32}  {job.state.value:<10}  {tries:>5}  {iso(job.updated_at)!s:<24}  {detail}"
+    moment = when(job, time.time() if now is None else now)
+    return (
+        f"{job.id:<32}  {job.state.value:<10}  {tries:>5}  {_short(job.queue, 10):<10}  "
+        f"{moment:<24}  {detail}"
+    )
 
 
 async def write_job_stream(
@@ -54,9 +71,19 @@ async def write_job_stream(
     return count
 
 
-def status_text(counts: Mapping[JobState, int], runners: list[RunnerInfo], host: str) -> str:
+def status_text(
+    counts: Mapping[JobState, int],
+    runners: list[RunnerInfo],
+    host: str,
+    queues: Mapping[str, Mapping[JobState, int]] | None = None,
+) -> str:
     lines = ["Jobs summary:"]
     lines += [f"  {state.value}: {counts.get(state, 0)}" for state in JobState]
+    if queues and len(queues) > 1:
+        lines.append("Queues:")
+        for name, per_state in queues.items():
+            parts = ", ".join(f"{s.value} {per_state.get(s, 0)}" for s in JobState)
+            lines.append(f"  {name}: {parts}")
     lines.append(f"Worker manager running: {bool(runners)}")
     for runner in runners:
         where = "" if runner.host == host else f" (host {runner.host})"
@@ -64,9 +91,17 @@ def status_text(counts: Mapping[JobState, int], runners: list[RunnerInfo], host:
     return "\n".join(lines)
 
 
-def status_json(counts: Mapping[JobState, int], runners: list[RunnerInfo]) -> str:
+def status_json(
+    counts: Mapping[JobState, int],
+    runners: list[RunnerInfo],
+    queues: Mapping[str, Mapping[JobState, int]] | None = None,
+) -> str:
     data = {
         "jobs": {state.value: counts.get(state, 0) for state in JobState},
+        "queues": {
+            name: {s.value: per_state.get(s, 0) for s in JobState}
+            for name, per_state in (queues or {}).items()
+        },
         "workers": [runner.to_dict() for runner in runners],
     }
     return json.dumps(data, indent=2)

@@ -25,20 +25,32 @@ def worker() -> None:
     help="Concurrent workers in this runner.",
 )
 @click.option("--burst", is_flag=True, help="Exit once no job is left to run (see README).")
+@click.option(
+    "--queue",
+    "-q",
+    "queues",
+    multiple=True,
+    metavar="NAME",
+    help="Consume only this queue (repeatable) [default: all queues].",
+)
 @pass_context
-async def start(ctx: Context, count: int, burst: bool) -> None:
+async def start(ctx: Context, count: int, burst: bool, queues: tuple[str, ...]) -> None:
     """Process jobs in the foreground until stopped (SIGINT/SIGTERM or `worker stop`).
 
     The first signal drains: running jobs finish and are recorded. A second one ends
     the running commands and gives their jobs back to pending, uncounted.
     """
     from queuectl.signals import handle_signals
+    from queuectl.spec import validate_queue
+
+    for name in queues:
+        validate_queue(name)
 
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s queuectl: %(message)s"
     )
     async with ctx.queue() as queue:
-        runner = queue.runner(concurrency=count, burst=burst)
+        runner = queue.runner(concurrency=count, burst=burst, queues=queues)
         with handle_signals(runner):
             stats = await runner.run()
     click.echo(

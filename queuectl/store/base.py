@@ -29,8 +29,15 @@ class NewJob:
     timeout: float | None = None
     priority: int = 0
     queue: str = "default"
-    #: Seconds from now until the job becomes claimable.
+    #: Seconds from now until the job becomes claimable (when ``run_at`` is None).
     delay: float = 0.0
+    #: When the job becomes claimable, in seconds since the epoch.
+    run_at: float | None = None
+    #: Ids of jobs (existing, or earlier in the same batch) that must complete first.
+    after: tuple[str, ...] = ()
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    backoff_jitter: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,11 @@ class Store(Protocol):
 
     # -- jobs ---------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        """Insert all of ``jobs`` or none (DuplicateJob names an id that exists)."""
+        """Insert all of ``jobs`` or none.
+
+        DuplicateJob names an id that exists; JobNotFound a job named in ``after``
+        that does not; InvalidState one in ``after`` that is dead or cancelled.
+        """
         ...
 
     async def get(self, job_id: str) -> Job:
@@ -84,24 +95,38 @@ class Store(Protocol):
         ...
 
     def list_jobs(
-        self, *, state: JobState | None = None, limit: int | None = None
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[Job]:
         """Jobs oldest first, fetched in pages so that memory stays flat."""
         ...
 
-    async def count_jobs(self) -> dict[JobState, int]:
-        """How many jobs are in each state (every state present, zeros included)."""
+    async def count_jobs(self) -> dict[str, dict[JobState, int]]:
+        """Jobs per queue and state (every state present in each queue, zeros included)."""
         ...
 
-    async def next_run_at(self, *, states: frozenset[JobState]) -> float | None:
-        """The earliest ``run_at`` among unclaimed jobs in ``states``."""
+    async def next_run_at(
+        self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
+    ) -> float | None:
+        """The earliest ``run_at`` among unblocked, unclaimed jobs in ``states``."""
         ...
 
-    async def claim(self, runner_id: str, limit: int, lease_seconds: float) -> list[Job]:
+    async def claim(
+        self,
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> list[Job]:
         """Atomically take up to ``limit`` runnable jobs, highest priority then oldest.
 
-        Each claimed job is ``processing``, its attempts and token incremented, owned
-        by ``runner_id`` until ``now + lease_seconds``.
+        Runnable: pending or failed, ``run_at`` passed, no unfinished dependency, in
+        one of ``queues`` (any queue when None). Each claimed job is ``processing``,
+        its attempts and token incremented, owned by ``runner_id`` until
+        ``now + lease_seconds``.
         """
         ...
 
@@ -113,6 +138,19 @@ class Store(Protocol):
         """Move a dead job back to pending with attempts reset.
 
         JobNotFound if absent; InvalidState if it is not dead.
+        """
+        ...
+
+    async def purge(
+        self,
+        *,
+        states: frozenset[JobState],
+        older_than: float | None = None,
+        queue: str | None = None,
+        limit: int = 500,
+    ) -> int:
+        """Delete up to ``limit`` finished jobs in ``states`` that finished more than
+        ``older_than`` seconds ago; returns how many. Never touches unfinished jobs.
         """
         ...
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.models import RUNNABLE_STATES, Job, JobState, RunnerInfo, from_epoch
+from queuectl.models import FINISHED_STATES, RUNNABLE_STATES, Job, JobState, RunnerInfo, from_epoch
 from queuectl.store.base import Finish, Heartbeat, NewJob, Subscription, WakeKind
 
 __all__ = ["MemoryStore"]
@@ -38,6 +38,8 @@ class MemoryStore:
         self._seq: dict[str, int] = {}
         self._counter = itertools.count(1)
         self._runners: dict[str, RunnerInfo] = {}
+        #: dependency id -> ids of the jobs waiting for it
+        self._waiters: dict[str, set[str]] = {}
         self._subscribers: set[_MemorySubscription] = set()
 
     def now(self) -> float:
@@ -53,26 +55,66 @@ class MemoryStore:
         return new
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        known = set(self._jobs)
         for job in jobs:
-            if job.id in self._jobs:
+            if job.id in known:
                 raise DuplicateJob(job.id)
-        now = from_epoch(self.now())
+            for dep in job.after:
+                if dep not in known:
+                    raise JobNotFound(dep)
+                if dep in self._jobs and self._jobs[dep].state in (
+                    JobState.DEAD,
+                    JobState.CANCELLED,
+                ):
+                    state = self._jobs[dep].state.value
+                    raise InvalidState(f"job {dep!r} is {state}: a job after it would never run")
+            known.add(job.id)
+        now = self.now()
         for job in jobs:
             self._seq[job.id] = next(self._counter)
+            blocked = 0
+            for dep in job.after:
+                self._waiters.setdefault(dep, set()).add(job.id)
+                blocked += self._jobs[dep].state != JobState.COMPLETED
             self._jobs[job.id] = Job(
                 id=job.id,
                 command=job.command,
                 state=JobState.PENDING,
                 attempts=0,
                 max_retries=job.max_retries,
-                run_at=from_epoch(self.now() + job.delay),
-                created_at=now,
-                updated_at=now,
+                run_at=from_epoch(now + job.delay if job.run_at is None else job.run_at),
+                created_at=from_epoch(now),
+                updated_at=from_epoch(now),
                 priority=job.priority,
                 queue=job.queue,
                 timeout=job.timeout,
+                after=job.after,
+                blocked=blocked,
+                backoff_base=job.backoff_base,
+                backoff_max=job.backoff_max,
+                backoff_jitter=job.backoff_jitter,
             )
         await self.notify("jobs")
+
+    def _set_state(self, job: Job, state: JobState, **changes: object) -> None:
+        """Change a job's state and resolve the jobs waiting for it (as SQL triggers do)."""
+        new = self._update(job, state=state, **changes)
+        if state == job.state:
+            return
+        for waiter_id in self._waiters.get(job.id, ()):
+            waiter = self._jobs.get(waiter_id)
+            if waiter is None:
+                continue
+            if state == JobState.COMPLETED:
+                self._update(waiter, blocked=waiter.blocked - 1, updated_at=waiter.updated_at)
+            elif state in (JobState.DEAD, JobState.CANCELLED) and waiter.state in RUNNABLE_STATES:
+                self._set_state(
+                    waiter,
+                    JobState.CANCELLED,
+                    last_error=f"cancelled: it runs after job {job.id}, which ended {state.value}",
+                    updated_at=new.updated_at,
+                    finished_at=new.updated_at,
+                )
 
     async def get(self, job_id: str) -> Job:
         try:
@@ -81,29 +123,56 @@ class MemoryStore:
             raise JobNotFound(job_id) from None
 
     async def list_jobs(
-        self, *, state: JobState | None = None, limit: int | None = None
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[Job]:
         ordered = sorted(self._jobs.values(), key=lambda j: self._seq[j.id])
-        selected = [j for j in ordered if state is None or j.state == state]
+        selected = [
+            j
+            for j in ordered
+            if (state is None or j.state == state) and (queue is None or j.queue == queue)
+        ]
         for job in selected[:limit]:
             yield job
 
-    async def count_jobs(self) -> dict[JobState, int]:
-        counts = dict.fromkeys(JobState, 0)
+    async def count_jobs(self) -> dict[str, dict[JobState, int]]:
+        counts: dict[str, dict[JobState, int]] = {}
         for job in self._jobs.values():
-            counts[job.state] += 1
+            counts.setdefault(job.queue, dict.fromkeys(JobState, 0))[job.state] += 1
         return counts
 
-    async def next_run_at(self, *, states: frozenset[JobState]) -> float | None:
-        times = [j.run_at.timestamp() for j in self._jobs.values() if j.state in states]
+    def _runnable(self, job: Job, queues: Sequence[str] | None) -> bool:
+        return (
+            job.state in RUNNABLE_STATES
+            and job.blocked == 0
+            and (not queues or job.queue in queues)
+        )
+
+    async def next_run_at(
+        self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
+    ) -> float | None:
+        times = [
+            j.run_at.timestamp()
+            for j in self._jobs.values()
+            if j.state in states and self._runnable(j, queues)
+        ]
         return min(times, default=None)
 
-    async def claim(self, runner_id: str, limit: int, lease_seconds: float) -> list[Job]:
+    async def claim(
+        self,
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> list[Job]:
         now = self.now()
         ready = [
             j
             for j in self._jobs.values()
-            if j.state in RUNNABLE_STATES and j.run_at.timestamp() <= now
+            if self._runnable(j, queues) and j.run_at.timestamp() <= now
         ]
         ready.sort(key=lambda j: (-j.priority, j.run_at, self._seq[j.id]))
         return [
@@ -126,9 +195,9 @@ class MemoryStore:
             job = self._jobs.get(f.job_id)
             if job is None or job.token != f.token or job.state != JobState.PROCESSING:
                 continue
-            self._update(
+            self._set_state(
                 job,
-                state=f.state,
+                f.state,
                 run_at=from_epoch(now + f.delay),
                 attempts=job.attempts - (0 if f.counted else 1),
                 exit_code=f.exit_code,
@@ -148,6 +217,30 @@ class MemoryStore:
         job = self._update(job, state=JobState.PENDING, attempts=0, run_at=from_epoch(self.now()))
         await self.notify("jobs")
         return job
+
+    async def purge(
+        self,
+        *,
+        states: frozenset[JobState],
+        older_than: float | None = None,
+        queue: str | None = None,
+        limit: int = 500,
+    ) -> int:
+        cutoff = self.now() - (older_than or 0.0)
+        doomed = [
+            j.id
+            for j in self._jobs.values()
+            if j.state in states & FINISHED_STATES
+            and (queue is None or j.queue == queue)
+            and (
+                older_than is None
+                or (j.finished_at is not None and j.finished_at.timestamp() < cutoff)
+            )
+        ][:limit]
+        for job_id in doomed:
+            del self._jobs[job_id]
+            self._waiters.pop(job_id, None)
+        return len(doomed)
 
     async def expired_claims(self) -> list[Job]:
         now = self.now()

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound, StoreError
-from queuectl.models import Job, JobState, RunnerInfo, from_epoch
+from queuectl.models import Job, JobState, RunnerInfo
+from queuectl.store import sqlite_sql as sql
 from queuectl.store.base import Finish, Heartbeat, NewJob, Subscription, WakeKind
 from queuectl.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from queuectl.wakeup import WakeListener, send_wakes
@@ -31,88 +32,8 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 Conn = aiosqlite.Connection
 
-_JOB_COLUMNS = (
-    "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
-    "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
-    "token"
-)
-_RUNNER_COLUMNS = (
-    "id, host, pid, started_at, heartbeat_at, concurrency, pid_start, queues, wake, stop_requested"
-)
-_RUNNABLE = "state IN ('pending', 'failed')"
 _PAGE = 500
 _BUSY_TIMEOUT_MS = 30_000
-
-_CLAIM = f"""
-UPDATE jobs SET state = 'processing', attempts = attempts + 1, token = token + 1,
-    runner_id = :runner, lease_until = :now + :lease, started_at = :now, updated_at = :now
-WHERE seq IN (
-    SELECT seq FROM jobs WHERE {_RUNNABLE} AND run_at <= :now
-    ORDER BY priority DESC, run_at, seq LIMIT :limit)
-RETURNING {_JOB_COLUMNS}
-"""
-
-# A batch of finishes as one statement: the rows come in as a JSON array of arrays
-# [id, token, state, delay, counted, exit_code, last_error]; a row applies only if
-# its token still holds the job (fencing), and RETURNING says which did.
-_FINISH = """
-UPDATE jobs SET
-    state = json_extract(f.value, '$[2]'),
-    run_at = :now + (json_extract(f.value, '$[3]')),
-    attempts = jobs.attempts - 1 + (json_extract(f.value, '$[4]')),
-    exit_code = json_extract(f.value, '$[5]'),
-    last_error = json_extract(f.value, '$[6]'),
-    finished_at = :now, updated_at = :now, runner_id = NULL, lease_until = NULL
-FROM json_each(:batch) AS f
-WHERE jobs.id = json_extract(f.value, '$[0]')
-  AND jobs.token = json_extract(f.value, '$[1]')
-  AND jobs.state = 'processing'
-RETURNING jobs.id
-"""
-
-_INSERT = """
-INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run_at,
-                  created_at, updated_at)
-VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)
-"""
-
-
-def _job(row: Sequence[Any]) -> Job:
-    return Job(
-        id=row[0],
-        command=row[1],
-        state=JobState(row[2]),
-        attempts=row[3],
-        max_retries=row[4],
-        run_at=from_epoch(row[5]),
-        created_at=from_epoch(row[6]),
-        updated_at=from_epoch(row[7]),
-        priority=row[8],
-        queue=row[9],
-        timeout=row[10],
-        exit_code=row[11],
-        last_error=row[12],
-        started_at=None if row[13] is None else from_epoch(row[13]),
-        finished_at=None if row[14] is None else from_epoch(row[14]),
-        runner_id=row[15],
-        lease_until=None if row[16] is None else from_epoch(row[16]),
-        token=row[17],
-    )
-
-
-def _runner(row: Sequence[Any]) -> RunnerInfo:
-    return RunnerInfo(
-        id=row[0],
-        host=row[1],
-        pid=row[2],
-        started_at=from_epoch(row[3]),
-        heartbeat_at=from_epoch(row[4]),
-        concurrency=row[5],
-        pid_start=row[6],
-        queues=tuple(q for q in row[7].split(",") if q),
-        wake=row[8],
-        stop_requested=int(row[9]),
-    )
 
 
 def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
@@ -169,7 +90,8 @@ class SQLiteStore:
 
     async def _prepare(self, conn: Conn) -> None:
         await conn.executescript(
-            f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL;"
+            f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
+            "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = ON;"
         )
         version = await self._user_version(conn)
         if version > SCHEMA_VERSION:
@@ -263,19 +185,26 @@ class SQLiteStore:
                 j.priority,
                 j.queue,
                 j.timeout,
-                now + j.delay,
+                now + j.delay if j.run_at is None else j.run_at,
                 now,
                 now,
+                ",".join(j.after) or None,
+                j.backoff_base,
+                j.backoff_max,
+                j.backoff_jitter,
             )
             for j in jobs
         ]
+        waiting = [j for j in jobs if j.after]
 
         async def insert(conn: Conn) -> None:
-            if len(rows) == 1:
-                await conn.execute(_INSERT, rows[0])
+            if len(rows) == 1 and not waiting:
+                await conn.execute(sql.INSERT, rows[0])
                 return
             await conn.execute("BEGIN IMMEDIATE")
-            await conn.executemany(_INSERT, rows)
+            await conn.executemany(sql.INSERT, rows)
+            if waiting:
+                await self._link_dependencies(conn, waiting)
             await conn.commit()
 
         try:
@@ -283,6 +212,20 @@ class SQLiteStore:
         except sqlite3.IntegrityError:
             raise await self._duplicate([j.id for j in jobs]) from None
         await self.notify("jobs")
+
+    @staticmethod
+    async def _link_dependencies(conn: Conn, waiting: list[NewJob]) -> None:
+        """Record who waits for whom and count unfinished dependencies (in the txn)."""
+        deps = json.dumps(sorted({d for j in waiting for d in j.after}))
+        missing = list(await conn.execute_fetchall(sql.MISSING_DEPS, (deps,)))
+        if missing:
+            raise JobNotFound(missing[0][0])
+        ended = list(await conn.execute_fetchall(sql.ENDED_DEPS, (deps,)))
+        if ended:
+            dep_id, state = ended[0]
+            raise InvalidState(f"job {dep_id!r} is {state}: a job after it would never run")
+        await conn.executemany(sql.LINK_DEPS, [(j.id, d) for j in waiting for d in j.after])
+        await conn.execute(sql.COUNT_BLOCKED, (json.dumps([j.id for j in waiting]),))
 
     async def _duplicate(self, ids: list[str]) -> DuplicateJob:
         for start in range(0, len(ids), 10_000):
@@ -296,47 +239,73 @@ class SQLiteStore:
         return DuplicateJob(ids[0], "the store refused it as a duplicate")
 
     async def get(self, job_id: str) -> Job:
-        rows = await self._fetch(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        rows = await self._fetch(f"SELECT {sql.JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         if not rows:
             raise JobNotFound(job_id)
-        return _job(rows[0])
+        return sql.job_from_row(rows[0])
 
     async def list_jobs(
-        self, *, state: JobState | None = None, limit: int | None = None
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[Job]:
-        where = "" if state is None else "AND state = :state"
-        sql = (
-            f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE seq > :after {where} "
+        where = ("" if state is None else " AND state = :state") + (
+            "" if queue is None else " AND queue = :queue"
+        )
+        query = (
+            f"SELECT seq, {sql.JOB_COLUMNS} FROM jobs WHERE seq > :after{where} "
             "ORDER BY seq LIMIT :page"
         )
         after, left = 0, limit
         while left is None or left > 0:
             page = _PAGE if left is None else min(_PAGE, left)
-            rows = await self._fetch(sql, {"after": after, "state": state, "page": page})
+            params = {"after": after, "state": state, "queue": queue, "page": page}
+            rows = await self._fetch(query, params)
             for row in rows:
-                yield _job(row[1:])
+                yield sql.job_from_row(row[1:])
             if len(rows) < page:
                 return
             after = rows[-1][0]
             if left is not None:
                 left -= len(rows)
 
-    async def count_jobs(self) -> dict[JobState, int]:
-        rows = await self._fetch("SELECT state, count(*) FROM jobs GROUP BY state")
-        counts = dict.fromkeys(JobState, 0)
-        counts.update({JobState(state): n for state, n in rows})
+    async def count_jobs(self) -> dict[str, dict[JobState, int]]:
+        rows = await self._fetch("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state")
+        counts: dict[str, dict[JobState, int]] = {}
+        for queue, state, n in rows:
+            counts.setdefault(queue, dict.fromkeys(JobState, 0))[JobState(state)] = n
         return counts
 
-    async def next_run_at(self, *, states: frozenset[JobState]) -> float | None:
-        marks = ", ".join("?" * len(states))
-        rows = await self._fetch(
-            f"SELECT min(run_at) FROM jobs WHERE state IN ({marks})", [s.value for s in states]
-        )
+    async def next_run_at(
+        self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
+    ) -> float | None:
+        params: list[Any] = [s.value for s in states]
+        where = f"state IN ({', '.join('?' * len(states))}) AND blocked = 0"
+        if queues:
+            where += f" AND queue IN ({', '.join('?' * len(queues))})"
+            params += list(queues)
+        rows = await self._fetch(f"SELECT min(run_at) FROM jobs WHERE {where}", params)
         return None if not rows else rows[0][0]
 
-    async def claim(self, runner_id: str, limit: int, lease_seconds: float) -> list[Job]:
-        params = {"runner": runner_id, "now": self.now(), "lease": lease_seconds, "limit": limit}
-        return [_job(row) for row in await self._fetch(_CLAIM, params)]
+    async def claim(
+        self,
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> list[Job]:
+        params: dict[str, Any] = {
+            "runner": runner_id,
+            "now": self.now(),
+            "lease": lease_seconds,
+            "limit": limit,
+        }
+        names = list(dict.fromkeys(queues or ()))
+        params.update({f"q{i}": name for i, name in enumerate(names)})
+        rows = await self._fetch(sql.claim_sql(len(names)), params)
+        return [sql.job_from_row(row) for row in rows]
 
     async def finish(self, finishes: Sequence[Finish]) -> set[str]:
         batch = json.dumps(
@@ -353,7 +322,7 @@ class SQLiteStore:
                 for f in finishes
             ]
         )
-        rows = await self._fetch(_FINISH, {"now": self.now(), "batch": batch})
+        rows = await self._fetch(sql.FINISH, {"now": self.now(), "batch": batch})
         done = {row[0] for row in rows}
         if any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
             await self.notify("jobs")
@@ -363,33 +332,51 @@ class SQLiteStore:
         now = self.now()
         rows = await self._fetch(
             f"UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now "
-            f"WHERE id = :id AND state = 'dead' RETURNING {_JOB_COLUMNS}",
+            f"WHERE id = :id AND state = 'dead' RETURNING {sql.JOB_COLUMNS}",
             {"now": now, "id": job_id},
         )
         if not rows:
             job = await self.get(job_id)
             raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
         await self.notify("jobs")
-        return _job(rows[0])
+        return sql.job_from_row(rows[0])
+
+    async def purge(
+        self,
+        *,
+        states: frozenset[JobState],
+        older_than: float | None = None,
+        queue: str | None = None,
+        limit: int = 500,
+    ) -> int:
+        cutoff = self.now() - (older_than or 0.0)
+        query = sql.PURGE.format(queue="" if queue is None else "AND queue = :queue")
+        params = {
+            "cutoff": cutoff if older_than is not None else float("inf"),
+            "states": json.dumps([s.value for s in states]),
+            "queue": queue,
+            "limit": limit,
+        }
+        return len(await self._fetch(query, params))
 
     async def expired_claims(self) -> list[Job]:
         rows = await self._fetch(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND lease_until < ?",
+            f"SELECT {sql.JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND lease_until < ?",
             (self.now(),),
         )
-        return [_job(row) for row in rows]
+        return [sql.job_from_row(row) for row in rows]
 
     async def claims_of(self, runner_id: str) -> list[Job]:
         rows = await self._fetch(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND runner_id = ?",
+            f"SELECT {sql.JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND runner_id = ?",
             (runner_id,),
         )
-        return [_job(row) for row in rows]
+        return [sql.job_from_row(row) for row in rows]
 
     # -- runners ------------------------------------------------------------
     async def register_runner(self, runner: RunnerInfo) -> None:
         await self._fetch(
-            f"INSERT OR REPLACE INTO runners ({_RUNNER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO runners ({sql.RUNNER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 runner.id,
                 runner.host,
@@ -408,8 +395,8 @@ class SQLiteStore:
         await self._fetch("DELETE FROM runners WHERE id = ?", (runner_id,))
 
     async def list_runners(self) -> list[RunnerInfo]:
-        rows = await self._fetch(f"SELECT {_RUNNER_COLUMNS} FROM runners ORDER BY started_at")
-        return [_runner(row) for row in rows]
+        rows = await self._fetch(f"SELECT {sql.RUNNER_COLUMNS} FROM runners ORDER BY started_at")
+        return [sql.runner_from_row(row) for row in rows]
 
     async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
         now = self.now()

@@ -5,7 +5,8 @@ from __future__ import annotations
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
 
 # Each migration is a list of statements, applied in one IMMEDIATE transaction.
-# Times are REAL seconds since the epoch: cheap to compare and to index.
+# Times are REAL seconds since the epoch: cheap to compare and to index. Until the
+# first release the schema stays at version 1; later changes append migrations.
 MIGRATIONS: list[list[str]] = [
     [
         """
@@ -28,16 +29,30 @@ MIGRATIONS: list[list[str]] = [
             last_error   TEXT,
             runner_id    TEXT,
             lease_until  REAL,
-            token        INTEGER NOT NULL DEFAULT 0
+            token        INTEGER NOT NULL DEFAULT 0,
+            after_ids    TEXT,
+            blocked      INTEGER NOT NULL DEFAULT 0,
+            backoff_base REAL,
+            backoff_max  REAL,
+            backoff_jitter TEXT
         )
         """,
-        # The claim reads this index in order and stops after LIMIT rows; finished
-        # jobs are not in it, so a deep history does not slow claims down.
+        # The claim reads one of these indexes in order and stops after LIMIT rows;
+        # finished and blocked jobs are not in them, so neither a deep history nor a
+        # long dependency chain slows claims down.
         """
         CREATE INDEX jobs_claim ON jobs (priority DESC, run_at, seq)
-        WHERE state IN ('pending', 'failed')
+        WHERE state IN ('pending', 'failed') AND blocked = 0
+        """,
+        """
+        CREATE INDEX jobs_claim_queue ON jobs (queue, priority DESC, run_at, seq)
+        WHERE state IN ('pending', 'failed') AND blocked = 0
         """,
         "CREATE INDEX jobs_state ON jobs (state, seq)",
+        """
+        CREATE INDEX jobs_finished ON jobs (finished_at)
+        WHERE state IN ('completed', 'dead', 'cancelled')
+        """,
         "CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'processing'",
         "CREATE INDEX jobs_runner ON jobs (runner_id) WHERE state = 'processing'",
         """
@@ -53,6 +68,38 @@ MIGRATIONS: list[list[str]] = [
             wake           TEXT,
             stop_requested INTEGER NOT NULL DEFAULT 0
         )
+        """,
+        # job_seq runs after dep_seq. ``blocked`` counts a job's deps not completed yet.
+        """
+        CREATE TABLE deps (
+            dep_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+            job_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+            PRIMARY KEY (dep_seq, job_seq)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX deps_job ON deps (job_seq)",
+        # Dependencies resolve inside the statement that finishes a job, so they hold
+        # across runners and hosts without a separate step that a crash could skip.
+        """
+        CREATE TRIGGER deps_completed AFTER UPDATE OF state ON jobs
+        WHEN new.state = 'completed' AND old.state <> 'completed'
+        BEGIN
+            UPDATE jobs SET blocked = blocked - 1
+            WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq);
+        END
+        """,
+        # Recursive (PRAGMA recursive_triggers): a cancelled job cancels its own waiters.
+        """
+        CREATE TRIGGER deps_cancel AFTER UPDATE OF state ON jobs
+        WHEN new.state IN ('dead', 'cancelled') AND old.state NOT IN ('dead', 'cancelled')
+        BEGIN
+            UPDATE jobs SET state = 'cancelled',
+                last_error = 'cancelled: it runs after job ' || new.id
+                    || ', which ended ' || new.state,
+                updated_at = new.updated_at, finished_at = new.updated_at
+            WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq)
+              AND state IN ('pending', 'failed');
+        END
         """,
     ],
 ]

@@ -1,0 +1,53 @@
+"""Durations as people write them (``90s``, ``5m``, ``1h30m``, ``7d``) and back."""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["format_duration", "parse_duration"]
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(value: object, what: str = "duration") -> float:
+    """Seconds from a number or a string such as ``90``, ``90s``, ``5m``, ``1h30m``.
+
+    Raises ValueError with a message naming ``what``.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number of seconds or a duration like 5m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _PART.findall(text)
+            if not text or "".join(n + u for n, u in parts) != text:
+                raise ValueError(
+                    f"{what} {value!r} is not a duration (use seconds or e.g. 90s, 5m, 2h, 7d)"
+                ) from None
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    else:
+        raise ValueError(f"{what} must be a number of seconds or a duration like 5m")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{what} must be a non-negative duration, not {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A short human form: ``45s``, ``4m59s``, ``2h05m``, ``3d04h``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02}h"

@@ -1,0 +1,159 @@
+"""The SQLite store's statements and row mapping, kept apart from connection handling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from queuectl.models import Job, JobState, RunnerInfo, from_epoch
+
+__all__ = [
+    "FINISH",
+    "INSERT",
+    "JOB_COLUMNS",
+    "RUNNER_COLUMNS",
+    "claim_sql",
+    "job_from_row",
+    "runner_from_row",
+]
+
+JOB_COLUMNS = (
+    "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
+    "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
+    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter"
+)
+RUNNER_COLUMNS = (
+    "id, host, pid, started_at, heartbeat_at, concurrency, pid_start, queues, wake, stop_requested"
+)
+# Must match the WHERE clause of the partial indexes jobs_claim and jobs_claim_queue.
+RUNNABLE = "state IN ('pending', 'failed') AND blocked = 0"
+_ORDER = "ORDER BY priority DESC, run_at, seq LIMIT :limit"
+
+
+def claim_sql(queue_count: int) -> str:
+    """The claim: one UPDATE over the rows an index yields in claim order.
+
+    INDEXED BY pins the plan (without statistics SQLite may prefer jobs_state and
+    sort every runnable job). Several queues: one index range per queue, merged.
+    """
+    ready = f"{RUNNABLE} AND run_at <= :now"
+    if queue_count == 0:
+        chosen = f"SELECT seq FROM jobs INDEXED BY jobs_claim WHERE {ready} {_ORDER}"
+    elif queue_count == 1:
+        chosen = (
+            f"SELECT seq FROM jobs INDEXED BY jobs_claim_queue WHERE {ready} AND queue = :q0 "
+            f"{_ORDER}"
+        )
+    else:
+        branches = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT seq, priority, run_at FROM jobs INDEXED BY jobs_claim_queue "
+            f"WHERE {ready} AND queue = :q{i} {_ORDER})"
+            for i in range(queue_count)
+        )
+        chosen = f"SELECT seq FROM ({branches}) {_ORDER}"
+    return f"""
+UPDATE jobs SET state = 'processing', attempts = attempts + 1, token = token + 1,
+    runner_id = :runner, lease_until = :now + :lease, started_at = :now, updated_at = :now
+WHERE seq IN ({chosen})
+RETURNING {JOB_COLUMNS}
+"""
+
+
+# A batch of finishes as one statement: the rows come in as a JSON array of arrays
+# [id, token, state, delay, counted, exit_code, last_error]; a row applies only if
+# its token still holds the job (fencing), and RETURNING says which did. Dependency
+# triggers fire inside this same statement.
+FINISH = """
+UPDATE jobs SET
+    state = json_extract(f.value, '$[2]'),
+    run_at = :now + json_extract(f.value, '$[3]'),
+    attempts = jobs.attempts - 1 + json_extract(f.value, '$[4]'),
+    exit_code = json_extract(f.value, '$[5]'),
+    last_error = json_extract(f.value, '$[6]'),
+    finished_at = :now, updated_at = :now, runner_id = NULL, lease_until = NULL
+FROM json_each(:batch) AS f
+WHERE jobs.id = json_extract(f.value, '$[0]')
+  AND jobs.token = json_extract(f.value, '$[1]')
+  AND jobs.state = 'processing'
+RETURNING jobs.id
+"""
+
+INSERT = """
+INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run_at,
+                  created_at, updated_at, after_ids, backoff_base, backoff_max,
+                  backoff_jitter)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+# Dependencies of the jobs just inserted: link rows, then count the unfinished ones.
+LINK_DEPS = """
+INSERT INTO deps (dep_seq, job_seq)
+SELECT d.seq, j.seq FROM jobs AS j, jobs AS d WHERE j.id = ? AND d.id = ?
+"""
+MISSING_DEPS = "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM jobs)"
+ENDED_DEPS = (
+    "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?)) "
+    "AND state IN ('dead', 'cancelled')"
+)
+COUNT_BLOCKED = """
+UPDATE jobs SET blocked = (
+    SELECT count(*) FROM deps JOIN jobs AS d ON d.seq = deps.dep_seq
+    WHERE deps.job_seq = jobs.seq AND d.state <> 'completed')
+WHERE id IN (SELECT value FROM json_each(?))
+"""
+
+PURGE = """
+DELETE FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs INDEXED BY jobs_finished
+    WHERE state IN ('completed', 'dead', 'cancelled') AND finished_at < :cutoff
+      AND state IN (SELECT value FROM json_each(:states)) {queue}
+    LIMIT :limit)
+RETURNING seq
+"""
+
+
+def _epoch(value: float | None) -> Any:
+    return None if value is None else from_epoch(value)
+
+
+def job_from_row(row: Sequence[Any]) -> Job:
+    return Job(
+        id=row[0],
+        command=row[1],
+        state=JobState(row[2]),
+        attempts=row[3],
+        max_retries=row[4],
+        run_at=from_epoch(row[5]),
+        created_at=from_epoch(row[6]),
+        updated_at=from_epoch(row[7]),
+        priority=row[8],
+        queue=row[9],
+        timeout=row[10],
+        exit_code=row[11],
+        last_error=row[12],
+        started_at=_epoch(row[13]),
+        finished_at=_epoch(row[14]),
+        runner_id=row[15],
+        lease_until=_epoch(row[16]),
+        token=row[17],
+        after=tuple(row[18].split(",")) if row[18] else (),
+        blocked=row[19],
+        backoff_base=row[20],
+        backoff_max=row[21],
+        backoff_jitter=row[22],
+    )
+
+
+def runner_from_row(row: Sequence[Any]) -> RunnerInfo:
+    return RunnerInfo(
+        id=row[0],
+        host=row[1],
+        pid=row[2],
+        started_at=from_epoch(row[3]),
+        heartbeat_at=from_epoch(row[4]),
+        concurrency=row[5],
+        pid_start=row[6],
+        queues=tuple(q for q in row[7].split(",") if q),
+        wake=row[8],
+        stop_requested=int(row[9]),
+    )
