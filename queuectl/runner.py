@@ -32,7 +32,7 @@ __all__ = ["Execute", "RunStats", "Runner"]
 
 log = logging.getLogger("queuectl.runner")
 
-#: Seconds between two retention passes of a runner.
+#: Longest time between two retention passes of a runner, in seconds.
 _RETENTION_PERIOD = 60.0
 
 #: Runs one job; returns its Outcome (None means success) or raises (a failed attempt).
@@ -354,13 +354,15 @@ class Runner:
     async def _retention_loop(self) -> None:
         """Purge finished jobs past their retention, a small batch at a time."""
         ages = self.settings.retention_seconds
+        # Often enough that a job outlives its retention by at most about half of it.
+        period = min(_RETENTION_PERIOD, max(1.0, min(ages.values()) / 2))
         while True:
             for state, age in ages.items():
                 try:
                     await self._purge_all(JobState(state), age)
                 except StoreError as exc:
                     log.warning("purging %s jobs failed: %s", state, exc)
-            await asyncio.sleep(_RETENTION_PERIOD)
+            await asyncio.sleep(period)
 
     async def _purge_all(self, state: JobState, age: float) -> None:
         while True:

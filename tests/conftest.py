@@ -111,3 +111,8 @@ def cli(shared_store_kind: str, home: Path, tmp_path: Path) -> CLI:
     env["QUEUECTL_DB"] = store_url(shared_store_kind, tmp_path)
     env.pop("QUEUECTL_HOST", None)
     return CLI(home=home, db=env["QUEUECTL_DB"], env=env)
+
+
+from tests.processes import runners  # noqa: E402  (the fixture, shared by all suites)
+
+__all__ = ["CLI", "runners"]

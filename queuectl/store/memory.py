@@ -198,7 +198,7 @@ class MemoryStore:
             self._set_state(
                 job,
                 f.state,
-                run_at=from_epoch(now + f.delay),
+                run_at=from_epoch(now + f.delay) if f.state in RUNNABLE_STATES else job.run_at,
                 attempts=job.attempts - (0 if f.counted else 1),
                 exit_code=f.exit_code,
                 last_error=f.last_error,

@@ -66,7 +66,8 @@ RETURNING {JOB_COLUMNS}
 FINISH = """
 UPDATE jobs SET
     state = json_extract(f.value, '$[2]'),
-    run_at = :now + json_extract(f.value, '$[3]'),
+    run_at = CASE WHEN json_extract(f.value, '$[2]') IN ('pending', 'failed')
+        THEN :now + json_extract(f.value, '$[3]') ELSE jobs.run_at END,
     attempts = jobs.attempts - 1 + json_extract(f.value, '$[4]'),
     exit_code = json_extract(f.value, '$[5]'),
     last_error = json_extract(f.value, '$[6]'),

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.conftest import Runners
 from tests.faults.helpers import (
     eventually,
     has_runner,
@@ -19,6 +18,7 @@ from tests.faults.helpers import (
     jobs_of,
     lines,
 )
+from tests.processes import Runners
 
 # Attempt 1 blocks for a long time; any later attempt finishes at once.
 _FIRST_ATTEMPT_HANGS = (

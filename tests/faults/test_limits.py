@@ -10,8 +10,8 @@ from pathlib import Path
 from queuectl.api import Queue
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.conftest import Runners
 from tests.faults.helpers import eventually, job_of, job_processes, jobs_of, lines
+from tests.processes import Runners
 
 
 def _seconds(job_started: object, job_finished: object) -> float:

@@ -1,6 +1,9 @@
+"""Runner processes started by tests, and their clean-up."""
+
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +40,6 @@ class Runners:
 
     @staticmethod
     def _command() -> list[str]:
-        import sys
-
         return [sys.executable, "-m", "queuectl"]
 
 

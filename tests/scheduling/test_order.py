@@ -1,0 +1,107 @@
+"""Claim order, delays, queues and the claim's query plan, on every store."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from queuectl.api import Queue
+from queuectl.models import JobState
+from queuectl.spec import JobSpec
+from queuectl.store import Store
+from queuectl.store.sqlite_sql import claim_sql
+
+
+async def _claim_ids(store: Store, n: int, queues: list[str] | None = None) -> list[str]:
+    jobs = await store.claim("test-runner", n, 30.0, queues)
+    by_start = sorted(jobs, key=lambda j: (-j.priority, j.run_at))
+    return [j.id for j in by_start]
+
+
+async def test_higher_priority_first_and_fifo_within_a_priority(queue: Queue) -> None:
+    specs = [
+        JobSpec("true", id="low-1", priority=-1),
+        JobSpec("true", id="mid-1"),
+        JobSpec("true", id="high-1", priority=10),
+        JobSpec("true", id="mid-2"),
+        JobSpec("true", id="high-2", priority=10),
+        JobSpec("true", id="mid-3"),
+    ]
+    await queue.enqueue_many(specs)
+    claimed = []
+    for _ in specs:
+        claimed += await _claim_ids(queue.store, 1)
+    assert claimed == ["high-1", "high-2", "mid-1", "mid-2", "mid-3", "low-1"]
+
+
+async def test_a_delayed_job_is_pending_and_not_claimed_before_its_time(queue: Queue) -> None:
+    later = await queue.enqueue("true", id="later", delay=3600)
+    at = await queue.enqueue(
+        "true", id="at", run_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    )
+    now = await queue.enqueue("true", id="now")
+    assert later.state == at.state == JobState.PENDING
+    assert later.run_at > now.run_at + timedelta(minutes=59)
+    assert await _claim_ids(queue.store, 10) == ["now"]
+    assert await queue.store.next_run_at(states=frozenset({JobState.PENDING})) == pytest.approx(
+        later.run_at.timestamp(), abs=1
+    )
+
+
+async def test_claims_take_only_the_runners_queues(queue: Queue) -> None:
+    await queue.enqueue_many(
+        [
+            JobSpec("true", id="mail-1", queue="mail"),
+            JobSpec("true", id="video-1", queue="video", priority=5),
+            JobSpec("true", id="default-1"),
+            JobSpec("true", id="mail-2", queue="mail", priority=1),
+            JobSpec("true", id="video-2", queue="video"),
+        ]
+    )
+    assert await _claim_ids(queue.store, 10, ["mail"]) == ["mail-2", "mail-1"]
+    assert await _claim_ids(queue.store, 10, ["video", "default"]) == [
+        "video-1",
+        "default-1",
+        "video-2",
+    ]
+    assert await _claim_ids(queue.store, 10) == []
+
+
+async def test_list_and_counts_filter_by_queue(queue: Queue) -> None:
+    await queue.enqueue_many(
+        [JobSpec("true", queue="mail"), JobSpec("true", queue="mail"), JobSpec("true")]
+    )
+    assert [j.queue async for j in queue.jobs(queue="mail")] == ["mail", "mail"]
+    assert (await queue.counts(queue="mail"))[JobState.PENDING] == 2
+    assert (await queue.counts())[JobState.PENDING] == 3
+    per_queue = await queue.queue_counts()
+    assert list(per_queue) == ["default", "mail"]
+    assert per_queue["default"][JobState.PENDING] == 1
+    assert per_queue["mail"][JobState.CANCELLED] == 0
+
+
+@pytest.mark.parametrize("queue_count", [0, 1, 3])
+def test_the_claim_reads_an_index_in_order_without_sorting(
+    tmp_path: Path, queue_count: int
+) -> None:
+    from queuectl.store.sqlite_schema import MIGRATIONS
+
+    with contextlib.closing(sqlite3.connect(tmp_path / "plan.db")) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        params = {"runner": "r", "now": 0.0, "lease": 1.0, "limit": 4}
+        params.update({f"q{i}": f"queue{i}" for i in range(queue_count)})
+        plan = [
+            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + claim_sql(queue_count), params)
+        ]
+    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+    index = "jobs_claim_queue" if queue_count else "jobs_claim"
+    assert any(re.search(rf"USING INDEX {index}\b", step) for step in searches), plan
+    assert "SCAN jobs" not in searches, plan  # never a table scan
+    if queue_count <= 1:
+        assert not any("TEMP B-TREE" in step for step in plan), plan
