@@ -150,6 +150,9 @@ class Runner:
         for task in side:
             task.add_done_callback(self._side_task_done)
         try:
+            # Jobs of dead runners are runnable again before the first claim, so a burst
+            # run cannot end while they sit in 'processing' with nobody to run them.
+            await self._recover()
             await self._dispatch()
             await self._drain()
         except asyncio.CancelledError:
@@ -303,15 +306,19 @@ class Runner:
     async def _recovery_loop(self) -> None:
         interval = min(self.settings.lease_seconds / 2, 5.0)
         while True:
-            assert self._info is not None
-            try:
-                self.stats.recovered += await recover(
-                    self.store,
-                    self._info,
-                    lease_seconds=self.settings.lease_seconds,
-                    kill_grace=self.settings.kill_grace,
-                    policy=self.policy,
-                )
-            except StoreError as exc:
-                log.warning("recovery pass failed: %s", exc)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval)  # run() made the first pass
+            await self._recover()
+
+    async def _recover(self) -> None:
+        """One recovery pass: give back the jobs of dead runners and expired leases."""
+        assert self._info is not None
+        try:
+            self.stats.recovered += await recover(
+                self.store,
+                self._info,
+                lease_seconds=self.settings.lease_seconds,
+                kill_grace=self.settings.kill_grace,
+                policy=self.policy,
+            )
+        except StoreError as exc:
+            log.warning("recovery pass failed: %s", exc)
