@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def _one_of_each(qctl: QueueCtl) -> dict[str, str]:
     return {"completed": "ok", "dead": "broken", "pending": "later"}
 
 
-def _lines(*jobs: dict[str, object]) -> str:
+def _lines(*jobs: Mapping[str, object]) -> str:
     return "".join(json.dumps(job) + "\n" for job in jobs)
 
 
@@ -259,3 +260,16 @@ def test_dlq_retry_of_a_job_that_is_not_dead_exits_1_and_changes_nothing(
         assert "not dead" in message
 
     assert qctl.jobs() == before
+
+
+def test_list_into_a_closed_pipe_stops_quietly(qctl: QueueCtl) -> None:
+    qctl.ok("enqueue", "-", input=_lines(*({"command": "true"} for _ in range(2000))))
+    reader = qctl.spawn("list")
+    assert reader.stdout is not None
+    assert reader.stdout.readline().startswith("ID")
+
+    reader.stdout.close()  # like `queuectl list | head -1`
+    reader.wait(timeout=60)
+
+    assert reader.stderr is not None
+    assert reader.stderr.read() == ""

@@ -17,6 +17,10 @@ from queuectl.models import JobState
 from tests.acceptance.helpers import Gate, QueueCtl, RunnerProcess, group_alive, wait_until
 
 
+def read_ints(path: Path) -> list[int]:
+    return [int(word) for word in path.read_text().split()]
+
+
 def _sleeper(qctl: QueueCtl, scratch: Path, name: str) -> Path:
     """Enqueue a long ``sleep`` that writes its process group id first; returns that file."""
     pid_file = scratch / f"{name}.pgid"
@@ -141,3 +145,40 @@ def test_worker_stop_stops_every_runner_of_the_home(qctl: QueueCtl) -> None:
     assert out.startswith("stopped 2 runner(s): pid ")
     assert [runner.popen.poll() for runner in runners] == [0, 0]
     assert qctl.json("status")["workers"] == []
+
+
+def test_a_killed_runner_is_ignored_by_status_and_worker_stop(
+    qctl: QueueCtl, scratch: Path
+) -> None:
+    runner = qctl.start()
+    runner.popen.kill()
+    runner.popen.wait()
+
+    assert qctl.ok("status").endswith("Worker manager running: False\n")
+    assert qctl.json("status")["workers"] == []
+    qctl.fails(1, "worker", "stop")
+
+
+def test_a_burst_runner_gives_back_and_reruns_the_job_of_a_killed_runner(
+    qctl: QueueCtl, scratch: Path
+) -> None:
+    runs, pid_file = scratch / "runs", scratch / "pgid"
+    # The first run hangs (and records its group); the second one succeeds at once.
+    qctl.enqueue(
+        f"echo $$ >> '{runs}'; test -e '{pid_file}' && exit 0; echo $$ > '{pid_file}'; sleep 60",
+        id="orphan",
+    )
+    crashed = qctl.start()
+    group = _pgid(pid_file)
+    crashed.popen.kill()  # SIGKILL: no drain, no clean-up; the command lives on
+    crashed.popen.wait()
+    assert group_alive(group)
+
+    result = qctl.run("worker", "start", "--burst")
+
+    assert result.returncode == 0, result.stderr
+    job = qctl.job("orphan")
+    assert (job.state, job.attempts) == (JobState.COMPLETED, 2)
+    assert len(read_ints(runs)) == 2
+    # The orphaned copy was ended: a job never runs twice at once.
+    assert not group_alive(group)
