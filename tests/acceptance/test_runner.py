@@ -145,3 +145,20 @@ def test_three_runners_on_one_home_run_every_job_exactly_once(
     assert {(job.state, job.attempts) for job in qctl.jobs()} == {(JobState.COMPLETED, 1)}
     # The runners really competed for the jobs (else this proves nothing).
     assert len({runner_id for _, runner_id in records}) >= 2
+
+
+def test_failed_job_waits_out_its_backoff_in_state_failed(qctl: QueueCtl) -> None:
+    qctl.ok("config", "set", "backoff-base", "600")
+    job_id = qctl.enqueue("exit 4", max_retries=1)
+    runner = qctl.start()
+
+    job = qctl.wait_for_state(job_id, JobState.FAILED)
+
+    assert (job.attempts, job.exit_code) == (1, 4)
+    assert job.finished_at is not None
+    assert 590 <= (job.run_at - job.finished_at).total_seconds() <= 610  # 600 ** 1 s
+    assert qctl.json("status")["jobs"]["failed"] == 1
+    assert [j["id"] for j in qctl.json("list", "--state", "failed")] == [job_id]
+    qctl.ok("worker", "stop")
+    assert runner.wait() == 0
+    assert qctl.job(job_id) == job
