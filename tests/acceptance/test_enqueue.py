@@ -59,6 +59,9 @@ def test_enqueue_takes_max_retries_from_config_when_the_job_does_not_say(qctl: Q
         pytest.param('{"command": 5}', "'command' must be a string", id="number-command"),
         pytest.param('{"command": null}', "'command' must be a string", id="null-command"),
         pytest.param('{"command": ["ls"]}', "'command' must be a string", id="array-command"),
+        # A lone surrogate: escaped in the JSON, or a byte that is not UTF-8 in argv.
+        pytest.param('{"command": "echo \\udc80"}', "'command'", id="surrogate-escape"),
+        pytest.param('{"command": "echo \udcff"}', "'command'", id="non-utf8-byte"),
         pytest.param('{"command": "true", "max_retries": -1}', "'max_retries'", id="negative"),
         pytest.param('{"command": "true", "max_retries": "3"}', "'max_retries'", id="string"),
         pytest.param('{"command": "true", "max_retries": 1.5}', "'max_retries'", id="fraction"),
