@@ -83,7 +83,7 @@ def test_failing_job_backs_off_then_runs_1_plus_max_retries_times_and_dies(
 def test_count_4_runs_4_sleeps_at_the_same_time(qctl: QueueCtl, scratch: Path) -> None:
     for i in range(4):
         start, end = shell_path(scratch / f"start-{i}"), shell_path(scratch / f"end-{i}")
-        qctl.enqueue(f"{STAMP} > {start}; sleep 1; {STAMP} > {end}", id=f"sleep-{i}")
+        qctl.enqueue(f"{STAMP} > {start}; sleep 1.5; {STAMP} > {end}", id=f"sleep-{i}")
 
     result = qctl.run("worker", "start", "--count", "4", "--burst")
 
