@@ -248,10 +248,9 @@ class QueueCtl:
         assert "\n" not in job_id
         return job_id
 
-    def start(self, *args: str, ready: bool = True) -> RunnerProcess:
-        """Start ``queuectl worker start ARGS`` in the background.
+    def start(self, *args: str) -> RunnerProcess:
+        """Start ``queuectl worker start ARGS`` in the background; wait until it registers.
 
-        With ``ready`` (the default) wait until the runner shows in the registry.
         The fixture kills whatever is still running when the test ends.
         """
         path = self.scratch / f"runner-{len(self.runners)}.stderr"
@@ -267,12 +266,11 @@ class QueueCtl:
             )
         runner = RunnerProcess(popen, path)
         self.runners.append(runner)
-        if ready:
-            wait_until(
-                lambda: popen.poll() is not None or popen.pid in self.runner_pids(),
-                f"runner {popen.pid} to register",
-            )
-            assert popen.poll() is None, f"runner exited early:\n{runner.stderr()}"
+        wait_until(
+            lambda: popen.poll() is not None or popen.pid in self.runner_pids(),
+            f"runner {popen.pid} to register",
+        )
+        assert popen.poll() is None, f"runner exited early:\n{runner.stderr()}"
         return runner
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
@@ -328,7 +326,10 @@ class QueueCtl:
         for popen in self.others:
             if popen.poll() is None:
                 popen.kill()
-            popen.communicate()
+            popen.wait()
+            for stream in (popen.stdout, popen.stderr):
+                if stream is not None:
+                    stream.close()
         kill_groups_of(processes_with_env("QUEUECTL_HOME", str(self.cli.home)))
 
 
