@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -212,6 +213,8 @@ def _running(
         return False
     if runner.id in registered:
         return True
+    if runner.pid == os.getpid():
+        return False  # a runner in the caller's own process: it will not exit
     return now - unregistered_at.setdefault(runner.id, now) < EXIT_GRACE
 
 
