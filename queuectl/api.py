@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -26,6 +27,17 @@ SpecLike = JobSpec | Mapping[str, Any] | str
 
 class StopTimeout(QueuectlError):
     """Runners did not exit within the time allowed."""
+
+    def __init__(self, message: str, runners: list[RunnerInfo]) -> None:
+        super().__init__(message)
+        #: Every runner the stop was sent to, exited or not.
+        self.runners = runners
+
+
+#: How long a runner that has left the registry may take to exit. A CLI runner exits
+#: right after it unregisters; one embedded in an application that carries on never
+#: exits, and counts as stopped once this has passed.
+EXIT_GRACE = 5.0
 
 
 def _as_spec(item: SpecLike) -> JobSpec:
@@ -242,20 +254,38 @@ class Queue:
         loop = asyncio.get_running_loop()
         deadline = None if drain_timeout is None else loop.time() + drain_timeout
         waiting = list(targets)
+        unregistered_at: dict[str, float] = {}
         while waiting:
-            waiting = [
-                r for r in waiting if is_alive(r.pid, r.pid_start) and await self._registered(r)
-            ]
+            registered = {r.id for r in await self.store.list_runners()}
+            now = loop.time()
+            waiting = [r for r in waiting if _running(r, registered, unregistered_at, now)]
             if not waiting:
                 break
-            if deadline is not None and loop.time() >= deadline:
+            if deadline is not None and now >= deadline:
                 pids = ", ".join(str(r.pid) for r in waiting)
-                raise StopTimeout(f"runner(s) still draining after {drain_timeout:g}s: pid {pids}")
+                raise StopTimeout(
+                    f"runner(s) still draining after {drain_timeout:g}s: pid {pids}", targets
+                )
             await asyncio.sleep(poll)
         return targets
 
-    async def _registered(self, runner: RunnerInfo) -> bool:
-        return any(r.id == runner.id for r in await self.store.list_runners())
+
+def _running(
+    runner: RunnerInfo, registered: set[str], unregistered_at: dict[str, float], now: float
+) -> bool:
+    """Whether ``stop_runners`` must still wait for ``runner``.
+
+    Its jobs are recorded once it leaves the registry, but "stopped" means its process
+    has exited too: a caller may start a new runner or move the database next. A process
+    that lives on for EXIT_GRACE seconds after leaving is an embedding application.
+    """
+    if not is_alive(runner.pid, runner.pid_start):
+        return False
+    if runner.id in registered:
+        return True
+    if runner.pid == os.getpid():
+        return False  # a runner in the caller's own process: it will not exit
+    return now - unregistered_at.setdefault(runner.id, now) < EXIT_GRACE
 
 
 def _state(state: JobState | str | None) -> JobState | None:

@@ -86,8 +86,10 @@ def find_processes_with_env(name: str, value: str) -> list[int]:
 
 
 def _pids() -> Iterator[int]:
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(_PROC):
+    # A context manager: callers stop early (any(), return), and an iterator left open
+    # would leak its directory handle until garbage collection (a ResourceWarning).
+    with contextlib.suppress(OSError), os.scandir(_PROC) as entries:
+        for entry in entries:
             if entry.name.isdigit():
                 yield int(entry.name)
 

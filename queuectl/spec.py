@@ -208,6 +208,19 @@ def _check_command(command: object) -> None:
         raise InvalidInput("'command' must not be empty")
     if "\x00" in command:
         raise InvalidInput("'command' must not contain NUL characters")
+    if not command.isascii():
+        _check_encodable("command", command)
+
+
+def _check_encodable(name: str, text: str) -> None:
+    # JSON's "\udc80" and argv bytes that are not UTF-8 (decoded with surrogateescape)
+    # give lone surrogates, which no store can save: refuse them here, as bad input.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{name!r} must be valid UTF-8 text (bad character at position {exc.start})"
+        ) from None
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncclick as click
 
 __all__ = ["main"]
 
@@ -24,6 +27,17 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     return uvloop.run(coro)
 
 
+def usage_error_line(exc: click.UsageError) -> str:
+    """A usage error as one line, like every other error (DESIGN.md: one clear line).
+
+    Click's own rendering spreads it over four (usage, hint, blank, message), which
+    breaks scripts that read the first line of stderr as the reason.
+    """
+    ctx = exc.ctx
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"queuectl: error: {exc.format_message().removesuffix('.')}{hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the command, turn every error into one line and an exit code."""
     import asyncclick as click
@@ -36,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         _run(cli.main(args, prog_name="queuectl", standalone_mode=False))
     except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.UsageError as exc:
+        click.echo(usage_error_line(exc), err=True)
         code = exc.exit_code
     except click.ClickException as exc:
         exc.show()

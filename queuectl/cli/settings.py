@@ -34,7 +34,9 @@ def config_get(ctx: Context, key: str | None, as_json: bool) -> None:
             click.echo(f"{name.replace('_', '-')} = {format_value(value)}")
 
 
-@config.command("set")
+# Unknown "options" are values: `config set max-retries -1` must reach validation and
+# say what is wrong with -1, not complain about an option named -1.
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @pass_context

@@ -79,7 +79,9 @@ async def stop(ctx: Context, drain_timeout: float | None) -> None:
             stopped = await queue.stop_runners(drain_timeout=drain_timeout)
         except StopTimeout as exc:
             click.echo(f"queuectl: {exc}; stopping hard (running jobs are given back)", err=True)
-            stopped = await queue.stop_runners(hard=True)
+            await queue.stop_runners(hard=True)
+            # Not the hard stop's list: a runner may have finished draining meanwhile.
+            stopped = exc.runners
     if not stopped:
         raise QueuectlError("no runner is running on this host for this store")
     pids = ", ".join(str(r.pid) for r in stopped)

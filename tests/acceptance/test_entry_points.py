@@ -1,0 +1,49 @@
+"""How users start queuectl: the console script, ``--help``, and the demo script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.helpers import QueueCtl, assert_no_traceback
+
+SCRIPT = Path(sys.executable).with_name("queuectl")
+DEMO = Path(__file__).parents[2] / "examples" / "demo.sh"
+COMMANDS = ["add", "config", "dlq", "enqueue", "list", "purge", "status", "worker"]
+
+
+def test_console_script_runs_the_same_cli(qctl: QueueCtl) -> None:
+    result = subprocess.run(
+        [str(SCRIPT), "enqueue", '{"id": "via-script", "command": "true"}'],
+        capture_output=True,
+        text=True,
+        env=qctl.cli.env,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "via-script\n"
+    assert [job.id for job in qctl.jobs()] == ["via-script"]
+
+
+def test_help_lists_every_command(qctl: QueueCtl) -> None:
+    out = qctl.ok("--help")
+
+    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == COMMANDS
+
+
+@pytest.mark.skipif(not DEMO.exists(), reason="examples/demo.sh does not exist yet")
+def test_demo_script_runs_the_seed_flow(qctl: QueueCtl) -> None:
+    env = {**qctl.cli.env, "PATH": f"{SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"}
+
+    result = subprocess.run(
+        ["bash", str(DEMO)], capture_output=True, text=True, env=env, timeout=120
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_no_traceback(result.stdout + result.stderr)
