@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per figure")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--save", type=Path, metavar="FILE", help="also write the JSON to FILE")
     parser.add_argument("--check", action="store_true", help="exit 1 if any goal is missed")
     parser.add_argument("--tmp", type=Path, help="where temporary homes go [default: $TMPDIR]")
     parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
@@ -169,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         if ctx.keep:
             ctx.log(f"temporary homes kept in {ctx.root}")
     report.meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.save is not None:
+        args.save.write_text(report.to_json() + "\n")
     if args.json:
         print(report.to_json())
     else:

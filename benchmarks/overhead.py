@@ -28,13 +28,17 @@ PARAMS = {
 #: The issue's goal applies at the highest concurrency measured.
 GOAL = Goal("ratio>=", 0.5)
 
+# The claim reads queuectl's partial claim index in order and stops at the first row;
+# INDEXED BY makes sure of it (without it SQLite 3.40 picks the state index and sorts
+# every runnable row for each claim). Dropped when the schema has no such index.
 _CLAIM_ONE = """
 UPDATE jobs SET state = 'processing', attempts = attempts + 1, token = token + 1,
     runner_id = :runner, lease_until = :now + 30, started_at = :now, updated_at = :now
-WHERE seq = (SELECT seq FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= :now
+WHERE seq = (SELECT seq FROM jobs {hint} WHERE state IN ('pending', 'failed') AND run_at <= :now
              ORDER BY priority DESC, run_at, seq LIMIT 1)
 RETURNING seq, token
 """
+_CLAIM_INDEX = "jobs_claim"
 _COMPLETE = """
 UPDATE jobs SET state = 'completed', exit_code = 0, finished_at = :now, updated_at = :now,
     runner_id = NULL, lease_until = NULL
@@ -86,7 +90,8 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
                 figure,
                 "jobs/s",
                 floor=floor,
-                floor_name="sqlite3: claim one, then complete it (WAL, synchronous=NORMAL)",
+                floor_name="sqlite3: claim one by the claim index, then complete it "
+                "(WAL, synchronous=NORMAL)",
                 goal=GOAL if count == max(counts) else None,
             )
         )
@@ -117,11 +122,15 @@ def _child_sqlite3(db: str) -> dict[str, Any]:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA busy_timeout = 30000")
+    indexed = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?", (_CLAIM_INDEX,)
+    ).fetchone()[0]
+    claim = _CLAIM_ONE.format(hint=f"INDEXED BY {_CLAIM_INDEX}" if indexed else "")
     completed = 0
     start = time.perf_counter()
     while True:
         now = time.time()
-        rows = conn.execute(_CLAIM_ONE, {"runner": "floor", "now": now}).fetchall()
+        rows = conn.execute(claim, {"runner": "floor", "now": now}).fetchall()
         if not rows:
             break
         seq, token = rows[0]

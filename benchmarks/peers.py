@@ -121,6 +121,10 @@ def _is_task_spooler(path: str) -> bool:
     return "TS_SOCKET" in result.stdout + result.stderr
 
 
+#: task-spooler's server watches its clients with select(): about 1,000 queued jobs at most.
+TSP_MAX_JOBS = 900
+
+
 def tsp_drain(ctx: Context, tsp: str, label: str, jobs: int, count: int, command: str) -> float:
     """Queue behind a gate job with one slot, then open the gate and raise the slots."""
     home = ctx.home(label)
@@ -128,14 +132,15 @@ def tsp_drain(ctx: Context, tsp: str, label: str, jobs: int, count: int, command
         **os.environ,
         "TS_SOCKET": str(home / "tsp.socket"),
         "TMPDIR": str(home),
-        "TS_MAXCONN": str(jobs + 16),
         "TS_MAXFINISHED": str(jobs + 16),
     }
     gate = home / "gate"
     os.mkfifo(gate)
 
     def tsp_do(*args: str) -> str:
-        result = subprocess.run([tsp, *args], env=env, capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [tsp, *args], env=env, capture_output=True, text=True, check=True, timeout=60
+        )
         return result.stdout.strip()
 
     try:
@@ -148,12 +153,25 @@ def tsp_drain(ctx: Context, tsp: str, label: str, jobs: int, count: int, command
         with open(gate, "w") as fifo:
             fifo.write("go\n")
         tsp_do("-S", str(count))
-        subprocess.run([tsp, "-w", last], env=env, capture_output=True, check=False)
+        subprocess.run([tsp, "-w", last], env=env, capture_output=True, check=False, timeout=600)
         while tsp_do("-l").count("finished") < jobs + 1:
+            if time.perf_counter() - start > 600:
+                raise BenchError("task-spooler did not finish within 600 s")
             time.sleep(0.005)
         return time.perf_counter() - start
     finally:
-        subprocess.run([tsp, "-K"], env=env, capture_output=True, check=False)
+        _release(gate)
+        subprocess.run([tsp, "-K"], env=env, capture_output=True, check=False, timeout=60)
+
+
+def _release(fifo: Path) -> None:
+    """Let a gate job still blocked on ``fifo`` go (opening for writing would block)."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return  # nobody is reading: the gate is open already
+    os.write(fd, b"go\n")
+    os.close(fd)
 
 
 def tsp_enqueue_one(ctx: Context, tsp: str, runs: int) -> float:
@@ -204,6 +222,7 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
         report.skip(NAME, "task-spooler is not installed (apt-get install task-spooler)")
         return
     for kind, n, command, ref, ref_name in work:
+        n = min(n, TSP_MAX_JOBS)
         ctx.log(f"peers: task-spooler {kind}, {n} jobs, {count} slots")
         seconds = min(
             tsp_drain(ctx, tsp, f"tsp-{kind}", n, count, command) for _ in range(max(1, ctx.repeat))
