@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--save", type=Path, metavar="FILE", help="also write the JSON to FILE")
+    parser.add_argument(
+        "--render", type=Path, metavar="FILE", help="print a saved JSON report again; run nothing"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if any goal is missed")
     parser.add_argument("--tmp", type=Path, help="where temporary homes go [default: $TMPDIR]")
     parser.add_argument("--keep", action="store_true", help="keep the temporary homes")
@@ -135,9 +138,21 @@ def _meta(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def _print(report: Report, args: argparse.Namespace) -> None:
+    if args.json:
+        print(report.to_json())
+        return
+    meta = ", ".join(f"{k} {v}" for k, v in report.meta.items() if v != "")
+    print(f"queuectl benchmarks ({meta})\n")
+    print(report.render(markdown=args.markdown), end="")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.render is not None:
+        _print(Report.from_json(args.render.read_text()), args)
+        return 0
     only, skip = _names(args.only, parser), _names(args.skip, parser)
     selected = [n for n in BENCHMARKS if (not only or n in only) and n not in skip]
     ctx = Context(
@@ -172,12 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     report.meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.save is not None:
         args.save.write_text(report.to_json() + "\n")
-    if args.json:
-        print(report.to_json())
-    else:
-        meta = ", ".join(f"{k} {v}" for k, v in report.meta.items() if v != "")
-        print(f"queuectl benchmarks ({meta})\n")
-        print(report.render(markdown=args.markdown), end="")
+    _print(report, args)
     if failed:
         return 1
     if args.check and any(row.met is False for row in report.rows):

@@ -179,7 +179,8 @@ def _latency(ctx: Context, sizes: Sizes, report: Report) -> None:
     lat_sizes = Sizes({"jobs": jobs, "idle": sizes.real("idle"), "gap": 0.02, "count": 4})
     ctx.log(f"postgres: pick-up latency, {jobs} jobs")
     with database(ctx) as url:
-        latencies, cpu = latency.measure(ctx, "pg-latency", lat_sizes, url)
+        measured = latency.measure(ctx, "pg-latency", lat_sizes, url)
     floor = latency.direct_spawn(ctx, jobs, 0.02)
-    latency.add_rows(report, NAME, f"pick-up, {jobs} jobs", latencies, floor, 10.0, None)
-    report.add(Row(NAME, f"idle runner CPU over {sizes.real('idle'):g} s", cpu, "%"))
+    latency.add_rows(report, NAME, f"pick-up, {jobs} jobs", measured, floor, 10.0, None)
+    idle = sizes.real("idle")
+    report.add(Row(NAME, f"idle runner CPU over {idle:g} s", measured.idle_cpu, "%"))

@@ -65,6 +65,7 @@ class Row:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["goal"] = None if self.goal is None else self.goal.text(self.unit)
+        data["goal_spec"] = None if self.goal is None else [self.goal.kind, self.goal.value]
         data["ratio"] = self.ratio
         data["met"] = self.met
         return data
@@ -99,6 +100,26 @@ class Report:
     def skip(self, bench: str, reason: str) -> None:
         self.skips.append(Skip(bench, reason))
 
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        """A report saved with ``--save`` or ``--json``, to print again."""
+        data = json.loads(text)
+        rows = []
+        for raw in data["rows"]:
+            goal = None
+            if raw.get("goal_spec"):
+                goal = Goal(raw["goal_spec"][0], raw["goal_spec"][1])
+            elif raw.get("goal"):
+                goal = _parse_goal(raw["goal"])
+            fields = {k: raw[k] for k in ("bench", "case", "figure", "unit", "floor", "note")}
+            rows.append(Row(**fields, floor_name=raw["floor_name"], goal=goal))
+        return cls(
+            rows=rows,
+            skips=[Skip(**s) for s in data["skipped"]],
+            tables=[Table(**t) for t in data["tables"]],
+            meta=data["meta"],
+        )
+
     # -- output -------------------------------------------------------------
     def to_json(self) -> str:
         return json.dumps(
@@ -112,23 +133,36 @@ class Report:
         )
 
     def render(self, *, markdown: bool = False) -> str:
-        header = ["benchmark", "case", "figure", "floor", "ratio", "goal", ""]
+        header = ["benchmark", "case", "figure", "floor", "ratio", "goal", "met"]
         body = [_cells(r) for r in self.rows]
         parts = [_grid(header, body, markdown=markdown)]
-        floors = _floor_names(self.rows)
-        if floors:
-            parts.append("floors:\n" + "\n".join(f"  {b}: {n}" for b, n in floors))
-        notes = [f"  {r.bench} {r.case}: {r.note}" for r in self.rows if r.note]
-        if notes:
-            parts.append("notes:\n" + "\n".join(notes))
+
+        def section(title: str, items: list[str]) -> None:
+            if items:
+                bullet = "- " if markdown else "  "
+                heading = f"**{title}**" if markdown else f"{title}:"
+                parts.append(heading + "\n" + "\n".join(bullet + item for item in items))
+
+        section("floors", [f"{b}: {n}" for b, n in _floor_names(self.rows)])
+        section("notes", [f"{r.bench}, {r.case}: {r.note}" for r in self.rows if r.note])
         for table in self.tables:
-            parts.append(table.title + "\n" + _grid(table.columns, table.rows, markdown=markdown))
-        if self.skips:
-            parts.append("skipped:\n" + "\n".join(f"  {s.bench}: {s.reason}" for s in self.skips))
+            title = f"**{table.title}**" if markdown else table.title
+            parts.append(title + "\n\n" + _grid(table.columns, table.rows, markdown=markdown))
+        section("skipped", [f"{s.bench}: {s.reason}" for s in self.skips])
         if self.rows:
             judged = [r.met for r in self.rows if r.met is not None]
             parts.append(f"goals met: {sum(judged)} of {len(judged)}")
         return "\n\n".join(parts) + "\n"
+
+
+def _parse_goal(text: str) -> Goal:
+    """Read back a goal from its printed form (reports saved before goal_spec existed)."""
+    sign, number = text.split()[:2]
+    value = float(number.rstrip("x").replace(",", ""))
+    if text.endswith("floor"):
+        return Goal("ratio>=" if sign == "≥" else "ratio<=", value)
+    kinds: dict[str, GoalKind] = {"≤": "<=", "<": "<", "≥": ">="}
+    return Goal(kinds[sign], value)
 
 
 def _number(value: float) -> str:
