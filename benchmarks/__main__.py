@@ -164,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         pg_url=args.pg_url,
         quiet=args.quiet,
     )
+    try:
+        sizes = {name: ctx.sizes(name, BENCHMARKS[name].params) for name in selected}
+    except (BenchError, ValueError) as exc:
+        parser.error(str(exc))
     report = Report(meta=_meta(args))
     failed = False
     try:
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             bench = BENCHMARKS[name]
             started = time.perf_counter()
             try:
-                bench.run(ctx, ctx.sizes(name, bench.params), report)
+                bench.run(ctx, sizes[name], report)
             except BenchError as exc:
                 failed = True
                 report.skip(name, f"FAILED: {exc}")
