@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,7 +115,7 @@ async def soak(args: argparse.Namespace) -> int:
 
 
 def _check_books(
-    jobs: dict[str, object],
+    jobs: Mapping[str, object],
     fails: dict[str, int],
     log: Path,
     killed_runners: set[str],

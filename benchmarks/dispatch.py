@@ -1,0 +1,116 @@
+"""dispatch: N ``true`` jobs drained by ``queuectl worker start --burst``, whole process.
+
+Floor: the fastest way found on this machine to start and reap ``sh -c true`` from
+Python at the same concurrency; every candidate in ``spawn.py`` is measured in this run
+and printed, and the best one is the floor.
+"""
+
+from __future__ import annotations
+
+from benchmarks.harness import (
+    BenchError,
+    Context,
+    Param,
+    Sizes,
+    queuectl_argv,
+    run_child,
+    timed_run,
+)
+from benchmarks.report import Goal, Report, Row, Table
+from benchmarks.seed import counts_via_api, enqueue_via_api
+from benchmarks.spawn import METHODS
+
+__all__ = ["NAME", "PARAMS", "run", "run_worker", "spawn_floor"]
+
+NAME = "dispatch"
+PARAMS = {
+    "jobs": Param(5000, "true jobs per worker run"),
+    "counts": Param("1,4,16", "worker --count values", scaled=False),
+    "floor_jobs": Param(2000, "spawns per floor candidate", minimum=200),
+    "methods": Param("all", "floor candidates (comma-separated names, or all)", scaled=False),
+}
+#: The issue's goal: at --count 4 and 16, at least 0.8 x the floor.
+GOALS = {4: Goal("ratio>=", 0.8), 16: Goal("ratio>=", 0.8)}
+
+
+def run_worker(
+    ctx: Context, label: str, jobs: int, count: int, command: str, db: str | None = None
+) -> float:
+    """Seconds for one ``worker start --burst`` process to drain ``jobs`` x ``command``."""
+    home = ctx.home(label)
+    enqueue_via_api(home, db, jobs, command)
+    argv = [*queuectl_argv(), "worker", "start", "--count", str(count), "--burst"]
+    elapsed = timed_run(argv, env=ctx.env(home, db))
+    done = counts_via_api(home, db).get("completed", 0)
+    if done != jobs:
+        raise BenchError(f"{label}: {done} of {jobs} jobs completed")
+    return elapsed
+
+
+def spawn_floor(
+    ctx: Context, n: int, concurrency: int, methods: list[str] | None = None
+) -> tuple[str, float, dict[str, float | str]]:
+    """(best method, its spawns/s, every method's rate or skip reason) at ``concurrency``."""
+    cached = ctx.shared.get(f"spawn:{concurrency}")
+    if cached is not None and methods is None:
+        return cached  # type: ignore[no-any-return]
+    unknown = sorted(set(methods or []) - set(METHODS))
+    if unknown:
+        raise BenchError(
+            f"unknown spawn method(s) {', '.join(unknown)} (known: {', '.join(METHODS)})"
+        )
+    rates: dict[str, float | str] = {}
+    for method in methods or list(METHODS):
+        values = []
+        for _ in range(max(1, ctx.repeat)):
+            result = run_child("benchmarks.spawn", method, n, concurrency)
+            if "skip" in result:
+                rates[method] = str(result["skip"])
+                break
+            values.append(float(result["rate"]))
+        if values:
+            rates[method] = max(values)
+            ctx.log(f"  spawn {method} c={concurrency}: {rates[method]:,.0f}/s")
+    measured = {m: r for m, r in rates.items() if isinstance(r, float)}
+    if not measured:
+        raise BenchError("no spawn method worked on this machine")
+    best = max(measured, key=lambda m: measured[m])
+    found = (best, measured[best], rates)
+    if methods is None:
+        ctx.shared[f"spawn:{concurrency}"] = found
+    return found
+
+
+def run(ctx: Context, sizes: Sizes, report: Report) -> None:
+    jobs, counts = sizes.integer("jobs"), sizes.integers("counts")
+    chosen = None if sizes.names("methods") == ["all"] else sizes.names("methods")
+    table = Table(
+        "spawn methods (sh -c true started and reaped per second; the best is the floor)",
+        ["method", *(f"c={c}" for c in counts), "how"],
+    )
+    per_method: dict[str, list[str]] = {}
+    for count in counts:
+        ctx.log(f"dispatch: floor candidates at concurrency {count}")
+        best, floor, rates = spawn_floor(ctx, sizes.integer("floor_jobs"), count, chosen)
+        for method, rate in rates.items():
+            cell = f"{rate:,.0f}" if isinstance(rate, float) else "n/a"
+            per_method.setdefault(method, []).append(cell + (" *" if method == best else ""))
+        ctx.log(f"dispatch: {jobs} jobs, worker --count {count}")
+        seconds = min(
+            run_worker(ctx, f"dispatch-c{count}", jobs, count, "true")
+            for _ in range(max(1, ctx.repeat))
+        )
+        report.add(
+            Row(
+                NAME,
+                f"{jobs} x true, --count {count}",
+                jobs / seconds,
+                "jobs/s",
+                floor=floor,
+                floor_name=f"{best} ({METHODS[best][0]})",
+                goal=GOALS.get(count),
+            )
+        )
+    for method, cells in per_method.items():
+        table.rows.append([method, *cells, METHODS[method][0]])
+    report.tables.append(table)

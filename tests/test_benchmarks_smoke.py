@@ -1,0 +1,47 @@
+"""The benchmark harness still runs: a few benchmarks at tiny sizes print their table.
+
+Benchmarks are never part of the test suite; this only checks that ``python -m
+benchmarks`` works end to end (figures at these sizes mean nothing).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+TINY = [
+    "--only=dispatch,sleep,overhead,depth,enqueue",
+    "--size=dispatch.jobs=20",
+    "--size=dispatch.counts=2",
+    "--size=dispatch.floor_jobs=20",
+    "--size=dispatch.methods=uvloop-threads",
+    "--size=sleep.jobs=4",
+    "--size=overhead.jobs=50",
+    "--size=overhead.counts=4",
+    "--size=depth.history=200",
+    "--size=depth.jobs=50",
+    "--size=depth.count=4",
+    "--size=enqueue.runs=1",
+    "--size=enqueue.bulk=20",
+]
+
+
+def test_benchmarks_print_their_table(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quiet", "--tmp", str(tmp_path), *TINY],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("benchmark"))
+    assert header.split()[:5] == ["benchmark", "case", "figure", "floor", "ratio"]
+    for name in ("dispatch", "sleep", "overhead", "depth", "enqueue"):
+        assert any(line.startswith(name + " ") for line in lines), name
+    assert "spawn methods" in result.stdout
+    assert "goals met:" in result.stdout
+    assert not list(tmp_path.iterdir()), "temporary homes were left behind"
