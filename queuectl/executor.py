@@ -11,16 +11,19 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from queuectl.models import SUCCESS, Job, Outcome
+from queuectl.process import Child, Spawner
 from queuectl.procinfo import group_alive
 
-__all__ = ["STDERR_TAIL", "ShellExecutor", "describe_exit"]
+__all__ = ["STDERR_TAIL", "OutputSink", "ShellExecutor", "describe_exit"]
 
 #: How much of the end of stderr is kept in ``last_error``.
 STDERR_TAIL = 4096
-_CHUNK = 65536
+
+#: Receives a job's output as it is produced: ``sink(stream, data)``, stream 1 or 2.
+OutputSink = Callable[[int, bytes], None]
 
 
 class _Tail:
@@ -64,7 +67,12 @@ def _signal_group(pgid: int, sig: int) -> bool:
 
 
 class ShellExecutor:
-    """The default ``execute``: runs ``job.command`` with ``/bin/sh -c``."""
+    """The default ``execute``: runs ``job.command`` with ``/bin/sh -c``.
+
+    ``sinks`` (optional) gives each job a callable that receives its stdout and
+    stderr as they are written; without it stdout is discarded and only the tail of
+    stderr is kept, for ``last_error``.
+    """
 
     def __init__(
         self,
@@ -73,81 +81,72 @@ class ShellExecutor:
         default_timeout: float | None = None,
         kill_grace: float = 5.0,
         env: Mapping[str, str] | None = None,
+        spawner: Spawner | None = None,
+        sinks: Callable[[Job], OutputSink] | None = None,
     ) -> None:
         self.default_timeout = default_timeout
         self.kill_grace = kill_grace
         self._env = dict(os.environ if env is None else env)
         self._env["QUEUECTL_RUNNER_ID"] = runner_id
+        self._spawner = spawner or Spawner()
+        self._sinks = sinks
 
     async def __call__(self, job: Job) -> Outcome:
         env = dict(self._env)
         env["QUEUECTL_JOB_ID"] = job.id
         env["QUEUECTL_ATTEMPT"] = str(job.attempts)
         env["QUEUECTL_CLAIM"] = f"{job.id}:{job.token}"
+        sink = None if self._sinks is None else self._sinks(job)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                "-c",
-                job.command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                env=env,
-            )
+            child = await self._spawner.spawn(job.command, env, capture_stdout=sink is not None)
         except OSError as exc:
             return Outcome(exit_code=None, reason="error", error=f"could not start: {exc}")
         tail = _Tail(STDERR_TAIL)
-        assert proc.stderr is not None
-        reader = asyncio.create_task(_drain(proc.stderr, tail))
+
+        def on_output(stream: int, data: bytes) -> None:
+            if stream == 2:
+                tail.add(data)
+            if sink is not None:
+                sink(stream, data)
+
+        child.read_output(on_output)
         timeout = job.timeout if job.timeout is not None else self.default_timeout
         timed_out = False
         try:
             try:
                 async with asyncio.timeout(timeout):
-                    await proc.wait()
+                    await child.wait()
             except TimeoutError:
                 timed_out = True
-                await self._terminate(proc.pid, proc)
+                await self._terminate(child)
         except asyncio.CancelledError:
-            await self._terminate(proc.pid, proc)
+            await self._terminate(child)
             raise
         finally:
             # Whatever the command left in its group goes with it.
-            _signal_group(proc.pid, signal.SIGKILL)
-            await _finish_reading(reader)
-        return _outcome(proc.returncode, timed_out, timeout, tail.text())
+            _signal_group(child.pid, signal.SIGKILL)
+            await child.close()
+        assert child.returncode is not None
+        return _outcome(child.returncode, timed_out, timeout, tail.text())
 
-    async def _terminate(self, pgid: int, proc: asyncio.subprocess.Process) -> None:
+    async def _terminate(self, child: Child) -> None:
         """SIGTERM the group, wait up to the grace period for all of it, then SIGKILL."""
-        if _signal_group(pgid, signal.SIGTERM):
+        if _signal_group(child.pid, signal.SIGTERM):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.kill_grace
             while loop.time() < deadline:
-                if proc.returncode is not None and not group_alive(pgid):
+                if child.returncode is not None and not group_alive(child.pid):
                     break
                 await asyncio.sleep(0.02)
-            _signal_group(pgid, signal.SIGKILL)
-        await proc.wait()
-
-
-async def _drain(stream: asyncio.StreamReader, tail: _Tail) -> None:
-    while chunk := await stream.read(_CHUNK):
-        tail.add(chunk)
-
-
-async def _finish_reading(reader: asyncio.Task[None]) -> None:
-    # A process that escaped the group (setsid) may hold the pipe open: do not wait on it.
-    try:
-        await asyncio.wait_for(asyncio.shield(reader), 1.0)
-    except TimeoutError:
-        reader.cancel()
+            _signal_group(child.pid, signal.SIGKILL)
         with contextlib.suppress(asyncio.CancelledError):
-            await reader
+            await asyncio.shield(child.wait())
+
+    def close(self) -> None:
+        self._spawner.close()
 
 
-def _outcome(returncode: int | None, timed_out: bool, timeout: float | None, tail: str) -> Outcome:
-    assert returncode is not None
+def _outcome(returncode: int, timed_out: bool, timeout: float | None, tail: str) -> Outcome:
     if timed_out:
         reason = f"timed out after {timeout:g}s ({describe_exit(returncode)})"
         error = f"{reason}\n{tail}" if tail else reason

@@ -23,6 +23,7 @@ from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.finisher import Finisher
 from queuectl.models import RUNNABLE_STATES, SUCCESS, Job, JobState, Outcome, RunnerInfo
+from queuectl.process import Spawner
 from queuectl.recovery import recover
 from queuectl.registry import new_runner_info
 from queuectl.retry import RetryPolicy, decide
@@ -95,11 +96,15 @@ class Runner:
             backoff_max=self.settings.backoff_max,
             backoff_jitter=self.settings.backoff_jitter,
         )
-        self._execute: Execute = execute or ShellExecutor(
-            runner_id=self.id,
-            default_timeout=self.settings.job_timeout,
-            kill_grace=self.settings.kill_grace,
-        )
+        self._shell: ShellExecutor | None = None
+        if execute is None:
+            self._shell = execute = ShellExecutor(
+                runner_id=self.id,
+                default_timeout=self.settings.job_timeout,
+                kill_grace=self.settings.kill_grace,
+                spawner=Spawner(threads=min(concurrency, 4)),
+            )
+        self._execute: Execute = execute
         self.stats = RunStats()
         self._running: dict[str, _Active] = {}
         self._kick = asyncio.Event()
@@ -185,6 +190,8 @@ class Runner:
                 await self.store.unregister_runner(self.id)
             await subscription.close()
             self._deathwatch.close()
+            if self._shell is not None:
+                self._shell.close()
             self._info = None
         return self.stats
 
