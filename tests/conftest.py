@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,18 +97,19 @@ class CLI:
         return result
 
     def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc: subprocess.Popen[str] = subprocess.Popen(
             [sys.executable, "-m", "queuectl", *args],
             env=self.env,
             text=True,
             **kwargs,  # type: ignore[call-overload]
         )
+        return proc
 
 
 @pytest.fixture
-def cli(shared_store_kind: str, home: Path, tmp_path: Path) -> Iterator[CLI]:
+def cli(shared_store_kind: str, home: Path, tmp_path: Path) -> CLI:
     env = dict(os.environ)
     env["QUEUECTL_HOME"] = str(home)
     env["QUEUECTL_DB"] = store_url(shared_store_kind, tmp_path)
     env.pop("QUEUECTL_HOST", None)
-    yield CLI(home=home, db=env["QUEUECTL_DB"], env=env)
+    return CLI(home=home, db=env["QUEUECTL_DB"], env=env)
