@@ -80,6 +80,10 @@ def parse_json(text: str) -> JobSpec:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+    except (ValueError, RecursionError):
+        # json raises these, not JSONDecodeError, for integers past Python's digit
+        # limit and for deep nesting: user input all the same, never a traceback.
+        raise InvalidInput("malformed JSON: a number too long or nesting too deep") from None
     return parse_spec(data)
 
 
@@ -113,6 +117,11 @@ def _check_command(command: object) -> None:
         raise InvalidInput("'command' must not be empty")
     if "\x00" in command:
         raise InvalidInput("'command' must not contain NUL characters")
+    try:
+        command.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON "\\ud800") cannot be stored or passed to a shell.
+        raise InvalidInput("'command' must be valid UTF-8 (it holds a lone surrogate)") from None
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
