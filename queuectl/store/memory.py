@@ -53,9 +53,14 @@ class MemoryStore:
         return new
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        seen: set[str] = set()
         for job in jobs:
             if job.id in self._jobs:
                 raise DuplicateJob(job.id)
+            if job.id in seen:
+                # The SQLite store refuses a repeat through its UNIQUE index: match it.
+                raise DuplicateJob(job.id, "it appears twice in this batch")
+            seen.add(job.id)
         now = from_epoch(self.now())
         for job in jobs:
             self._seq[job.id] = next(self._counter)
