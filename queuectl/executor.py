@@ -84,51 +84,98 @@ class ShellExecutor:
         env["QUEUECTL_JOB_ID"] = job.id
         env["QUEUECTL_ATTEMPT"] = str(job.attempts)
         env["QUEUECTL_CLAIM"] = f"{job.id}:{job.token}"
+        starting = asyncio.ensure_future(_spawn(job.command, env))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                "-c",
-                job.command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                env=env,
-            )
+            transport, protocol = await asyncio.shield(starting)
         except OSError as exc:
             return Outcome(exit_code=None, reason="error", error=f"could not start: {exc}")
+        except asyncio.CancelledError:
+            # Cancelled while starting: the shell may have forked already, and asyncio
+            # would kill the shell alone. Let the start finish, then end the group.
+            with contextlib.suppress(OSError):
+                transport, protocol = await starting
+                try:
+                    await self._terminate(transport.get_pid(), protocol)
+                finally:
+                    _signal_group(transport.get_pid(), signal.SIGKILL)
+                    transport.close()
+            raise
+        return await self._supervise(job, transport, protocol)
+
+    async def _supervise(
+        self, job: Job, transport: asyncio.SubprocessTransport, protocol: _ExitProtocol
+    ) -> Outcome:
+        """Wait for the command (or its timeout), collecting the tail of its stderr."""
+        pid = transport.get_pid()
         tail = _Tail(STDERR_TAIL)
-        assert proc.stderr is not None
-        reader = asyncio.create_task(_drain(proc.stderr, tail))
+        assert protocol.stderr is not None
+        reader = asyncio.create_task(_drain(protocol.stderr, tail))
         timeout = job.timeout if job.timeout is not None else self.default_timeout
         timed_out = False
         try:
             try:
                 async with asyncio.timeout(timeout):
-                    await proc.wait()
+                    await asyncio.shield(protocol.exited)
             except TimeoutError:
                 timed_out = True
-                await self._terminate(proc.pid, proc)
+                await self._terminate(pid, protocol)
         except asyncio.CancelledError:
-            await self._terminate(proc.pid, proc)
+            await self._terminate(pid, protocol)
             raise
         finally:
             # Whatever the command left in its group goes with it.
-            _signal_group(proc.pid, signal.SIGKILL)
+            _signal_group(pid, signal.SIGKILL)
             await _finish_reading(reader)
-        return _outcome(proc.returncode, timed_out, timeout, tail.text())
+            transport.close()
+        return _outcome(transport.get_returncode(), timed_out, timeout, tail.text())
 
-    async def _terminate(self, pgid: int, proc: asyncio.subprocess.Process) -> None:
+    async def _terminate(self, pgid: int, protocol: _ExitProtocol) -> None:
         """SIGTERM the group, wait up to the grace period for all of it, then SIGKILL."""
         if _signal_group(pgid, signal.SIGTERM):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.kill_grace
             while loop.time() < deadline:
-                if proc.returncode is not None and not group_alive(pgid):
+                if protocol.exited.done() and not group_alive(pgid):
                     break
                 await asyncio.sleep(0.02)
             _signal_group(pgid, signal.SIGKILL)
-        await proc.wait()
+        await asyncio.shield(protocol.exited)
+
+
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """The usual stream protocol, plus a future that is done when the process exits.
+
+    ``Process.wait()`` returns only once every pipe has closed (Python 3.11), so a
+    background child still holding stderr would keep a finished command "running"
+    for as long as that child lives. The exit is what a job's end is measured by.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=_CHUNK, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def _spawn(
+    command: str, env: Mapping[str, str]
+) -> tuple[asyncio.SubprocessTransport, _ExitProtocol]:
+    """Start ``/bin/sh -c command`` in a new session (so its own process group)."""
+    loop = asyncio.get_running_loop()
+    return await loop.subprocess_exec(
+        lambda: _ExitProtocol(loop),
+        "/bin/sh",
+        "-c",
+        command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        env=env,
+    )
 
 
 async def _drain(stream: asyncio.StreamReader, tail: _Tail) -> None:
