@@ -86,8 +86,10 @@ def find_processes_with_env(name: str, value: str) -> list[int]:
 
 
 def _pids() -> Iterator[int]:
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(_PROC):
+    # The with-block closes the directory even when a caller stops iterating early
+    # (group_alive returns at the first live member); otherwise it leaks until GC.
+    with contextlib.suppress(OSError), os.scandir(_PROC) as entries:
+        for entry in entries:
             if entry.name.isdigit():
                 yield int(entry.name)
 
