@@ -150,6 +150,9 @@ class Runner:
         for task in side:
             task.add_done_callback(self._side_task_done)
         try:
+            # Give back the jobs of dead runners before the first claim: otherwise a
+            # burst run could find nothing runnable and end while they wait.
+            await self._recover_once()
             await self._dispatch()
             await self._drain()
         except asyncio.CancelledError:
@@ -301,17 +304,21 @@ class Runner:
                 self._interrupt(active, "lost")
 
     async def _recovery_loop(self) -> None:
+        # The first pass ran before dispatching began (see ``run``).
         interval = min(self.settings.lease_seconds / 2, 5.0)
         while True:
-            assert self._info is not None
-            try:
-                self.stats.recovered += await recover(
-                    self.store,
-                    self._info,
-                    lease_seconds=self.settings.lease_seconds,
-                    kill_grace=self.settings.kill_grace,
-                    policy=self.policy,
-                )
-            except StoreError as exc:
-                log.warning("recovery pass failed: %s", exc)
             await asyncio.sleep(interval)
+            await self._recover_once()
+
+    async def _recover_once(self) -> None:
+        assert self._info is not None
+        try:
+            self.stats.recovered += await recover(
+                self.store,
+                self._info,
+                lease_seconds=self.settings.lease_seconds,
+                kill_grace=self.settings.kill_grace,
+                policy=self.policy,
+            )
+        except StoreError as exc:
+            log.warning("recovery pass failed: %s", exc)
