@@ -71,17 +71,20 @@ async def in_state(store: Store, job_id: str, *states: JobState) -> bool:
 
 @contextlib.asynccontextmanager
 async def running(runner: Runner, *, within: float = 30.0) -> AsyncIterator[asyncio.Task[RunStats]]:
-    """Run ``runner`` in a task for the block; make sure it has ended afterwards.
+    """Run ``runner`` in a task for the block, then stop it and wait for its end.
 
-    The block may stop and await the task itself; if it does not (or fails), the
-    runner is stopped hard so no test leaves a runner or a command behind.
+    The block may stop and await the task itself. Leaving the block stops the runner
+    gracefully; leaving it by an exception stops it hard, so that a failing test
+    leaves no runner and no command behind.
     """
     task = asyncio.create_task(runner.run())
     try:
         yield task
+    except BaseException:
+        runner.stop(hard=True)
+        raise
     finally:
-        if not task.done():
-            runner.stop(hard=True)
+        runner.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, within)
 

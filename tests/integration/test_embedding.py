@@ -239,3 +239,53 @@ async def test_hard_stop_cancels_a_custom_execute_and_gives_the_job_back(queue: 
     assert cancelled.is_set()
     back = await queue.get(job.id)
     assert (back.state, back.attempts) == (JobState.PENDING, 0)
+
+
+# -- stopping runners through the queue -----------------------------------------------
+
+
+def gated(work: Path) -> str:
+    return f"touch {work}/started; while [ ! -e {work}/gate ]; do sleep 0.01; done"
+
+
+async def test_stop_runners_drains_a_runner_and_returns_once_it_has_exited(
+    queue: Queue, work: Path
+) -> None:
+    job = await queue.enqueue(gated(work))
+    runner = queue.runner()
+    async with running(runner) as task:
+        await eventually(lambda: (work / "started").exists())
+        stopping = asyncio.create_task(queue.stop_runners(drain_timeout=30, poll=0.01))
+        await eventually(lambda: runner.stopping)
+        assert not stopping.done()
+        (work / "gate").touch()
+        stopped = await asyncio.wait_for(stopping, 30)
+        assert task.done()
+    assert [r.id for r in stopped] == [runner.id]
+    assert (await queue.get(job.id)).state == JobState.COMPLETED
+
+
+async def test_stop_runners_hard_gives_the_running_job_back(queue: Queue, work: Path) -> None:
+    job = await queue.enqueue(gated(work))
+    async with running(queue.runner()) as task:
+        await eventually(lambda: (work / "started").exists())
+        await asyncio.wait_for(queue.stop_runners(hard=True, poll=0.01), 30)
+        assert task.done()
+    back = await queue.get(job.id)
+    assert (back.state, back.attempts) == (JobState.PENDING, 0)
+
+
+async def test_stop_runners_times_out_while_a_job_runs_on(queue: Queue, work: Path) -> None:
+    job = await queue.enqueue(gated(work))
+    runner = queue.runner()
+    async with running(runner):
+        await eventually(lambda: (work / "started").exists())
+        with pytest.raises(queuectl.StopTimeout, match="still draining"):
+            await queue.stop_runners(drain_timeout=0.3, poll=0.01)
+        assert runner.stopping
+        (work / "gate").touch()
+    assert (await queue.get(job.id)).state == JobState.COMPLETED
+
+
+async def test_stop_runners_with_no_runner_returns_nothing(queue: Queue) -> None:
+    assert await queue.stop_runners(drain_timeout=1) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from queuectl.api import Queue
@@ -82,3 +83,21 @@ async def test_a_live_runners_job_is_left_alone(queue: Queue, work: Path) -> Non
     held = await queue.get(job.id)
     assert (held.state, held.runner_id, held.attempts) == (JobState.PROCESSING, "alive", 1)
     assert not (work / "ran").exists()
+
+
+async def test_a_job_longer_than_its_lease_is_not_taken_over(queue: Queue, work: Path) -> None:
+    # Heartbeats renew the lease every third of it, so a second runner watching
+    # for expired leases never takes over a job that is still running.
+    settings = dataclasses.replace(queue.settings, lease_seconds=0.6)
+    queue = Queue(queue.store, settings)
+    job = await queue.enqueue(f"echo $QUEUECTL_RUNNER_ID >> {work}/runs; sleep 2")
+    first = queue.runner()
+    async with running(first):
+        await eventually(lambda: (work / "runs").exists())
+        second = queue.runner()
+        async with running(second):
+            await eventually(lambda: in_state(queue.store, job.id, JobState.COMPLETED))
+    assert (work / "runs").read_text() == f"{first.id}\n"
+    done = await queue.get(job.id)
+    assert (done.attempts, done.last_error) == (1, None)
+    assert (first.stats.completed, second.stats.recovered) == (1, 0)

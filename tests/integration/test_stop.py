@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from queuectl.api import Queue
-from queuectl.models import JobState
+from queuectl.models import Job, JobState
 from queuectl.procinfo import group_alive
+from queuectl.runner import RunStats
 from queuectl.spec import JobSpec
 from tests.conftest import FAST
 from tests.helpers import eventually, processes_with, run_burst, running
@@ -165,3 +166,27 @@ async def test_a_command_leaves_no_background_process_behind(queue: Queue, work:
     await run_burst(queue.runner(burst=True))
     assert (await queue.get(job.id)).state == JobState.COMPLETED
     await eventually(lambda: not processes_with(marker), within=5, what="no survivor")
+
+
+async def test_cancellation_while_claiming_leaves_no_job_processing(
+    queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fault injection: the runner is cancelled from outside exactly while its claim
+    # is in flight (the real store still does the claim).
+    job = await queue.enqueue("true")
+    runner = queue.runner()
+    task: asyncio.Task[RunStats] | None = None
+    real_claim = queue.store.claim
+
+    async def claim_while_cancelled(runner_id: str, limit: int, lease: float) -> list[Job]:
+        assert task is not None
+        task.cancel()
+        return await real_claim(runner_id, limit, lease)
+
+    monkeypatch.setattr(queue.store, "claim", claim_while_cancelled)
+    task = asyncio.create_task(runner.run())
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    done = await queue.get(job.id)
+    assert (done.state, done.runner_id) == (JobState.COMPLETED, None)
+    assert await queue.store.list_runners() == []

@@ -195,3 +195,19 @@ def test_unwritable_home_is_a_config_error_and_writes_nothing(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="cannot write"):
         save_settings(missing, Settings())
     assert not missing.exists()
+
+
+def test_a_save_that_fails_midway_keeps_the_old_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_settings(home, Settings(max_retries=1))
+    before = (home / CONFIG_FILE).read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("queuectl.config.os.fsync", full_disk)
+    with pytest.raises(ConfigError, match="No space left"):
+        save_settings(home, Settings(max_retries=2))
+    assert (home / CONFIG_FILE).read_bytes() == before
+    assert [p.name for p in home.iterdir()] == [CONFIG_FILE]
