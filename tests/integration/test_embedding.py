@@ -12,6 +12,7 @@ import pytest
 
 import queuectl
 from queuectl import DuplicateJob, InvalidInput, Job, JobState, Outcome, Queue, Settings
+from queuectl.spec import validate_job_id
 from tests.helpers import eventually, run_burst, running
 
 
@@ -71,13 +72,14 @@ async def test_enqueue_accepts_strings_mappings_and_specs(queue: Queue) -> None:
     c = await queue.enqueue(queuectl.JobSpec(command="echo c", id="c", timeout=5))
     assert (a.max_retries, b.priority, c.timeout) == (0, 2, 5)
     assert b.max_retries == queue.settings.max_retries
-    generated = await queue.enqueue("echo d")
-    assert len(generated.id) == 32
+    generated = [(await queue.enqueue("echo d")).id for _ in range(2)]
+    assert generated[0] != generated[1]
+    assert all(validate_job_id(job_id) for job_id in generated)
     with pytest.raises(InvalidInput, match="unknown field"):
         await queue.enqueue("echo e", retries=3)
     with pytest.raises(InvalidInput):
         await queue.enqueue({"command": ""})
-    assert sum((await queue.counts()).values()) == 4
+    assert sum((await queue.counts()).values()) == 5
 
 
 async def test_enqueue_many_is_all_or_nothing(queue: Queue) -> None:

@@ -75,7 +75,7 @@ async def test_hard_stop_ends_the_command_group_and_gives_the_job_back_uncounted
         runner.stop(hard=True)
         stats = await asyncio.wait_for(task, 10)
     pgid = int((work / "pid").read_text())
-    assert not group_alive(pgid)
+    await eventually(lambda: not group_alive(pgid), within=5, what="the group gone")
     back = await queue.get(job.id)
     assert (back.state, back.attempts, back.runner_id) == (JobState.PENDING, 0, None)
     assert back.last_error is not None
@@ -95,7 +95,8 @@ async def test_hard_stop_after_a_graceful_one_ends_the_draining_jobs(
         assert await still_running(task)
         runner.stop(hard=True)  # the second signal
         await asyncio.wait_for(task, 10)
-    assert not group_alive(int((work / "job.pid").read_text()))
+    pgid = int((work / "job.pid").read_text())
+    await eventually(lambda: not group_alive(pgid), within=5, what="the group gone")
     back = await queue.get(job.id)
     assert (back.state, back.attempts) == (JobState.PENDING, 0)
     assert not (work / "job.out").exists()
