@@ -153,14 +153,15 @@ def parse_value(name: str, text: str) -> Any:
 def load_settings(home: Path) -> Settings:
     path = home / CONFIG_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return Settings()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # Decoding happens here, not in the read, so bad UTF-8 is reported like bad JSON.
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         raise ConfigError(f"{path} is not valid JSON; fix it or delete it") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object; fix it or delete it")
@@ -178,7 +179,11 @@ def save_settings(home: Path, settings: Settings) -> None:
     """Write config.json atomically: a temporary file, fsync, then rename over the old one."""
     path = home / CONFIG_FILE
     text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=home)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=home)
+    except OSError as exc:
+        # A missing or unwritable home: nothing was written, say so in one line.
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

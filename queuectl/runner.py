@@ -220,14 +220,23 @@ class Runner:
                 await asyncio.wait_for(self._kick.wait(), timeout)
 
     async def _claim(self, limit: int) -> list[Job]:
+        claiming = asyncio.ensure_future(
+            self.store.claim(self.id, limit, self.settings.lease_seconds, self.queues or None)
+        )
         try:
-            return await self.store.claim(
-                self.id, limit, self.settings.lease_seconds, self.queues or None
-            )
+            return await asyncio.shield(claiming)
         except StoreError as exc:
             log.warning("claiming failed, retrying: %s", exc)
             await asyncio.sleep(1.0)
             return []
+        except asyncio.CancelledError:
+            # An outside cancellation does not stop a claim already sent to the store:
+            # run what it took, so the drain records those jobs instead of leaving them
+            # processing under a runner that is about to unregister.
+            with contextlib.suppress(StoreError):
+                for job in await claiming:
+                    self._start(job)
+            raise
 
     async def _idle_timeout(self) -> float | None:
         """How long to sleep when nothing is runnable now; None ends a burst run."""

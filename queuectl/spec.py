@@ -175,6 +175,10 @@ def parse_json(text: str) -> JobSpec:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+    except (ValueError, RecursionError):
+        # json raises these, not JSONDecodeError, for integers past Python's digit
+        # limit and for deep nesting: user input all the same, never a traceback.
+        raise InvalidInput("malformed JSON: a number too long or nesting too deep") from None
     return parse_spec(data)
 
 

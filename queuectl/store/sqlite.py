@@ -236,6 +236,12 @@ class SQLiteStore:
             )
             if rows:
                 return DuplicateJob(rows[0][0])
+        # No id existed: the batch itself repeats one; name that one, not the first.
+        seen: set[str] = set()
+        for job_id in ids:
+            if job_id in seen:
+                return DuplicateJob(job_id, "it appears twice in this batch")
+            seen.add(job_id)
         return DuplicateJob(ids[0], "the store refused it as a duplicate")
 
     async def get(self, job_id: str) -> Job:

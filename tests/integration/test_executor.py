@@ -1,0 +1,96 @@
+"""The shell executor on its own: exits, stderr, leftovers, and cancellation at any moment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+
+import pytest
+
+from queuectl.executor import ShellExecutor
+from queuectl.models import Job, JobState, from_epoch
+from tests.helpers import EPOCH, eventually, processes_with
+
+
+def shell_job(command: str, *, timeout: float | None = None) -> Job:
+    moment = from_epoch(EPOCH)
+    return Job(
+        id="exec-test",
+        command=command,
+        state=JobState.PROCESSING,
+        attempts=1,
+        max_retries=0,
+        run_at=moment,
+        created_at=moment,
+        updated_at=moment,
+        timeout=timeout,
+        token=1,
+    )
+
+
+def unique_sleep() -> str:
+    """A sleep length no other process on the machine uses: a marker for /proc."""
+    return f"1000.{uuid.uuid4().int % 10**9}"
+
+
+@pytest.fixture
+def executor() -> ShellExecutor:
+    return ShellExecutor(runner_id="exec-test-runner", kill_grace=0.5)
+
+
+async def test_exit_code_and_stderr_tail(executor: ShellExecutor) -> None:
+    outcome = await asyncio.wait_for(executor(shell_job("echo out; echo err >&2; exit 5")), 10)
+    assert (outcome.exit_code, outcome.reason, outcome.error) == (5, "exit", "exit code 5\nerr")
+    assert not outcome.succeeded
+
+
+async def test_success_has_no_error(executor: ShellExecutor) -> None:
+    outcome = await asyncio.wait_for(executor(shell_job("echo ignored >&2; true")), 10)
+    assert outcome.succeeded
+    assert outcome.error is None
+
+
+async def test_a_background_child_does_not_keep_the_job_running(executor: ShellExecutor) -> None:
+    # The child inherits stderr; the job still ends when the command exits.
+    marker = unique_sleep()
+    outcome = await asyncio.wait_for(executor(shell_job(f"sleep {marker} & exit 0")), 10)
+    assert outcome.succeeded
+    await eventually(lambda: not processes_with(marker), within=5, what="no survivor")
+
+
+async def test_a_child_that_left_the_group_does_not_block_the_executor(
+    executor: ShellExecutor,
+) -> None:
+    # setsid escapes the process group: it is not ours to kill, but it must not
+    # keep the executor waiting on the stderr pipe it still holds.
+    marker = unique_sleep()
+    try:
+        outcome = await asyncio.wait_for(executor(shell_job(f"setsid sleep {marker} & exit 0")), 10)
+        assert outcome.succeeded
+    finally:
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("delay", [0, 0.001, 0.003, 0.01, 0.03, 0.1])
+async def test_cancelling_at_any_moment_leaves_no_process_behind(
+    executor: ShellExecutor, delay: float
+) -> None:
+    # Deliberate sleeps: they vary the moment of cancellation, from before the
+    # shell exists, through its start-up, to a running command with a child.
+    marker = unique_sleep()
+    task = asyncio.create_task(executor(shell_job(f"sleep {marker}; sleep {marker}")))
+    await asyncio.sleep(delay)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    await eventually(lambda: not processes_with(marker), within=5, what="no survivor")
+
+
+async def test_the_group_is_terminated_gently_first(executor: ShellExecutor) -> None:
+    command = "trap 'echo got TERM >&2; exit 9' TERM; sleep 30 & wait"
+    outcome = await asyncio.wait_for(executor(shell_job(command, timeout=0.3)), 10)
+    assert outcome.reason == "timeout"
+    assert outcome.error == "timed out after 0.3s (exit code 9)\ngot TERM"
