@@ -1,0 +1,130 @@
+"""Wake-ups through LISTEN/NOTIFY on a dedicated connection that reconnects.
+
+Notifications are hints: ``jobs`` (new or re-runnable work) and ``control`` (re-read
+the registry flags). A dropped connection is noticed at once when the server closes it
+(``pg_terminate_backend``, a restart) and by a periodic ping otherwise; the listener
+then reconnects with backoff and, once listening again, fires both kinds of wake-up so
+that the runner looks for whatever was announced while nobody listened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from queuectl.errors import StoreError
+from queuectl.store.base import WakeKind
+from queuectl.store.postgres_conn import describe
+
+__all__ = ["PgListener"]
+
+log = logging.getLogger("queuectl.store")
+
+Connect = Callable[[], Awaitable["asyncpg.Connection[asyncpg.Record]"]]
+
+#: How often an idle listening connection proves it is still alive.
+PING_EVERY = 15.0
+_PING_TIMEOUT = 5.0
+_MAX_BACKOFF = 5.0
+
+
+class PgListener:
+    """A Subscription: calls ``on_wake`` for each notification on ``channel``."""
+
+    def __init__(self, connect: Connect, channel: str, on_wake: Callable[[WakeKind], None]) -> None:
+        self._connect = connect
+        self._channel = channel
+        self._on_wake = on_wake
+        self._conn: asyncpg.Connection[asyncpg.Record] | None = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: How many times the connection was re-established (for tests and logs).
+        self.reconnects = 0
+
+    @property
+    def address(self) -> str | None:
+        return None  # wake-ups go through the database, not to an address
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the listening connection, while connected."""
+        conn = self._conn
+        return None if conn is None or conn.is_closed() else conn.get_server_pid()
+
+    async def start(self) -> None:
+        try:
+            self._conn = await self._listen()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise StoreError(f"cannot listen for wake-ups: {describe(exc)}") from None
+        self._task = asyncio.create_task(self._supervise(), name="queuectl-pg-listener")
+
+    async def _listen(self) -> asyncpg.Connection[asyncpg.Record]:
+        conn = await self._connect()
+        try:
+            conn.add_termination_listener(self._terminated)
+            await conn.add_listener(self._channel, self._notified)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
+    def _terminated(self, conn: object) -> None:
+        if conn is self._conn:
+            self._lost.set()
+
+    def _notified(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        self._on_wake("control" if payload == "control" else "jobs")
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._until_lost()
+            old, self._conn = self._conn, None
+            if old is not None:
+                old.terminate()
+            self._conn = await self._reconnect()
+            self.reconnects += 1
+            log.info("listening for wake-ups again")
+            # Whatever was announced while nobody listened: look for it now.
+            self._on_wake("jobs")
+            self._on_wake("control")
+
+    async def _until_lost(self) -> None:
+        self._lost.clear()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), PING_EVERY)
+                return
+            conn = self._conn
+            if conn is None or conn.is_closed():
+                return
+            try:
+                await asyncio.wait_for(conn.execute("SELECT 1"), _PING_TIMEOUT)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                return
+
+    async def _reconnect(self) -> asyncpg.Connection[asyncpg.Record]:
+        delay = 0.05
+        while True:
+            try:
+                return await self._listen()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                log.warning("wake-up listener: reconnecting failed (%s)", describe(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_BACKOFF)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), _PING_TIMEOUT)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                conn.terminate()
