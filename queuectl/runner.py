@@ -139,7 +139,12 @@ class Runner:
         self._info = new_runner_info(
             self.id, self.concurrency, subscription.address, self.store.now()
         )
-        await self.store.register_runner(self._info)
+        try:
+            await self.store.register_runner(self._info)
+        except BaseException:
+            await subscription.close()  # e.g. a listening connection of its own
+            self._info = None
+            raise
         finisher = Finisher(self.store)
         side = [
             asyncio.create_task(finisher.run(), name="queuectl-finisher"),
@@ -183,6 +188,8 @@ class Runner:
                 await self._kick.wait()
                 continue
             jobs = await self._claim(free)
+            if jobs is None:
+                continue  # the store failed: try again rather than judge the queue empty
             for job in jobs:
                 self._start(job)
             if len(jobs) == free:
@@ -193,13 +200,14 @@ class Runner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
 
-    async def _claim(self, limit: int) -> list[Job]:
+    async def _claim(self, limit: int) -> list[Job] | None:
+        """Claimed jobs, or None (after a pause) when the store failed."""
         try:
             return await self.store.claim(self.id, limit, self.settings.lease_seconds)
         except StoreError as exc:
             log.warning("claiming failed, retrying: %s", exc)
             await asyncio.sleep(1.0)
-            return []
+            return None
 
     async def _idle_timeout(self) -> float | None:
         """How long to sleep when nothing is runnable now; None ends a burst run."""
