@@ -13,7 +13,7 @@ from queuectl.config import Settings, load_settings
 from queuectl.errors import DuplicateJob, InvalidInput, QueuectlError
 from queuectl.models import Job, JobState, RunnerInfo
 from queuectl.paths import default_db_url, ensure_home, resolve_home
-from queuectl.procinfo import host_name, is_alive
+from queuectl.procinfo import host_name
 from queuectl.registry import live_runners
 from queuectl.runner import Execute, Runner
 from queuectl.spec import JobSpec, parse_spec
@@ -157,35 +157,42 @@ class Queue:
         return await live_runners(self.store, self.settings.lease_seconds)
 
     async def stop_runners(
-        self, *, drain_timeout: float | None = None, hard: bool = False, poll: float = 0.05
+        self,
+        *,
+        drain_timeout: float | None = None,
+        hard: bool = False,
+        poll: float = 0.05,
+        all_hosts: bool = False,
     ) -> list[RunnerInfo]:
-        """Ask this host's runners to stop; return once they have exited.
+        """Ask this host's runners (or, with ``all_hosts``, every host's) to stop.
 
         They drain (running jobs finish and are recorded), or with ``hard`` end their
-        commands and give the jobs back. Runners still there after ``drain_timeout``
-        seconds raise StopTimeout.
+        commands and give the jobs back. Returns once they are gone: on this host once
+        their process has exited or left the registry; on other hosts once their entry
+        is gone or stale (no heartbeat within a lease). The request travels through the
+        store, so ``all_hosts`` reaches runners on other machines sharing a database
+        (PostgreSQL). Runners still there after ``drain_timeout`` seconds raise
+        StopTimeout.
         """
         host = host_name()
-        targets = [r for r in await self.runners() if r.host == host]
+        targets = [r for r in await self.runners() if all_hosts or r.host == host]
         if targets:
             await self.store.request_stop([r.id for r in targets], hard=hard)
         loop = asyncio.get_running_loop()
         deadline = None if drain_timeout is None else loop.time() + drain_timeout
         waiting = list(targets)
         while waiting:
-            waiting = [
-                r for r in waiting if is_alive(r.pid, r.pid_start) and await self._registered(r)
-            ]
+            live = {r.id for r in await self.runners()}
+            waiting = [r for r in waiting if r.id in live]
             if not waiting:
                 break
             if deadline is not None and loop.time() >= deadline:
-                pids = ", ".join(str(r.pid) for r in waiting)
+                pids = ", ".join(
+                    str(r.pid) if r.host == host else f"{r.pid} on {r.host}" for r in waiting
+                )
                 raise StopTimeout(f"runner(s) still draining after {drain_timeout:g}s: pid {pids}")
             await asyncio.sleep(poll)
         return targets
-
-    async def _registered(self, runner: RunnerInfo) -> bool:
-        return any(r.id == runner.id for r in await self.store.list_runners())
 
 
 def _state(state: JobState | str | None) -> JobState | None:
