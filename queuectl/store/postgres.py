@@ -21,6 +21,7 @@ finish batch, one heartbeat and one recovery pass at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -35,6 +36,7 @@ from queuectl.models import Job, JobState, RunnerInfo, from_epoch
 from queuectl.store import postgres_sql as sql
 from queuectl.store.base import Finish, Heartbeat, NewJob, Subscription, WakeKind
 from queuectl.store.postgres_conn import (
+    DRIVER_ERRORS,
     Conn,
     PgTarget,
     describe,
@@ -52,7 +54,6 @@ log = logging.getLogger("queuectl.store")
 T = TypeVar("T")
 Record = asyncpg.Record
 _PAGE = 500
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 def _job(row: Record) -> Job:
@@ -96,6 +97,14 @@ def _runner(row: Record) -> RunnerInfo:
         wake=row["wake"],
         stop_requested=row["stop_requested"],
     )
+
+
+def _discard(conn: Conn) -> None:
+    """Make sure the pool never hands a broken connection out again."""
+    # The driver may have given it back to the pool already (it then says so).
+    with contextlib.suppress(asyncpg.InterfaceError):
+        if not conn.is_closed():
+            conn.terminate()
 
 
 def _op_id() -> int:
@@ -174,8 +183,13 @@ class PostgresStore:
         while True:
             try:
                 async with self._pool.acquire() as conn:
-                    return await op(conn, retrying)
-            except _DRIVER_ERRORS as exc:
+                    try:
+                        return await op(conn, retrying)
+                    except DRIVER_ERRORS as exc:
+                        if is_transient(exc):
+                            _discard(conn)
+                        raise
+            except DRIVER_ERRORS as exc:
                 if not is_transient(exc):
                     raise StoreError(f"PostgreSQL: {describe(exc)}") from None
                 if loop.time() + delay > deadline:
@@ -387,7 +401,7 @@ class PostgresStore:
     # -- wake-ups -----------------------------------------------------------
     async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
         listener = _TrackedListener(self, on_wake)
-        await listener.start()
+        await listener.start(retry_for=self._retry_for)
         self._listeners.add(listener)
         return listener
 

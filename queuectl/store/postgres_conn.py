@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 #: A connection of its own or one lent by the pool: both run the same queries.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
-__all__ = ["Conn", "PgTarget", "describe", "is_transient", "parse_url", "quote_ident"]
+__all__ = [
+    "DRIVER_ERRORS",
+    "Conn",
+    "PgTarget",
+    "describe",
+    "is_transient",
+    "parse_url",
+    "quote_ident",
+]
 
 DEFAULT_SCHEMA = "queuectl"
 DEFAULT_POOL_SIZE = 4
@@ -42,6 +50,16 @@ _TRANSIENT_PG: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # 57: terminated, shutting down, starting
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.TransactionRollbackError,  # 40: serialization failure, deadlock
+)
+
+
+#: Everything the driver raises about a connection or a statement.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
 )
 
 
@@ -117,6 +135,10 @@ def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is a lost connection or server hiccup worth another try."""
     if isinstance(exc, _TRANSIENT_PG):
         return True
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # e.g. "cannot switch to state 12; another operation (2) is in progress": the
+        # server closed the connection while idle and the driver has not noticed yet.
+        return True
     if isinstance(exc, asyncpg.InterfaceError):
         # e.g. "cannot call Connection.fetch(): connection is closed"
         return "closed" in str(exc) or "terminat" in str(exc)
@@ -131,4 +153,6 @@ def describe(exc: BaseException) -> str:
         return "connection refused"
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return f"the connection broke ({text})"
     return f"{text} ({name})" if text else name

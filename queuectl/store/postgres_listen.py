@@ -18,7 +18,7 @@ import asyncpg
 
 from queuectl.errors import StoreError
 from queuectl.store.base import WakeKind
-from queuectl.store.postgres_conn import describe
+from queuectl.store.postgres_conn import DRIVER_ERRORS, describe, is_transient
 
 __all__ = ["PgListener"]
 
@@ -55,11 +55,19 @@ class PgListener:
         conn = self._conn
         return None if conn is None or conn.is_closed() else conn.get_server_pid()
 
-    async def start(self) -> None:
-        try:
-            self._conn = await self._listen()
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise StoreError(f"cannot listen for wake-ups: {describe(exc)}") from None
+    async def start(self, *, retry_for: float = 30.0) -> None:
+        """Connect and listen; a lost connection is tried again for ``retry_for`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + retry_for
+        delay = 0.05
+        while self._conn is None:
+            try:
+                self._conn = await self._listen()
+            except DRIVER_ERRORS as exc:
+                if not is_transient(exc) or loop.time() + delay > deadline:
+                    raise StoreError(f"cannot listen for wake-ups: {describe(exc)}") from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
         self._task = asyncio.create_task(self._supervise(), name="queuectl-pg-listener")
 
     async def _listen(self) -> asyncpg.Connection[asyncpg.Record]:
@@ -103,7 +111,7 @@ class PgListener:
                 return
             try:
                 await asyncio.wait_for(conn.execute("SELECT 1"), _PING_TIMEOUT)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            except DRIVER_ERRORS:
                 return
 
     async def _reconnect(self) -> asyncpg.Connection[asyncpg.Record]:
@@ -111,7 +119,7 @@ class PgListener:
         while True:
             try:
                 return await self._listen()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            except DRIVER_ERRORS as exc:
                 log.warning("wake-up listener: reconnecting failed (%s)", describe(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF)
@@ -126,5 +134,5 @@ class PgListener:
         if conn is not None and not conn.is_closed():
             try:
                 await asyncio.wait_for(conn.close(), _PING_TIMEOUT)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            except DRIVER_ERRORS:
                 conn.terminate()
