@@ -6,8 +6,8 @@ local clock corrected by the offset to the server's clock, measured on open and 
 heartbeat; it is used only for display and for the runner's idle timer. A ``clock``
 injected at open (tests) replaces the server's clock in every statement.
 
-Faults: every operation runs on a pooled connection and is tried again with backoff when
-the connection drops or the server restarts (for up to ``retry_for`` seconds, then
+Faults: every operation runs through ``PgPool.run``, tried again with backoff when the
+connection drops or the server restarts (for up to ``retry_for`` seconds, then
 StoreError). A retry must not apply twice: claim, finish and ``retry_dead`` stamp the rows
 they change with a random operation id, and a retry first looks for its own stamp (the
 reply of a committed statement can be lost with its connection). Enqueue retries check
@@ -20,91 +20,29 @@ finish batch, one heartbeat and one recovery pass at a time.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 import asyncpg
 
-from queuectl.errors import DuplicateJob, InvalidState, JobNotFound, StoreError
+from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.models import Job, JobState, RunnerInfo, from_epoch
 from queuectl.store import postgres_sql as sql
 from queuectl.store.base import Finish, Heartbeat, NewJob, Subscription, WakeKind
-from queuectl.store.postgres_conn import (
-    DRIVER_ERRORS,
-    Conn,
-    PgTarget,
-    describe,
-    is_transient,
-    parse_url,
-    quote_ident,
-)
+from queuectl.store.postgres_conn import Conn, parse_url, quote_ident
 from queuectl.store.postgres_listen import PgListener
-from queuectl.store.postgres_migrate import connect_pool, migrate
+from queuectl.store.postgres_migrate import migrate
+from queuectl.store.postgres_pool import PgPool
+from queuectl.store.postgres_rows import job_from_row as _job
+from queuectl.store.postgres_rows import runner_from_row, sorted_claims
 
 __all__ = ["PostgresStore"]
 
-log = logging.getLogger("queuectl.store")
-
-T = TypeVar("T")
 Record = asyncpg.Record
 _PAGE = 500
-
-
-def _job(row: Record) -> Job:
-    return Job(
-        id=row["id"],
-        command=row["command"],
-        state=JobState(row["state"]),
-        attempts=row["attempts"],
-        max_retries=row["max_retries"],
-        run_at=row["run_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        priority=row["priority"],
-        queue=row["queue"],
-        timeout=row["timeout"],
-        exit_code=row["exit_code"],
-        last_error=row["last_error"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        runner_id=row["runner_id"],
-        lease_until=row["lease_until"],
-        token=row["token"],
-    )
-
-
-def _sorted_claims(rows: Sequence[Record]) -> list[Job]:
-    ordered = sorted(rows, key=lambda r: (-r["priority"], r["run_at"], r["seq"]))
-    return [_job(row) for row in ordered]
-
-
-def _runner(row: Record) -> RunnerInfo:
-    return RunnerInfo(
-        id=row["id"],
-        host=row["host"],
-        pid=row["pid"],
-        started_at=row["started_at"],
-        heartbeat_at=row["heartbeat_at"],
-        concurrency=row["concurrency"],
-        pid_start=row["pid_start"],
-        queues=tuple(row["queues"]),
-        wake=row["wake"],
-        stop_requested=row["stop_requested"],
-    )
-
-
-def _discard(conn: Conn) -> None:
-    """Make sure the pool never hands a broken connection out again."""
-    # The driver may have given it back to the pool already (it then says so).
-    with contextlib.suppress(asyncpg.InterfaceError):
-        if not conn.is_closed():
-            conn.terminate()
 
 
 def _op_id() -> int:
@@ -114,18 +52,11 @@ def _op_id() -> int:
 class PostgresStore:
     """A Store on one PostgreSQL schema. Open it with ``PostgresStore.open(url)``."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool[asyncpg.Record],
-        target: PgTarget,
-        clock: Callable[[], float] | None,
-        retry_for: float,
-    ) -> None:
+    def __init__(self, pool: PgPool, clock: Callable[[], float] | None) -> None:
         self._pool = pool
-        self.target = target
-        self._schema = quote_ident(target.schema)
+        self.target = pool.target
+        self._schema = quote_ident(self.target.schema)
         self._clock = clock
-        self._retry_for = retry_for
         self._offset = 0.0
         self._listeners: set[PgListener] = set()
 
@@ -135,11 +66,10 @@ class PostgresStore:
     ) -> PostgresStore:
         """Connect, create or migrate the schema, and measure the server's clock."""
         target = parse_url(url)
-        pool = await connect_pool(target)
-        store = cls(pool, target, clock, retry_for)
+        store = cls(await PgPool.connect(target, retry_for=retry_for), clock)
         try:
-            await store._run(lambda conn, _: migrate(conn, target))
-            await store._run(store._sync_clock)
+            await store._pool.run(lambda conn, _: migrate(conn, target))
+            await store._pool.run(store._sync_clock)
         except BaseException:
             await store.close()
             raise
@@ -167,58 +97,19 @@ class PostgresStore:
         for listener in list(self._listeners):
             await listener.close()
         self._listeners.clear()
-        try:
-            await asyncio.wait_for(self._pool.close(), 10)
-        except TimeoutError:
-            self._pool.terminate()
-
-    async def _run(self, op: Callable[[Conn, bool], Awaitable[T]]) -> T:
-        """Run ``op`` on a pooled connection; on a lost connection, again with backoff.
-
-        ``op`` gets ``retrying=True`` when an earlier try may have committed unseen.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._retry_for
-        delay, retrying = 0.05, False
-        while True:
-            try:
-                async with self._pool.acquire() as conn:
-                    try:
-                        return await op(conn, retrying)
-                    except DRIVER_ERRORS as exc:
-                        if is_transient(exc):
-                            _discard(conn)
-                        raise
-            except DRIVER_ERRORS as exc:
-                if not is_transient(exc):
-                    raise StoreError(f"PostgreSQL: {describe(exc)}") from None
-                if loop.time() + delay > deadline:
-                    raise StoreError(
-                        f"PostgreSQL at {self.target.display} unreachable for "
-                        f"{self._retry_for:g}s: {describe(exc)}"
-                    ) from None
-                if not retrying:
-                    log.warning("PostgreSQL connection lost (%s); retrying", describe(exc))
-                retrying = True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        await self._pool.close()
 
     async def _fetch(self, statement: str, *args: object) -> list[Record]:
-        async def op(conn: Conn, retrying: bool) -> list[Record]:
-            return await conn.fetch(self._q(statement), *args)
-
-        return await self._run(op)
+        return await self._pool.fetch(self._q(statement), *args)
 
     # -- jobs ---------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
         if not jobs:
             return
         ids = [j.id for j in jobs]
-        seen: set[str] = set()
-        for job_id in ids:
-            if job_id in seen:
-                raise DuplicateJob(job_id, "it appears twice in this batch")
-            seen.add(job_id)
+        repeated = [job_id for job_id, n in Counter(ids).items() if n > 1]
+        if repeated:
+            raise DuplicateJob(repeated[0], "it appears twice in this batch")
         columns = (
             ids,
             [j.command for j in jobs],
@@ -235,16 +126,16 @@ class PostgresStore:
                     self._q(sql.ENQUEUE), self._at(), *columns, delays, self.target.channel
                 )
             except asyncpg.UniqueViolationError:
-                if retrying and await conn.fetchval(self._q(sql.ENQUEUED_ALREADY), *columns) == len(
-                    ids
-                ):
-                    return  # the first try committed; its reply was lost
+                if retrying:
+                    present = await conn.fetchval(self._q(sql.ENQUEUED_ALREADY), *columns)
+                    if present == len(ids):
+                        return  # the first try committed; its reply was lost
                 existing = await conn.fetchval(self._q(sql.EXISTING_ID), ids)
                 if existing is None:
                     raise DuplicateJob(ids[0], "the store refused it as a duplicate") from None
                 raise DuplicateJob(existing) from None
 
-        await self._run(op)
+        await self._pool.run(op)
 
     async def get(self, job_id: str) -> Job:
         rows = await self._fetch(sql.GET, job_id)
@@ -290,13 +181,13 @@ class PostgresStore:
             if retrying:
                 rows = await conn.fetch(self._q(sql.CLAIMED_BY_OP), runner_id, op_id)
                 if rows:
-                    return _sorted_claims(rows)
+                    return sorted_claims(rows)
             rows = await conn.fetch(
                 self._q(sql.CLAIM), self._at(), runner_id, lease_seconds, limit, op_id
             )
-            return _sorted_claims(rows)
+            return sorted_claims(rows)
 
-        return await self._run(op)
+        return await self._pool.run(op)
 
     async def finish(self, finishes: Sequence[Finish]) -> set[str]:
         if not finishes:
@@ -323,7 +214,7 @@ class PostgresStore:
             )
             return {r["id"] for r in rows if r["id"] is not None}
 
-        return await self._run(op)
+        return await self._pool.run(op)
 
     async def retry_dead(self, job_id: str) -> Job:
         op_id = _op_id()
@@ -339,7 +230,7 @@ class PostgresStore:
                     await conn.execute(sql.NOTIFY, self.target.channel, "jobs")
             return row
 
-        row = await self._run(op)
+        row = await self._pool.run(op)
         if row is None:
             job = await self.get(job_id)
             raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
@@ -371,7 +262,7 @@ class PostgresStore:
         await self._fetch(sql.UNREGISTER, runner_id)
 
     async def list_runners(self) -> list[RunnerInfo]:
-        return [_runner(row) for row in await self._fetch(sql.LIST_RUNNERS)]
+        return [runner_from_row(row) for row in await self._fetch(sql.LIST_RUNNERS)]
 
     async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
         async def op(conn: Conn, retrying: bool) -> Record | None:
@@ -381,7 +272,7 @@ class PostgresStore:
                 self._note_server_time(row["server_time"], before)
             return row
 
-        row = await self._run(op)
+        row = await self._pool.run(op)
         assert row is not None  # the statement always returns one row
         stop = row["stop_requested"]
         return Heartbeat(
@@ -396,33 +287,14 @@ class PostgresStore:
                 await conn.execute(self._q(sql.REQUEST_STOP), 2 if hard else 1, list(runner_ids))
                 await conn.execute(sql.NOTIFY, self.target.channel, "control")
 
-        await self._run(op)
+        await self._pool.run(op)
 
     # -- wake-ups -----------------------------------------------------------
     async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
-        listener = _TrackedListener(self, on_wake)
-        await listener.start(retry_for=self._retry_for)
+        listener = PgListener(self.target, on_wake, on_close=self._listeners.discard)
+        await listener.start(retry_for=self._pool.retry_for)
         self._listeners.add(listener)
         return listener
 
     async def notify(self, kind: WakeKind = "jobs") -> None:
         await self._fetch(sql.NOTIFY, self.target.channel, kind)
-
-    async def _connect_listener(self) -> asyncpg.Connection[asyncpg.Record]:
-        return await asyncpg.connect(
-            self.target.dsn,
-            timeout=10,
-            server_settings={"application_name": self.target.application_name[:54] + " listener"},
-        )
-
-
-class _TrackedListener(PgListener):
-    """A listener that leaves its store's set when closed."""
-
-    def __init__(self, store: PostgresStore, on_wake: Callable[[WakeKind], None]) -> None:
-        super().__init__(store._connect_listener, store.target.channel, on_wake)
-        self._store = store
-
-    async def close(self) -> None:
-        self._store._listeners.discard(self)
-        await super().close()

@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import asyncpg
 
 from queuectl.errors import StoreError
 from queuectl.store.base import WakeKind
-from queuectl.store.postgres_conn import DRIVER_ERRORS, describe, is_transient
+from queuectl.store.postgres_conn import DRIVER_ERRORS, PgTarget, describe, is_transient
 
 __all__ = ["PgListener"]
 
 log = logging.getLogger("queuectl.store")
-
-Connect = Callable[[], Awaitable["asyncpg.Connection[asyncpg.Record]"]]
 
 #: How often an idle listening connection proves it is still alive.
 PING_EVERY = 15.0
@@ -35,10 +33,17 @@ _MAX_BACKOFF = 5.0
 class PgListener:
     """A Subscription: calls ``on_wake`` for each notification on ``channel``."""
 
-    def __init__(self, connect: Connect, channel: str, on_wake: Callable[[WakeKind], None]) -> None:
-        self._connect = connect
-        self._channel = channel
+    def __init__(
+        self,
+        target: PgTarget,
+        on_wake: Callable[[WakeKind], None],
+        *,
+        on_close: Callable[[PgListener], None] | None = None,
+    ) -> None:
+        self._target = target
+        self._channel = target.channel
         self._on_wake = on_wake
+        self._on_close = on_close
         self._conn: asyncpg.Connection[asyncpg.Record] | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -71,7 +76,11 @@ class PgListener:
         self._task = asyncio.create_task(self._supervise(), name="queuectl-pg-listener")
 
     async def _listen(self) -> asyncpg.Connection[asyncpg.Record]:
-        conn = await self._connect()
+        conn = await asyncpg.connect(
+            self._target.dsn,
+            timeout=10,
+            server_settings={"application_name": self._target.application_name[:54] + " listener"},
+        )
         try:
             conn.add_termination_listener(self._terminated)
             await conn.add_listener(self._channel, self._notified)
@@ -125,6 +134,8 @@ class PgListener:
             delay = min(delay * 2, _MAX_BACKOFF)
 
     async def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close(self)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,4 +1,4 @@
-"""Opening a PostgreSQL queue: the connection pool, then the schema, migrated forward.
+"""The PostgreSQL schema on open: created on first use, migrated forward, never back.
 
 Migrations run in one transaction that first takes a transaction-scoped advisory lock
 named after the schema, so runners starting together create or migrate it once: the
@@ -8,65 +8,11 @@ is refused, never downgraded.
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
-
-from queuectl.errors import ConfigError, StoreError
-from queuectl.store.postgres_conn import (
-    DRIVER_ERRORS,
-    Conn,
-    PgTarget,
-    describe,
-    is_transient,
-    quote_ident,
-)
+from queuectl.errors import StoreError
+from queuectl.store.postgres_conn import Conn, PgTarget, quote_ident
 from queuectl.store.postgres_schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
-__all__ = ["connect_pool", "migrate"]
-
-#: Seconds to wait on open for a server that answers but drops the connection.
-_STARTING_FOR = 5.0
-_CONNECT_TIMEOUT = 10.0
-
-
-async def connect_pool(target: PgTarget) -> asyncpg.Pool[asyncpg.Record]:
-    """A connection pool, once one connection proved that the server is reachable.
-
-    The pool keeps no minimum of connections (``min_size=0``): during an outage it then
-    has nothing to restore in the background, and every connection is made on demand
-    by an operation that retries.
-    """
-    pool = await asyncpg.create_pool(
-        target.dsn,
-        min_size=0,
-        max_size=target.pool_size,
-        timeout=_CONNECT_TIMEOUT,
-        server_settings={"application_name": target.application_name},
-    )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _STARTING_FOR
-    delay = 0.1
-    while True:
-        try:
-            async with pool.acquire():
-                return pool
-        except ValueError as exc:  # asyncpg's complaint about the URL itself
-            await pool.close()
-            raise ConfigError(f"bad PostgreSQL URL {target.display}: {exc}") from None
-        except DRIVER_ERRORS as exc:
-            # An unreachable server fails at once; one that answered but dropped the
-            # connection (starting up, full, a connection killed) gets a few seconds.
-            unreachable = isinstance(exc, OSError | TimeoutError)
-            if unreachable or not is_transient(exc) or loop.time() + delay > deadline:
-                await pool.close()
-                raise _cannot_connect(target, exc) from None
-        await asyncio.sleep(delay)
-        delay *= 2
-
-
-def _cannot_connect(target: PgTarget, exc: BaseException) -> StoreError:
-    return StoreError(f"cannot connect to PostgreSQL at {target.display}: {describe(exc)}")
+__all__ = ["migrate"]
 
 
 async def _version(conn: Conn, schema: str) -> int | None:
