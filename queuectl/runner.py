@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,15 @@ from queuectl.config import Settings
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.finisher import Finisher
-from queuectl.models import RUNNABLE_STATES, SUCCESS, Job, JobState, Outcome, RunnerInfo
+from queuectl.models import (
+    RUNNABLE_STATES,
+    SUCCESS,
+    Job,
+    JobState,
+    Outcome,
+    RunnerInfo,
+    from_epoch,
+)
 from queuectl.recovery import recover
 from queuectl.registry import new_runner_info
 from queuectl.retry import RetryPolicy, decide
@@ -298,6 +307,10 @@ class Runner:
         try:
             beat = await self.store.heartbeat(self.id, self.settings.lease_seconds)
             if not beat.registered and self._info is not None:
+                # With a fresh heartbeat: the old one could get the entry dropped again.
+                self._info = dataclasses.replace(
+                    self._info, heartbeat_at=from_epoch(self.store.now())
+                )
                 await self.store.register_runner(self._info)
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)

@@ -246,11 +246,11 @@ class PostgresStore:
     async def register_runner(self, runner: RunnerInfo) -> None:
         await self._fetch(
             sql.REGISTER,
-            self._at(),
             runner.id,
             runner.host,
             runner.pid,
             runner.started_at,
+            runner.heartbeat_at,
             runner.concurrency,
             runner.pid_start,
             list(runner.queues),

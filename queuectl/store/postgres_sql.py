@@ -155,10 +155,10 @@ ORDER BY seq
 """
 
 # -- runners ------------------------------------------------------------------
-# $1 now, then the entry; the heartbeat is stamped with the server's clock.
+# The entry as given (its times come from the store's now(), the server's clock).
 REGISTER = f"""
 INSERT INTO {{s}}.runners ({RUNNER_COLUMNS})
-VALUES ($2, $3, $4, $5, {{now}}, $6, $7, $8, $9, $10)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE SET
     host = EXCLUDED.host, pid = EXCLUDED.pid, started_at = EXCLUDED.started_at,
     heartbeat_at = EXCLUDED.heartbeat_at, concurrency = EXCLUDED.concurrency,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from queuectl.api import Queue
+from queuectl.config import Settings
 from queuectl.models import JobState
 from queuectl.store.postgres import PostgresStore
-from tests.postgres.conftest import eventually
+from tests.postgres.conftest import Admin, eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -132,6 +135,29 @@ async def test_a_stalled_runner_elsewhere_is_recovered_by_lease_expiry(
     assert starts.read_text().split() == ["a", "b"]
     # On one machine b also ended a's copy of the command (same host, other name).
     assert ends.read_text().split() == ["b"]
+
+
+async def test_a_runner_dropped_from_the_registry_registers_again(
+    pg_url: str, pg_store: PostgresStore, admin: Admin
+) -> None:
+    store = await PostgresStore.open(pg_url)
+    runner = Queue(store, Settings(lease_seconds=0.6, poll_interval=600)).runner()
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: _runner_count(pg_store, 1))
+        await admin.execute(f'DELETE FROM "{pg_store.target.schema}".runners')
+        await eventually(lambda: _runner_count(pg_store, 1))
+        [entry] = await pg_store.list_runners()
+        assert entry.id == runner.id
+        assert pg_store.now() - entry.heartbeat_at.timestamp() < 5
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+        await store.close()
+
+
+async def _runner_count(store: PostgresStore, n: int) -> bool:
+    return len(await store.list_runners()) == n
 
 
 def _end(*procs: subprocess.Popen[bytes] | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ import pytest
 
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.models import JobState, RunnerInfo, from_epoch
+from queuectl.registry import live_runners
 from queuectl.store import open_store
 from queuectl.store.base import Finish, NewJob, WakeKind
 from queuectl.store.postgres import PostgresStore
@@ -250,6 +252,20 @@ async def test_runner_registry_and_stop_requests(pg_store: PostgresStore) -> Non
         assert [r.id for r in await pg_store.list_runners()] == ["r2"]
     finally:
         await subscription.close()
+
+
+async def test_remote_runner_liveness_follows_its_heartbeat(pg_store: PostgresStore) -> None:
+    stale = dataclasses.replace(
+        runner_info("old", host="far"), heartbeat_at=from_epoch(pg_store.now() - 300)
+    )
+    await pg_store.register_runner(stale)
+    await pg_store.register_runner(runner_info("fresh", host="far"))
+    assert [r.id for r in await live_runners(pg_store, lease_seconds=30)] == ["fresh"]
+    await pg_store.heartbeat("old", 30)
+    assert sorted(r.id for r in await live_runners(pg_store, lease_seconds=30)) == [
+        "fresh",
+        "old",
+    ]
 
 
 async def test_notifications_announce_runnable_work_only(pg_url: str) -> None:
