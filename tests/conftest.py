@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,12 +115,9 @@ class CLI:
             )
         return result
 
-    def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[str]:
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "queuectl", *args],
-            env=self.env,
-            text=True,
-            **kwargs,  # type: ignore[call-overload]
+            [sys.executable, "-m", "queuectl", *args], env=self.env, text=True, **kwargs
         )
 
 
