@@ -145,6 +145,33 @@ async def test_concurrent_claims_never_share_a_job(pg_url: str) -> None:
             await store.close()
 
 
+async def test_racing_finishes_of_one_claim_apply_once(pg_url: str) -> None:
+    """A runner and another host's recovery finishing the same claim at the same time."""
+    one, two = await PostgresStore.open(pg_url), await PostgresStore.open(pg_url)
+    try:
+        await one.enqueue([new(f"j{i}") for i in range(60)])
+        claimed = await one.claim("r", 60, 30)
+        results = await asyncio.gather(
+            *(
+                store.finish([Finish(j.id, j.token, state, exit_code=code)])
+                for j in claimed
+                for store, state, code in (
+                    (one, JobState.COMPLETED, 0),
+                    (two, JobState.PENDING, None),
+                )
+            )
+        )
+        applied = [job_id for got in results for job_id in got]
+        assert sorted(applied) == sorted(j.id for j in claimed)  # each exactly once
+        for j in claimed:
+            row = await one.get(j.id)
+            winner = JobState.COMPLETED if j.id in results[2 * claimed.index(j)] else None
+            assert row.state == (winner or JobState.PENDING)
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_claim_uses_the_partial_index(pg_store: PostgresStore, admin: Admin) -> None:
     await pg_store.enqueue([new(f"j{i}") for i in range(50)])
     async with admin.transaction():
