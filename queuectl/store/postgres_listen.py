@@ -47,18 +47,10 @@ class PgListener:
         self._conn: asyncpg.Connection[asyncpg.Record] | None = None
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        #: How many times the connection was re-established (for tests and logs).
-        self.reconnects = 0
 
     @property
     def address(self) -> str | None:
         return None  # wake-ups go through the database, not to an address
-
-    @property
-    def backend_pid(self) -> int | None:
-        """The server process of the listening connection, while connected."""
-        conn = self._conn
-        return None if conn is None or conn.is_closed() else conn.get_server_pid()
 
     async def start(self, *, retry_for: float = 30.0) -> None:
         """Connect and listen; a lost connection is tried again for ``retry_for`` s."""
@@ -99,24 +91,24 @@ class PgListener:
     async def _supervise(self) -> None:
         while True:
             await self._until_lost()
+            log.warning("wake-up listener lost its connection; reconnecting")
             old, self._conn = self._conn, None
+            self._lost.clear()
             if old is not None:
                 old.terminate()
             self._conn = await self._reconnect()
-            self.reconnects += 1
             log.info("listening for wake-ups again")
             # Whatever was announced while nobody listened: look for it now.
             self._on_wake("jobs")
             self._on_wake("control")
 
     async def _until_lost(self) -> None:
-        self._lost.clear()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), PING_EVERY)
-                return
             conn = self._conn
             if conn is None or conn.is_closed():
+                return  # e.g. closed before its termination listener could tell
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), PING_EVERY)
                 return
             try:
                 await asyncio.wait_for(conn.execute("SELECT 1"), _PING_TIMEOUT)
