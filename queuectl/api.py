@@ -239,16 +239,25 @@ class Queue:
         return await live_runners(self.store, self.settings.lease_seconds)
 
     async def stop_runners(
-        self, *, drain_timeout: float | None = None, hard: bool = False, poll: float = 0.05
+        self,
+        *,
+        drain_timeout: float | None = None,
+        hard: bool = False,
+        poll: float = 0.05,
+        all_hosts: bool = False,
     ) -> list[RunnerInfo]:
-        """Ask this host's runners to stop; return once they have exited.
+        """Ask this host's runners (or, with ``all_hosts``, every host's) to stop.
 
         They drain (running jobs finish and are recorded), or with ``hard`` end their
-        commands and give the jobs back. Runners still there after ``drain_timeout``
-        seconds raise StopTimeout.
+        commands and give the jobs back. Returns once they are gone: on this host once
+        their process has exited or left the registry; on other hosts once their entry
+        is gone or stale (no heartbeat within a lease). The request travels through the
+        store, so ``all_hosts`` reaches runners on other machines sharing a database
+        (PostgreSQL). Runners still there after ``drain_timeout`` seconds raise
+        StopTimeout.
         """
         host = host_name()
-        targets = [r for r in await self.runners() if r.host == host]
+        targets = [r for r in await self.runners() if all_hosts or r.host == host]
         if targets:
             await self.store.request_stop([r.id for r in targets], hard=hard)
         loop = asyncio.get_running_loop()
@@ -256,13 +265,24 @@ class Queue:
         waiting = list(targets)
         unregistered_at: dict[str, float] = {}
         while waiting:
+            live = {r.id for r in await self.runners()}
             registered = {r.id for r in await self.store.list_runners()}
             now = loop.time()
-            waiting = [r for r in waiting if _running(r, registered, unregistered_at, now)]
+            waiting = [
+                r
+                for r in waiting
+                if (
+                    _running(r, registered, unregistered_at, now)
+                    if r.host == host
+                    else r.id in live  # elsewhere: until its entry is gone or stale
+                )
+            ]
             if not waiting:
                 break
             if deadline is not None and now >= deadline:
-                pids = ", ".join(str(r.pid) for r in waiting)
+                pids = ", ".join(
+                    str(r.pid) if r.host == host else f"{r.pid} on {r.host}" for r in waiting
+                )
                 raise StopTimeout(
                     f"runner(s) still draining after {drain_timeout:g}s: pid {pids}", targets
                 )
@@ -273,7 +293,7 @@ class Queue:
 def _running(
     runner: RunnerInfo, registered: set[str], unregistered_at: dict[str, float], now: float
 ) -> bool:
-    """Whether ``stop_runners`` must still wait for ``runner``.
+    """Whether ``stop_runners`` must still wait for ``runner``, a runner of this host.
 
     Its jobs are recorded once it leaves the registry, but "stopped" means its process
     has exited too: a caller may start a new runner or move the database next. A process

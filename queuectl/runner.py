@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,15 @@ from queuectl.deathwatch import DeathWatch
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.finisher import Finisher
-from queuectl.models import RUNNABLE_STATES, SUCCESS, Job, JobState, Outcome, RunnerInfo
+from queuectl.models import (
+    RUNNABLE_STATES,
+    SUCCESS,
+    Job,
+    JobState,
+    Outcome,
+    RunnerInfo,
+    from_epoch,
+)
 from queuectl.process import Spawner
 from queuectl.recovery import recover
 from queuectl.registry import new_runner_info
@@ -157,7 +166,12 @@ class Runner:
         self._info = new_runner_info(
             self.id, self.concurrency, subscription.address, self.store.now(), self.queues
         )
-        await self.store.register_runner(self._info)
+        try:
+            await self.store.register_runner(self._info)
+        except BaseException:
+            await subscription.close()  # e.g. a listening connection of its own
+            self._info = None
+            raise
         finisher = Finisher(self.store)
         side = [
             asyncio.create_task(finisher.run(), name="queuectl-finisher"),
@@ -209,6 +223,8 @@ class Runner:
                 await self._kick.wait()
                 continue
             jobs = await self._claim(free)
+            if jobs is None:
+                continue  # the store failed: try again rather than judge the queue empty
             for job in jobs:
                 self._start(job)
             if len(jobs) == free:
@@ -219,7 +235,8 @@ class Runner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
 
-    async def _claim(self, limit: int) -> list[Job]:
+    async def _claim(self, limit: int) -> list[Job] | None:
+        """Claimed jobs, or None (after a pause) when the store failed."""
         claiming = asyncio.ensure_future(
             self.store.claim(self.id, limit, self.settings.lease_seconds, self.queues or None)
         )
@@ -228,7 +245,7 @@ class Runner:
         except StoreError as exc:
             log.warning("claiming failed, retrying: %s", exc)
             await asyncio.sleep(1.0)
-            return []
+            return None
         except asyncio.CancelledError:
             # An outside cancellation does not stop a claim already sent to the store:
             # run what it took, so the drain records those jobs instead of leaving them
@@ -331,6 +348,10 @@ class Runner:
         try:
             beat = await self.store.heartbeat(self.id, self.settings.lease_seconds)
             if not beat.registered and self._info is not None:
+                # With a fresh heartbeat: the old one could get the entry dropped again.
+                self._info = dataclasses.replace(
+                    self._info, heartbeat_at=from_epoch(self.store.now())
+                )
                 await self.store.register_runner(self._info)
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,18 @@ import pytest
 from queuectl.api import Queue
 from queuectl.config import Settings
 from queuectl.store import Store, open_store
+from tests import pgsupport
 
 #: Every store the contract and integration tests run against.
-STORE_KINDS = ["memory", "sqlite"]
+STORE_KINDS = ["memory", "sqlite", "postgres"]
 #: Stores that other processes can share (the CLI and multi-process tests).
-SHARED_STORE_KINDS = ["sqlite"]
+SHARED_STORE_KINDS = ["sqlite", "postgres"]
+
+
+def _kind_params(kinds: list[str]) -> list[object]:
+    """Fixture params; the postgres ones carry the ``postgres`` marker (-m 'not postgres')."""
+    return [pytest.param(k, marks=pytest.mark.postgres) if k == "postgres" else k for k in kinds]
+
 
 # Fast settings for tests: short leases so recovery tests do not wait 30 s.
 FAST = Settings(backoff_base=1.0, lease_seconds=2.0, kill_grace=1.0, poll_interval=5.0)
@@ -31,6 +38,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("QUEUECTL_HOME", str(tmp_path / "default-home"))
     monkeypatch.delenv("QUEUECTL_DB", raising=False)
     monkeypatch.delenv("QUEUECTL_HOST", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _drop_pg_schemas() -> Iterator[None]:
+    """Drop the PostgreSQL schemas a test was given (see ``store_url``)."""
+    yield
+    pgsupport.drop_created()
 
 
 @pytest.fixture
@@ -45,15 +59,19 @@ def store_url(kind: str, tmp_path: Path) -> str:
         return "memory://"
     if kind == "sqlite":
         return str(tmp_path / "home" / "queuectl.db")
+    if kind == "postgres":
+        # A schema private to this test (same URL for every call in it), dropped after
+        # it; skips, or fails under CI=true, when the server is unreachable.
+        return pgsupport.schema_url(tmp_path)
     raise AssertionError(kind)
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=_kind_params(STORE_KINDS))
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(params=SHARED_STORE_KINDS)
+@pytest.fixture(params=_kind_params(SHARED_STORE_KINDS))
 def shared_store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -68,21 +68,33 @@ async def start(ctx: Context, count: int, burst: bool, queues: tuple[str, ...]) 
     metavar="S",
     help="After S seconds, stop hard: end running commands and give their jobs back.",
 )
+@click.option(
+    "--all-hosts",
+    is_flag=True,
+    help="Stop the runners of every host sharing this store (PostgreSQL), not just this one.",
+)
 @pass_context
-async def stop(ctx: Context, drain_timeout: float | None) -> None:
-    """Ask this host's runners to drain and stop; returns once they have exited."""
+async def stop(ctx: Context, drain_timeout: float | None, all_hosts: bool) -> None:
+    """Ask this host's runners to drain and stop; returns once they have exited.
+
+    With --all-hosts the request goes through the store to every runner, wherever it
+    runs; the command returns once their registry entries are gone (or stale).
+    """
     from queuectl.api import StopTimeout
     from queuectl.errors import QueuectlError
+    from queuectl.procinfo import host_name
 
     async with ctx.queue() as queue:
         try:
-            stopped = await queue.stop_runners(drain_timeout=drain_timeout)
+            stopped = await queue.stop_runners(drain_timeout=drain_timeout, all_hosts=all_hosts)
         except StopTimeout as exc:
             click.echo(f"queuectl: {exc}; stopping hard (running jobs are given back)", err=True)
-            await queue.stop_runners(hard=True)
+            await queue.stop_runners(hard=True, all_hosts=all_hosts)
             # Not the hard stop's list: a runner may have finished draining meanwhile.
             stopped = exc.runners
     if not stopped:
-        raise QueuectlError("no runner is running on this host for this store")
-    pids = ", ".join(str(r.pid) for r in stopped)
+        where = "on any host" if all_hosts else "on this host"
+        raise QueuectlError(f"no runner is running {where} for this store")
+    host = host_name()
+    pids = ", ".join(str(r.pid) if r.host == host else f"{r.pid} on {r.host}" for r in stopped)
     click.echo(f"stopped {len(stopped)} runner(s): pid {pids}")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from queuectl.errors import ConfigError
+from queuectl.errors import ConfigError, StoreError
 from queuectl.store.base import Finish, Heartbeat, NewJob, Store, Subscription, WakeKind
 
 __all__ = [
@@ -36,16 +36,36 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url).expanduser().absolute()
 
 
-async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
-    """Open the store ``url`` names: an SQLite file, ``memory://`` or ``postgresql://…``."""
+async def open_store(url: str, *, clock: Callable[[], float] | None = None) -> Store:
+    """Open the store ``url`` names: an SQLite file, ``memory://`` or ``postgresql://…``.
+
+    ``clock`` replaces the store's time source (tests). By default SQLite and memory
+    stores use this host's clock and PostgreSQL uses the database server's.
+    """
     if url == "memory://":
         from queuectl.store.memory import MemoryStore
 
-        return MemoryStore(clock=clock)
+        return MemoryStore(clock=clock or time.time)
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        return await _open_postgres(url, clock)
     path = sqlite_path(url)
     if path is not None:
         from queuectl.store.sqlite import SQLiteStore
 
-        return await SQLiteStore.open(path, clock=clock)
-    scheme = url.split("://", 1)[0]
-    raise ConfigError(f"unsupported store URL scheme {scheme!r} (use a file path or sqlite:///)")
+        return await SQLiteStore.open(path, clock=clock or time.time)
+    raise ConfigError(
+        f"unsupported store URL scheme {scheme!r} (use a file path, sqlite:/// or postgresql://)"
+    )
+
+
+async def _open_postgres(url: str, clock: Callable[[], float] | None) -> Store:
+    try:
+        from queuectl.store.postgres import PostgresStore
+    except ImportError as exc:
+        if exc.name != "asyncpg":
+            raise
+        raise StoreError(
+            "PostgreSQL URLs need the asyncpg driver: pip install 'queuectl[postgres]'"
+        ) from None
+    return await PostgresStore.open(url, clock=clock)
