@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from queuectl.durations import parse_duration
+from queuectl.durations import parse_duration, parse_size
 from queuectl.errors import ConfigError
 
 __all__ = ["CONFIG_FILE", "Settings", "load_settings", "normalize_key", "save_settings"]
@@ -40,6 +40,8 @@ class Settings:
     poll_interval: float = 5.0
     #: How long finished jobs are kept, per state (``completed=7d,dead=30d``); None: forever.
     retention: str | None = None
+    #: Bytes of output kept per stream of each attempt (head and tail); 0 keeps none.
+    output_limit: int = 1024 * 1024
 
     @property
     def retention_seconds(self) -> dict[str, float]:
@@ -107,7 +109,17 @@ def _retention(name: str, value: object) -> str | None:
     return value.replace(" ", "")
 
 
+def _size(name: str, value: object) -> int:
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise ConfigError(
+            f"{_kebab(name)} must be a size in bytes such as 1048576, 512k or 1MiB, not {value!r}"
+        ) from None
+
+
 _VALIDATORS: dict[str, Callable[[str, object], Any]] = {
+    "output_limit": _size,
     "max_retries": _non_negative_int,
     "backoff_base": lambda n, v: _number(n, v, 1, inclusive=True),
     "backoff_max": _seconds,

@@ -11,8 +11,10 @@ __all__ = [
     "ACTIVE_STATES",
     "FINISHED_STATES",
     "RUNNABLE_STATES",
+    "Attempt",
     "EndReason",
     "Job",
+    "JobOutput",
     "JobState",
     "Outcome",
     "RunnerInfo",
@@ -38,9 +40,9 @@ ACTIVE_STATES = frozenset(JobState) - FINISHED_STATES
 
 #: Why an attempt ended. ``exit``: the command exited by itself (any code);
 #: ``timeout``: it ran past its timeout; ``crash``: its runner died or lost the
-#: lease; ``shutdown``: a hard stop gave the job back; ``error``: it could not start
-#: or a custom ``execute`` raised.
-EndReason = Literal["exit", "timeout", "crash", "shutdown", "error"]
+#: lease; ``shutdown``: a hard stop gave the job back; ``cancel``: someone cancelled
+#: the job; ``error``: it could not start or a custom ``execute`` raised.
+EndReason = Literal["exit", "timeout", "crash", "shutdown", "cancel", "error"]
 
 
 def from_epoch(seconds: float) -> datetime:
@@ -86,6 +88,8 @@ class Job:
     backoff_base: float | None = None
     backoff_max: float | None = None
     backoff_jitter: str | None = None
+    #: Someone asked to cancel the job while it was running.
+    cancel_requested: bool = False
 
     @property
     def attempts_left(self) -> int:
@@ -116,6 +120,65 @@ class Job:
             "backoff_max": self.backoff_max,
             "backoff_jitter": self.backoff_jitter,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of a job's command, as the history records it."""
+
+    number: int
+    token: int
+    started_at: datetime
+    runner_id: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    #: Why it ended (see EndReason); None while it runs.
+    reason: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "runner_id": self.runner_id,
+            "host": self.host,
+            "pid": self.pid,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "duration": self.duration,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutput:
+    """What one stream of one attempt printed, bounded: its head, then its tail.
+
+    ``total`` counts every byte the command wrote; when it exceeds the two parts,
+    ``total - len(head) - len(tail)`` bytes in the middle were not kept.
+    """
+
+    head: bytes = b""
+    tail: bytes = b""
+    total: int = 0
+
+    @property
+    def cut(self) -> int:
+        return self.total - len(self.head) - len(self.tail)
+
+    def text(self) -> str:
+        """The kept bytes as text, with a marker where the middle was cut."""
+        middle = f"\n[… {self.cut} bytes not kept …]\n".encode() if self.cut else b""
+        return (self.head + middle + self.tail).decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)

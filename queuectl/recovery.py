@@ -13,9 +13,10 @@ import logging
 from dataclasses import dataclass
 
 from queuectl.models import Job, Outcome, RunnerInfo
+from queuectl.outcomes import finish_for
 from queuectl.procinfo import find_processes_with_env, is_alive, kill_process_groups
-from queuectl.retry import RetryPolicy, decide
-from queuectl.store.base import Finish, Store
+from queuectl.retry import RetryPolicy
+from queuectl.store.base import Store
 
 __all__ = ["Recovery", "recover"]
 
@@ -74,11 +75,12 @@ async def _end_orphans(name: str, value: str, grace: float) -> None:
 async def _give_back(store: Store, jobs: list[Job], reason: str, policy: RetryPolicy) -> int:
     finishes = []
     for job in jobs:
-        error = f"attempt {job.attempts} interrupted: {reason}"
-        t = decide(job, Outcome(exit_code=None, reason="crash", error=error), policy)
-        finishes.append(
-            Finish(job.id, job.token, t.state, t.delay, t.counted, t.exit_code, t.last_error)
-        )
+        if job.cancel_requested:  # it was being cancelled: finish that instead
+            outcome = Outcome(exit_code=None, reason="cancel", error=f"cancelled ({reason})")
+        else:
+            error = f"attempt {job.attempts} interrupted: {reason}"
+            outcome = Outcome(exit_code=None, reason="crash", error=error)
+        finishes.append(finish_for(job, outcome, policy)[1])
     if not finishes:
         return 0
     done = await store.finish(finishes)

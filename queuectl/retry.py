@@ -70,6 +70,8 @@ def decide(
     """
     if outcome.succeeded:
         return Transition(JobState.COMPLETED, exit_code=outcome.exit_code)
+    if outcome.reason == "cancel":
+        return Transition(JobState.CANCELLED, exit_code=outcome.exit_code, last_error=outcome.error)
     if outcome.reason == "shutdown":
         return Transition(JobState.PENDING, counted=False, exit_code=None, last_error=outcome.error)
     exhausted = job.attempts >= 1 + job.max_retries

@@ -12,38 +12,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from queuectl.capture import OutputCapture, OutputWriter
 from queuectl.config import Settings
-from queuectl.deathwatch import DeathWatch
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.finisher import Finisher
-from queuectl.models import (
-    RUNNABLE_STATES,
-    SUCCESS,
-    Job,
-    JobState,
-    Outcome,
-    RunnerInfo,
-    from_epoch,
-)
+from queuectl.models import RUNNABLE_STATES, SUCCESS, Job, JobState, Outcome, RunnerInfo
+from queuectl.outcomes import finish_for
 from queuectl.process import Spawner
-from queuectl.recovery import recover
 from queuectl.registry import new_runner_info
-from queuectl.retry import RetryPolicy, decide
-from queuectl.store.base import Finish, Store, WakeKind
+from queuectl.retry import RetryPolicy
+from queuectl.store.base import Store, WakeKind
+from queuectl.upkeep import Upkeep
 
-__all__ = ["Execute", "RunStats", "Runner"]
+__all__ = ["Execute", "JobEvent", "RunStats", "Runner"]
 
 log = logging.getLogger("queuectl.runner")
 
-#: Longest time between two retention passes of a runner, in seconds.
-_RETENTION_PERIOD = 60.0
+# Why the runner itself interrupted a command, and what the attempt then records.
+_INTERRUPTIONS: dict[str, Outcome] = {
+    "shutdown": Outcome(
+        exit_code=None,
+        reason="shutdown",
+        error="given back by a hard stop of its runner (attempt not counted)",
+    ),
+    "cancel": Outcome(exit_code=None, reason="cancel", error="cancelled by request"),
+}
 
 #: Runs one job; returns its Outcome (None means success) or raises (a failed attempt).
 Execute = Callable[[Job], Awaitable[Outcome | None]]
@@ -55,6 +55,7 @@ class RunStats:
     failed: int = 0
     dead: int = 0
     given_back: int = 0
+    cancelled: int = 0
     recovered: int = 0
 
     def count(self, state: JobState) -> None:
@@ -64,18 +65,31 @@ class RunStats:
             self.failed += 1
         elif state == JobState.DEAD:
             self.dead += 1
+        elif state == JobState.CANCELLED:
+            self.cancelled += 1
         else:
             self.given_back += 1
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """An attempt that ended and was recorded (``Runner(on_event=...)``)."""
+
+    job: Job
+    state: JobState
+    outcome: Outcome
+    duration: float
 
 
 @dataclass(slots=True)
 class _Active:
     job: Job
+    started: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
     exec_task: asyncio.Task[Outcome] | None = None
-    #: Set when the runner itself interrupts the command: "shutdown" or "lost".
+    #: Set when the runner itself interrupts the command: "shutdown", "cancel", "lost".
     interrupted: str | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+    capture: OutputCapture | None = None
 
 
 class Runner:
@@ -90,6 +104,7 @@ class Runner:
         burst: bool = False,
         execute: Execute | None = None,
         queues: tuple[str, ...] = (),
+        on_event: Callable[[JobEvent], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -105,6 +120,8 @@ class Runner:
             backoff_max=self.settings.backoff_max,
             backoff_jitter=self.settings.backoff_jitter,
         )
+        self._on_event = on_event
+        self._writer = OutputWriter(store)
         self._shell: ShellExecutor | None = None
         if execute is None:
             self._shell = execute = ShellExecutor(
@@ -112,6 +129,7 @@ class Runner:
                 default_timeout=self.settings.job_timeout,
                 kill_grace=self.settings.kill_grace,
                 spawner=Spawner(threads=min(concurrency, 4)),
+                sinks=self._capture if self.settings.output_limit else None,
             )
         self._execute: Execute = execute
         self.stats = RunStats()
@@ -120,9 +138,7 @@ class Runner:
         self._stopping = False
         self._hard = False
         self._info: RunnerInfo | None = None
-        self._control = asyncio.Event()
-        self._peer_exited = asyncio.Event()
-        self._deathwatch: DeathWatch | None = None
+        self._upkeep: Upkeep | None = None
 
     # -- control ------------------------------------------------------------
     def stop(self, *, hard: bool = False) -> None:
@@ -147,6 +163,16 @@ class Runner:
         """The registry entry while running."""
         return self._info
 
+    def active_jobs(self) -> Iterator[str]:
+        """Ids of the jobs this runner is running."""
+        return iter(list(self._running))
+
+    def interrupt(self, job_id: str, why: str) -> None:
+        """End a running job's command: ``cancel`` it, or drop it because it was ``lost``."""
+        active = self._running.get(job_id)
+        if active is not None:
+            self._interrupt(active, why)
+
     def _interrupt(self, active: _Active, why: str) -> None:
         if active.interrupted is None:
             active.interrupted = why
@@ -155,9 +181,18 @@ class Runner:
 
     def _on_wake(self, kind: WakeKind) -> None:
         if kind == "control":
-            self._control.set()
+            if self._upkeep is not None:
+                self._upkeep.control_requested()
         else:
             self._kick.set()
+
+    def _capture(self, job: Job) -> OutputCapture:
+        capture = OutputCapture(job.id, job.token, self.settings.output_limit)
+        self._writer.add(capture)
+        active = self._running.get(job.id)
+        if active is not None:
+            active.capture = capture
+        return capture
 
     # -- main ---------------------------------------------------------------
     async def run(self) -> RunStats:
@@ -173,20 +208,21 @@ class Runner:
             self._info = None
             raise
         finisher = Finisher(self.store)
+        self._finisher = finisher
+        upkeep = self._upkeep = Upkeep(self)
         side = [
             asyncio.create_task(finisher.run(), name="queuectl-finisher"),
-            asyncio.create_task(self._heartbeat_loop(), name="queuectl-heartbeat"),
-            asyncio.create_task(self._recovery_loop(), name="queuectl-recovery"),
+            asyncio.create_task(upkeep.heartbeat_loop(), name="queuectl-heartbeat"),
+            asyncio.create_task(upkeep.recovery_loop(), name="queuectl-recovery"),
+            asyncio.create_task(self._writer.run(), name="queuectl-output"),
         ]
         if self.settings.retention:
-            side.append(asyncio.create_task(self._retention_loop(), name="queuectl-retention"))
-        self._finisher = finisher
+            side.append(asyncio.create_task(upkeep.retention_loop(), name="queuectl-retention"))
         for task in side:
             task.add_done_callback(self._side_task_done)
-        self._deathwatch = DeathWatch(self._peer_exited.set)
         try:
             # Give back the jobs of dead runners before deciding there is nothing to do.
-            await self._recover()
+            await upkeep.recover()
             await self._dispatch()
             await self._drain()
         except asyncio.CancelledError:
@@ -203,10 +239,11 @@ class Runner:
             with contextlib.suppress(StoreError):
                 await self.store.unregister_runner(self.id)
             await subscription.close()
-            self._deathwatch.close()
+            upkeep.close()
             if self._shell is not None:
                 self._shell.close()
             self._info = None
+            self._upkeep = None
         return self.stats
 
     def _side_task_done(self, task: asyncio.Task[None]) -> None:
@@ -302,25 +339,22 @@ class Runner:
                 task = asyncio.current_task()
                 if active.interrupted is None or (task is not None and task.cancelling()):
                     raise
-                outcome = Outcome(
-                    exit_code=None,
-                    reason="shutdown",
-                    error="given back by a hard stop of its runner (attempt not counted)",
-                )
+                outcome = _INTERRUPTIONS.get(active.interrupted, _INTERRUPTIONS["shutdown"])
+            if active.capture is not None:
+                await self._writer.finish(active.capture)
             if active.interrupted == "lost":
                 log.warning("job %s was taken over by another runner; result dropped", job.id)
                 return
-            t = decide(job, outcome, self.policy)
-            applied = await self._finisher.submit(
-                Finish(job.id, job.token, t.state, t.delay, t.counted, t.exit_code, t.last_error)
-            )
-            if applied:
+            t, finish = finish_for(job, outcome, self.policy)
+            if await self._finisher.submit(finish):
                 self.stats.count(t.state)
+                if self._on_event is not None:
+                    duration = time.monotonic() - active.started
+                    self._on_event(JobEvent(job, t.state, outcome, duration))
             else:
                 log.warning("job %s: claim lost before its outcome was recorded; dropped", job.id)
         finally:
             self._running.pop(job.id, None)
-            active.done.set()
             self._kick.set()
 
     async def _call_execute(self, job: Job) -> Outcome:
@@ -331,79 +365,3 @@ class Runner:
         except Exception as exc:
             return Outcome(exit_code=None, reason="error", error=f"{type(exc).__name__}: {exc}")
         return SUCCESS if result is None else result
-
-    # -- side tasks -------------------------------------------------------------
-    async def _heartbeat_loop(self) -> None:
-        """Renew leases every third of a lease, and at once on a control wake-up."""
-        interval = self.settings.lease_seconds / 3
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._control.wait(), interval)
-            self._control.clear()
-            await self._beat()
-
-    async def _beat(self) -> None:
-        # Only jobs claimed before the renewal can be judged by it.
-        claimed_before = list(self._running.values())
-        try:
-            beat = await self.store.heartbeat(self.id, self.settings.lease_seconds)
-            if not beat.registered and self._info is not None:
-                # With a fresh heartbeat: the old one could get the entry dropped again.
-                self._info = dataclasses.replace(
-                    self._info, heartbeat_at=from_epoch(self.store.now())
-                )
-                await self.store.register_runner(self._info)
-        except StoreError as exc:
-            log.warning("heartbeat failed: %s", exc)
-            return
-        if beat.stop_requested:
-            self.stop(hard=beat.stop_requested >= 2)
-        for active in claimed_before:
-            if active.job.id not in beat.held and not active.done.is_set():
-                self._interrupt(active, "lost")
-
-    async def _recovery_loop(self) -> None:
-        """Recover on a timer, and at once when a runner of this host exits."""
-        interval = min(self.settings.lease_seconds / 2, 5.0)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._peer_exited.wait(), interval)
-            self._peer_exited.clear()
-            await self._recover()
-
-    async def _recover(self) -> None:
-        assert self._info is not None
-        try:
-            result = await recover(
-                self.store,
-                self._info,
-                lease_seconds=self.settings.lease_seconds,
-                kill_grace=self.settings.kill_grace,
-                policy=self.policy,
-            )
-        except StoreError as exc:
-            log.warning("recovery pass failed: %s", exc)
-            return
-        self.stats.recovered += result.recovered
-        if self._deathwatch is not None:
-            self._deathwatch.watch(r.pid for r in result.local_peers)
-
-    async def _retention_loop(self) -> None:
-        """Purge finished jobs past their retention, a small batch at a time."""
-        ages = self.settings.retention_seconds
-        # Often enough that a job outlives its retention by at most about half of it.
-        period = min(_RETENTION_PERIOD, max(1.0, min(ages.values()) / 2))
-        while True:
-            for state, age in ages.items():
-                try:
-                    await self._purge_all(JobState(state), age)
-                except StoreError as exc:
-                    log.warning("purging %s jobs failed: %s", state, exc)
-            await asyncio.sleep(period)
-
-    async def _purge_all(self, state: JobState, age: float) -> None:
-        while True:
-            deleted = await self.store.purge(states=frozenset({state}), older_than=age, limit=200)
-            if not deleted:
-                return
-            await asyncio.sleep(0.05)  # let claims and finishes in between batches

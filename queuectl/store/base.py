@@ -11,9 +11,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from queuectl.models import Job, JobState, RunnerInfo
+from queuectl.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 
-__all__ = ["Finish", "Heartbeat", "NewJob", "Store", "Subscription", "WakeKind"]
+__all__ = [
+    "CancelResult",
+    "Finish",
+    "Heartbeat",
+    "NewJob",
+    "OutputWrite",
+    "Store",
+    "Subscription",
+    "WakeKind",
+]
+
+#: What ``cancel`` did to one job.
+CancelResult = Literal["cancelled", "requested", "finished", "missing"]
 
 #: ``jobs``: new work may be runnable; ``control``: a runner should re-read its flags.
 WakeKind = Literal["jobs", "control"]
@@ -53,6 +65,25 @@ class Finish:
     counted: bool = True
     exit_code: int | None = None
     last_error: str | None = None
+    #: Why the attempt ended and the signal that ended it, for the attempt history.
+    reason: str = "exit"
+    signal: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputWrite:
+    """New output of one stream of one attempt (the claim ``token`` names the attempt).
+
+    ``head`` is appended to what is stored; ``tail`` replaces the stored tail; ``total``
+    is every byte the stream produced so far.
+    """
+
+    job_id: str
+    token: int
+    stream: int
+    head: bytes
+    tail: bytes
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +94,8 @@ class Heartbeat:
     stop_requested: int
     #: False when the registry lost the runner's entry (it must register again).
     registered: bool = True
+    #: Held jobs that someone asked to cancel.
+    cancel: frozenset[str] = frozenset()
 
 
 class Subscription(Protocol):
@@ -152,6 +185,29 @@ class Store(Protocol):
         """Delete up to ``limit`` finished jobs in ``states`` that finished more than
         ``older_than`` seconds ago; returns how many. Never touches unfinished jobs.
         """
+        ...
+
+    async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
+        """Cancel jobs: unclaimed ones at once (and their waiters), running ones by
+        flagging them for their runner (``Heartbeat.cancel``), finished ones not at all.
+        """
+        ...
+
+    # -- output and history ---------------------------------------------------
+    async def write_output(self, writes: Sequence[OutputWrite]) -> None:
+        """Store new output of running attempts, in one transaction."""
+        ...
+
+    async def read_output(self, job_id: str, token: int) -> dict[int, JobOutput]:
+        """The stored output of one attempt, by stream (1 stdout, 2 stderr)."""
+        ...
+
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        """Every attempt of a job, oldest first (JobNotFound if there is no such job)."""
+        ...
+
+    async def finished_since(self, seconds: float) -> int:
+        """How many jobs finished (completed, dead or cancelled) in the last ``seconds``."""
         ...
 
     async def expired_claims(self) -> list[Job]:

@@ -10,10 +10,28 @@ import dataclasses
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.models import FINISHED_STATES, RUNNABLE_STATES, Job, JobState, RunnerInfo, from_epoch
-from queuectl.store.base import Finish, Heartbeat, NewJob, Subscription, WakeKind
+from queuectl.models import (
+    FINISHED_STATES,
+    RUNNABLE_STATES,
+    Attempt,
+    Job,
+    JobOutput,
+    JobState,
+    RunnerInfo,
+    from_epoch,
+)
+from queuectl.store.base import (
+    CancelResult,
+    Finish,
+    Heartbeat,
+    NewJob,
+    OutputWrite,
+    Subscription,
+    WakeKind,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -40,6 +58,8 @@ class MemoryStore:
         self._runners: dict[str, RunnerInfo] = {}
         #: dependency id -> ids of the jobs waiting for it
         self._waiters: dict[str, set[str]] = {}
+        self._attempts: dict[str, list[Attempt]] = {}
+        self._output: dict[tuple[str, int, int], JobOutput] = {}
         self._subscribers: set[_MemorySubscription] = set()
 
     def now(self) -> float:
@@ -175,7 +195,7 @@ class MemoryStore:
             if self._runnable(j, queues) and j.run_at.timestamp() <= now
         ]
         ready.sort(key=lambda j: (-j.priority, j.run_at, self._seq[j.id]))
-        return [
+        claimed = [
             self._update(
                 job,
                 state=JobState.PROCESSING,
@@ -187,6 +207,20 @@ class MemoryStore:
             )
             for job in ready[:limit]
         ]
+        runner = self._runners.get(runner_id)
+        for job in claimed:
+            assert job.started_at is not None
+            self._attempts.setdefault(job.id, []).append(
+                Attempt(
+                    number=job.attempts,
+                    token=job.token,
+                    started_at=job.started_at,
+                    runner_id=runner_id,
+                    host=runner.host if runner else None,
+                    pid=runner.pid if runner else None,
+                )
+            )
+        return claimed
 
     async def finish(self, finishes: Sequence[Finish]) -> set[str]:
         done = set()
@@ -205,10 +239,74 @@ class MemoryStore:
                 finished_at=from_epoch(now),
                 runner_id=None,
                 lease_until=None,
+                cancel_requested=False,
             )
+            self._end_attempt(job, from_epoch(now), f.exit_code, f.signal, f.reason)
             done.add(f.job_id)
         await self.notify("jobs")
         return done
+
+    def _end_attempt(
+        self, job: Job, at: datetime, exit_code: int | None, signal: int | None, reason: str
+    ) -> None:
+        history = self._attempts.get(job.id, [])
+        for n, attempt in enumerate(history):
+            if attempt.token == job.token:
+                history[n] = dataclasses.replace(
+                    attempt, ended_at=at, exit_code=exit_code, signal=signal, reason=reason
+                )
+
+    async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
+        results: dict[str, CancelResult] = {}
+        now = from_epoch(self.now())
+        for job_id in job_ids:
+            job = self._jobs.get(job_id)
+            if job is None:
+                results[job_id] = "missing"
+            elif job.state in RUNNABLE_STATES:
+                self._set_state(
+                    job,
+                    JobState.CANCELLED,
+                    last_error="cancelled by request",
+                    finished_at=now,
+                    updated_at=now,
+                )
+                results[job_id] = "cancelled"
+            elif job.state == JobState.PROCESSING:
+                self._update(job, cancel_requested=True)
+                results[job_id] = "requested"
+            else:
+                results[job_id] = "finished"
+        if "requested" in results.values():
+            await self.notify("control")
+        return results
+
+    async def write_output(self, writes: Sequence[OutputWrite]) -> None:
+        for w in writes:
+            key = (w.job_id, w.token, w.stream)
+            old = self._output.get(key, JobOutput())
+            self._output[key] = JobOutput(old.head + w.head, w.tail, w.total)
+
+    async def read_output(self, job_id: str, token: int) -> dict[int, JobOutput]:
+        return {
+            stream: output
+            for (jid, tok, stream), output in self._output.items()
+            if jid == job_id and tok == token
+        }
+
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        await self.get(job_id)
+        return list(self._attempts.get(job_id, []))
+
+    async def finished_since(self, seconds: float) -> int:
+        cutoff = self.now() - seconds
+        return sum(
+            1
+            for j in self._jobs.values()
+            if j.state in FINISHED_STATES
+            and j.finished_at is not None
+            and j.finished_at.timestamp() > cutoff
+        )
 
     async def retry_dead(self, job_id: str) -> Job:
         job = await self.get(job_id)
@@ -240,6 +338,9 @@ class MemoryStore:
         for job_id in doomed:
             del self._jobs[job_id]
             self._waiters.pop(job_id, None)
+            self._attempts.pop(job_id, None)
+            for key in [k for k in self._output if k[0] == job_id]:
+                del self._output[key]
         return len(doomed)
 
     async def expired_claims(self) -> list[Job]:
@@ -273,14 +374,17 @@ class MemoryStore:
         runner = self._runners.get(runner_id)
         if runner is not None:
             self._runners[runner_id] = dataclasses.replace(runner, heartbeat_at=from_epoch(now))
-        held = set()
+        held, cancel = set(), set()
         for job in await self.claims_of(runner_id):
             self._update(job, lease_until=from_epoch(now + lease_seconds))
             held.add(job.id)
+            if job.cancel_requested:
+                cancel.add(job.id)
         return Heartbeat(
             held=frozenset(held),
             stop_requested=runner.stop_requested if runner else 0,
             registered=runner is not None,
+            cancel=frozenset(cancel),
         )
 
     async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:

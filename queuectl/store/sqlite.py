@@ -1,180 +1,32 @@
 """The SQLite store (aiosqlite): the embedded default, one machine, zero set-up.
 
-One connection per store. aiosqlite serialises calls on it through one thread, so
-transactions are guarded by a lock, and the hot paths (claim, finish) are single
-statements: one hop to the thread, atomic without an explicit transaction.
+The hot paths are single statements: a claim is one ``UPDATE … RETURNING`` over a
+partial index, a batch of outcomes one ``UPDATE … FROM json_each``; triggers keep the
+dependency counts and the attempt history in step inside those statements.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
-import shutil
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
-import aiosqlite
-
-from queuectl.errors import DuplicateJob, InvalidState, JobNotFound, StoreError
-from queuectl.models import Job, JobState, RunnerInfo
+from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
+from queuectl.models import Job, JobState
 from queuectl.store import sqlite_sql as sql
-from queuectl.store.base import Finish, Heartbeat, NewJob, Subscription, WakeKind
-from queuectl.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
-from queuectl.wakeup import WakeListener, send_wakes
+from queuectl.store.base import CancelResult, Finish, NewJob
+from queuectl.store.sqlite_conn import Conn
+from queuectl.store.sqlite_runners import SQLiteSideTables
 
 __all__ = ["SQLiteStore"]
 
-T = TypeVar("T")
-Conn = aiosqlite.Connection
-
 _PAGE = 500
-_BUSY_TIMEOUT_MS = 30_000
 
 
-def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
-    message = str(exc)
-    lowered = message.lower()
-    if "not a database" in lowered or "malformed" in lowered:
-        text = f"{path} is not a usable queuectl database ({message}); move it aside"
-    elif "readonly" in lowered or "read-only" in lowered:
-        text = f"{path} is read-only ({message})"
-    elif "full" in lowered or ("i/o error" in lowered and _disk_nearly_full(path)):
-        text = f"the disk holding {path} is full ({message}); nothing was changed"
-    elif "locked" in lowered or "busy" in lowered:
-        text = f"{path} stayed locked by another process for too long ({message})"
-    elif "unable to open" in lowered:
-        text = f"cannot open {path} ({message})"
-    else:
-        text = f"{path}: {message}"
-    return StoreError(text)
-
-
-def _disk_nearly_full(path: Path) -> bool:
-    # SQLite reports a failed write to a full disk as a plain I/O error.
-    try:
-        return shutil.disk_usage(path.parent).free < 1024 * 1024
-    except OSError:
-        return False
-
-
-class SQLiteStore:
+class SQLiteStore(SQLiteSideTables):
     """A Store on one SQLite file, in WAL mode."""
 
-    def __init__(self, conn: Conn, path: Path, clock: Callable[[], float]) -> None:
-        self._conn = conn
-        self.path = path
-        self._clock = clock
-        self._lock = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> SQLiteStore:
-        if sqlite3.sqlite_version_info < (3, 35):
-            raise StoreError(f"queuectl needs SQLite 3.35 or newer, found {sqlite3.sqlite_version}")
-        _create_private(path)
-        try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise _explain(path, exc) from None
-        store = cls(conn, path, clock)
-        try:
-            await store._call(store._prepare, retry=False)
-        except BaseException:
-            await conn.close()
-            raise
-        return store
-
-    async def _prepare(self, conn: Conn) -> None:
-        await conn.executescript(
-            f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
-            "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = ON;"
-        )
-        version = await self._user_version(conn)
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer queuectl (schema version {version}; "
-                f"this one knows up to {SCHEMA_VERSION}): upgrade queuectl"
-            )
-        if version == 0:
-            rows = await conn.execute_fetchall("SELECT count(*) FROM sqlite_master")
-            if next(iter(rows))[0]:
-                raise StoreError(f"{self.path} is an SQLite database but not a queuectl one")
-        rows = await conn.execute_fetchall("PRAGMA journal_mode")
-        if next(iter(rows))[0] != "wal":
-            await conn.execute("PRAGMA journal_mode = WAL")
-        if version < SCHEMA_VERSION:
-            await self._migrate(conn)
-
-    @staticmethod
-    async def _user_version(conn: Conn) -> int:
-        rows = await conn.execute_fetchall("PRAGMA user_version")
-        return int(next(iter(rows))[0])
-
-    async def _migrate(self, conn: Conn) -> None:
-        # BEGIN IMMEDIATE takes the write lock, so runners starting together migrate once.
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = await self._user_version(conn)
-            for number in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[number]:
-                    await conn.execute(statement)
-            await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            await conn.commit()
-        except BaseException:
-            await conn.rollback()
-            raise
-
-    def now(self) -> float:
-        return self._clock()
-
-    async def close(self) -> None:
-        await self._conn.close()
-
-    async def _call(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
-        """Run ``fn`` alone on the connection, mapping SQLite errors to StoreError.
-
-        SQLITE_BUSY can outlast the busy timeout under heavy contention; ``fn`` is one
-        statement or a whole transaction, so it is safe to run again.
-        """
-        delay = 0.05
-        async with self._lock:
-            for attempt in range(6):
-                try:
-                    return await fn(self._conn)
-                except sqlite3.OperationalError as exc:
-                    await self._rollback()
-                    busy = "locked" in str(exc) or "busy" in str(exc)
-                    if not (retry and busy) or attempt == 5:
-                        raise _explain(self.path, exc) from None
-                except sqlite3.IntegrityError:
-                    await self._rollback()
-                    raise
-                except sqlite3.Error as exc:
-                    await self._rollback()
-                    raise _explain(self.path, exc) from None
-                except BaseException:
-                    await self._rollback()
-                    raise
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
-
-    async def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                await self._conn.rollback()
-
-    async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
-        async def run(conn: Conn) -> list[Any]:
-            return list(await conn.execute_fetchall(sql, params))
-
-        return await self._call(run)
-
-    # -- jobs ---------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
         now = self.now()
         rows = [
@@ -324,6 +176,8 @@ class SQLiteStore:
                     int(f.counted),
                     f.exit_code,
                     f.last_error,
+                    f.reason,
+                    f.signal,
                 ]
                 for f in finishes
             ]
@@ -333,6 +187,29 @@ class SQLiteStore:
         if any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
             await self.notify("jobs")
         return done
+
+    async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
+        ids = json.dumps(list(job_ids))
+        params = {"ids": ids, "now": self.now()}
+
+        async def run(conn: Conn) -> dict[str, CancelResult]:
+            await conn.execute("BEGIN IMMEDIATE")
+            found = await conn.execute_fetchall(
+                "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+            )
+            cancelled = await conn.execute_fetchall(sql.CANCEL_UNCLAIMED, params)
+            requested = await conn.execute_fetchall(sql.CANCEL_RUNNING, params)
+            await conn.commit()
+            results: dict[str, CancelResult] = dict.fromkeys(job_ids, "missing")
+            results.update(dict.fromkeys((row[0] for row in found), "finished"))
+            results.update(dict.fromkeys((row[0] for row in cancelled), "cancelled"))
+            results.update(dict.fromkeys((row[0] for row in requested), "requested"))
+            return results
+
+        results = await self._call(run)
+        if "requested" in results.values():
+            await self.notify("control")
+        return results
 
     async def retry_dead(self, job_id: str) -> Job:
         now = self.now()
@@ -378,76 +255,3 @@ class SQLiteStore:
             (runner_id,),
         )
         return [sql.job_from_row(row) for row in rows]
-
-    # -- runners ------------------------------------------------------------
-    async def register_runner(self, runner: RunnerInfo) -> None:
-        await self._fetch(
-            f"INSERT OR REPLACE INTO runners ({sql.RUNNER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                runner.id,
-                runner.host,
-                runner.pid,
-                runner.started_at.timestamp(),
-                runner.heartbeat_at.timestamp(),
-                runner.concurrency,
-                runner.pid_start,
-                ",".join(runner.queues),
-                runner.wake,
-                int(runner.stop_requested),
-            ),
-        )
-
-    async def unregister_runner(self, runner_id: str) -> None:
-        await self._fetch("DELETE FROM runners WHERE id = ?", (runner_id,))
-
-    async def list_runners(self) -> list[RunnerInfo]:
-        rows = await self._fetch(f"SELECT {sql.RUNNER_COLUMNS} FROM runners ORDER BY started_at")
-        return [sql.runner_from_row(row) for row in rows]
-
-    async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
-        now = self.now()
-        flags = await self._fetch(
-            "UPDATE runners SET heartbeat_at = ? WHERE id = ? RETURNING stop_requested",
-            (now, runner_id),
-        )
-        held = await self._fetch(
-            "UPDATE jobs SET lease_until = ? WHERE runner_id = ? AND state = 'processing' "
-            "RETURNING id",
-            (now + lease_seconds, runner_id),
-        )
-        return Heartbeat(
-            held=frozenset(row[0] for row in held),
-            stop_requested=int(flags[0][0]) if flags else 0,
-            registered=bool(flags),
-        )
-
-    async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
-        await self._fetch(
-            "UPDATE runners SET stop_requested = max(stop_requested, ?) "
-            "WHERE id IN (SELECT value FROM json_each(?))",
-            (2 if hard else 1, json.dumps(list(runner_ids))),
-        )
-        await self.notify("control")
-
-    # -- wake-ups -----------------------------------------------------------
-    async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
-        return WakeListener(on_wake)
-
-    async def notify(self, kind: WakeKind = "jobs") -> None:
-        rows = await self._fetch("SELECT wake FROM runners WHERE wake IS NOT NULL")
-        send_wakes((row[0] for row in rows), kind)
-
-
-def _create_private(path: Path) -> None:
-    """Create the database file 0600 before SQLite does (it would follow the umask)."""
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory, not a database file")
-    if not path.parent.is_dir():
-        raise StoreError(f"cannot open {path}: directory {path.parent} does not exist")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    except OSError as exc:
-        raise StoreError(f"cannot create {path}: {exc.strerror}") from None
-    os.close(fd)

@@ -34,7 +34,10 @@ MIGRATIONS: list[list[str]] = [
             blocked      INTEGER NOT NULL DEFAULT 0,
             backoff_base REAL,
             backoff_max  REAL,
-            backoff_jitter TEXT
+            backoff_jitter TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            last_reason  TEXT,
+            last_signal  INTEGER
         )
         """,
         # The claim reads one of these indexes in order and stops after LIMIT rows;
@@ -100,6 +103,56 @@ MIGRATIONS: list[list[str]] = [
             WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq)
               AND state IN ('pending', 'failed');
         END
+        """,
+        # One row per claim (the token names it); triggers keep it in step with the
+        # jobs row, so claims and batched finishes stay single statements.
+        """
+        CREATE TABLE attempts (
+            job_seq    INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+            token      INTEGER NOT NULL,
+            number     INTEGER NOT NULL,
+            runner_id  TEXT,
+            host       TEXT,
+            pid        INTEGER,
+            started_at REAL    NOT NULL,
+            ended_at   REAL,
+            exit_code  INTEGER,
+            signal     INTEGER,
+            reason     TEXT,
+            UNIQUE (job_seq, token)
+        )
+        """,
+        """
+        CREATE TRIGGER attempts_start AFTER UPDATE OF state ON jobs
+        WHEN new.state = 'processing' AND old.state <> 'processing'
+        BEGIN
+            INSERT INTO attempts (job_seq, token, number, runner_id, host, pid, started_at)
+            SELECT new.seq, new.token, new.attempts, new.runner_id, r.host, r.pid,
+                   new.started_at
+            FROM (SELECT 1) LEFT JOIN runners AS r ON r.id = new.runner_id;
+        END
+        """,
+        """
+        CREATE TRIGGER attempts_end AFTER UPDATE OF state ON jobs
+        WHEN old.state = 'processing' AND new.state <> 'processing'
+        BEGIN
+            UPDATE attempts SET ended_at = new.finished_at, exit_code = new.exit_code,
+                signal = new.last_signal, reason = new.last_reason
+            WHERE job_seq = new.seq AND token = old.token;
+        END
+        """,
+        # Each stream of each attempt: the first bytes, a rolling tail, and the count of
+        # every byte written (the runner keeps both parts within output_limit).
+        """
+        CREATE TABLE output (
+            job_seq INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+            token   INTEGER NOT NULL,
+            stream  INTEGER NOT NULL,
+            head    BLOB    NOT NULL,
+            tail    BLOB    NOT NULL,
+            total   INTEGER NOT NULL,
+            UNIQUE (job_seq, token, stream)
+        )
         """,
     ],
 ]

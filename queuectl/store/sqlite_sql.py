@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from queuectl.models import Job, JobState, RunnerInfo, from_epoch
+from queuectl.models import Attempt, Job, JobState, RunnerInfo, from_epoch
 
 __all__ = [
     "FINISH",
@@ -20,7 +20,10 @@ __all__ = [
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
-    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter"
+    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested"
+)
+ATTEMPT_COLUMNS = (
+    "number, token, started_at, runner_id, host, pid, ended_at, exit_code, signal, reason"
 )
 RUNNER_COLUMNS = (
     "id, host, pid, started_at, heartbeat_at, concurrency, pid_start, queues, wake, stop_requested"
@@ -60,7 +63,8 @@ RETURNING {JOB_COLUMNS}
 
 
 # A batch of finishes as one statement: the rows come in as a JSON array of arrays
-# [id, token, state, delay, counted, exit_code, last_error]; a row applies only if
+# [id, token, state, delay, counted, exit_code, last_error, reason, signal]; a row
+# applies only if
 # its token still holds the job (fencing), and RETURNING says which did. Dependency
 # triggers fire inside this same statement.
 FINISH = """
@@ -71,7 +75,10 @@ UPDATE jobs SET
     attempts = jobs.attempts - 1 + json_extract(f.value, '$[4]'),
     exit_code = json_extract(f.value, '$[5]'),
     last_error = json_extract(f.value, '$[6]'),
-    finished_at = :now, updated_at = :now, runner_id = NULL, lease_until = NULL
+    last_reason = json_extract(f.value, '$[7]'),
+    last_signal = json_extract(f.value, '$[8]'),
+    finished_at = :now, updated_at = :now, runner_id = NULL, lease_until = NULL,
+    cancel_requested = 0
 FROM json_each(:batch) AS f
 WHERE jobs.id = json_extract(f.value, '$[0]')
   AND jobs.token = json_extract(f.value, '$[1]')
@@ -142,6 +149,22 @@ def job_from_row(row: Sequence[Any]) -> Job:
         backoff_base=row[20],
         backoff_max=row[21],
         backoff_jitter=row[22],
+        cancel_requested=bool(row[23]),
+    )
+
+
+def attempt_from_row(row: Sequence[Any]) -> Attempt:
+    return Attempt(
+        number=row[0],
+        token=row[1],
+        started_at=from_epoch(row[2]),
+        runner_id=row[3],
+        host=row[4],
+        pid=row[5],
+        ended_at=_epoch(row[6]),
+        exit_code=row[7],
+        signal=row[8],
+        reason=row[9],
     )
 
 
@@ -158,3 +181,30 @@ def runner_from_row(row: Sequence[Any]) -> RunnerInfo:
         wake=row[8],
         stop_requested=int(row[9]),
     )
+
+
+WRITE_OUTPUT = """
+INSERT INTO output (job_seq, token, stream, head, tail, total)
+SELECT seq, ?, ?, ?, ?, ? FROM jobs WHERE id = ?
+ON CONFLICT (job_seq, token, stream) DO UPDATE SET
+    head = head || excluded.head, tail = excluded.tail, total = excluded.total
+"""
+READ_OUTPUT = """
+SELECT stream, head, tail, total FROM output
+WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) AND token = ?
+"""
+ATTEMPTS = f"""
+SELECT {ATTEMPT_COLUMNS} FROM attempts
+WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) ORDER BY rowid
+"""
+CANCEL_UNCLAIMED = """
+UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by request',
+    last_reason = 'cancel', finished_at = :now, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'failed')
+RETURNING id
+"""
+CANCEL_RUNNING = """
+UPDATE jobs SET cancel_requested = 1, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'processing'
+RETURNING id
+"""

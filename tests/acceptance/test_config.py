@@ -16,6 +16,7 @@ SNAKE_KEYS = {
     "backoff_max",
     "backoff_jitter",
     "retention",
+    "output_limit",
 }
 
 

@@ -40,6 +40,7 @@ def test_to_dict_has_snake_case_keys() -> None:
         "backoff_max",
         "backoff_jitter",
         "retention",
+        "output_limit",
     }
 
 
