@@ -6,19 +6,21 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from queuectl.config import Settings, load_settings
 from queuectl.errors import DuplicateJob, InvalidInput, QueuectlError
-from queuectl.models import FINISHED_STATES, Job, JobState, RunnerInfo
+from queuectl.models import FINISHED_STATES, Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.paths import default_db_url, ensure_home, resolve_home
 from queuectl.procinfo import host_name, is_alive
 from queuectl.registry import live_runners
-from queuectl.runner import Execute, Runner
+from queuectl.runner import Execute, JobEvent, Runner
 from queuectl.spec import JobSpec, parse_spec
 from queuectl.store import NewJob, Store, open_store, sqlite_path
+from queuectl.store.base import CancelResult
+from queuectl.watching import follow_output, pick_attempt, wait_for
 
 __all__ = ["Queue", "StopTimeout"]
 
@@ -212,6 +214,39 @@ class Queue:
         """Give a dead job a fresh start: pending now, attempts reset to 0."""
         return await self.store.retry_dead(job_id)
 
+    # -- inspection and control -----------------------------------------------
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        """The job's attempt history, oldest first."""
+        return await self.store.attempts(job_id)
+
+    async def output(self, job_id: str, *, attempt: int | None = None) -> dict[int, JobOutput]:
+        """What an attempt (the last by default) printed, by stream: 1 stdout, 2 stderr."""
+        chosen = pick_attempt(await self.store.attempts(job_id), attempt)
+        if chosen is None:
+            return {}
+        return await self.store.read_output(job_id, chosen.token)
+
+    def follow(
+        self, job_id: str, *, attempt: int | None = None, poll: float = 0.25
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """Yield ``(stream, bytes)`` of an attempt as it is written, until it ends."""
+        return follow_output(self.store, job_id, attempt, poll=poll)
+
+    async def wait(self, job_ids: Iterable[str], *, within: float | None = None) -> list[Job]:
+        """Block until every job is completed, dead or cancelled.
+
+        Raises WaitTimeout (naming the unfinished ones) after ``within`` seconds.
+        """
+        return await wait_for(self.store, list(job_ids), within)
+
+    async def cancel(self, job_ids: Iterable[str]) -> dict[str, CancelResult]:
+        """Cancel jobs; see ``Store.cancel``. Running ones end once their runner acts."""
+        return await self.store.cancel(list(job_ids))
+
+    async def throughput(self, window: float = 60.0) -> float:
+        """Jobs finished per second over the last ``window`` seconds."""
+        return await self.store.finished_since(window) / window
+
     # -- runners ------------------------------------------------------------
     def runner(
         self,
@@ -220,6 +255,7 @@ class Queue:
         burst: bool = False,
         execute: Execute | None = None,
         queues: Iterable[str] = (),
+        on_event: Callable[[JobEvent], None] | None = None,
     ) -> Runner:
         """A Runner on this queue; ``await runner.run()`` in your loop, ``runner.stop()``.
 
@@ -232,6 +268,7 @@ class Queue:
             burst=burst,
             execute=execute,
             queues=tuple(queues),
+            on_event=on_event,
         )
 
     async def runners(self) -> list[RunnerInfo]:

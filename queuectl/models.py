@@ -175,10 +175,13 @@ class JobOutput:
     def cut(self) -> int:
         return self.total - len(self.head) - len(self.tail)
 
-    def text(self) -> str:
-        """The kept bytes as text, with a marker where the middle was cut."""
+    def content(self) -> bytes:
+        """The kept bytes, with a marker line where the middle was cut."""
         middle = f"\n[… {self.cut} bytes not kept …]\n".encode() if self.cut else b""
-        return (self.head + middle + self.tail).decode("utf-8", errors="replace")
+        return self.head + middle + self.tail
+
+    def text(self) -> str:
+        return self.content().decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     code = 0
     try:
-        _run(cli.main(args, prog_name="queuectl", standalone_mode=False))
+        result = _run(cli.main(args, prog_name="queuectl", standalone_mode=False))
+        # Without standalone mode, click returns the code of an Exit instead of raising.
+        if isinstance(result, int):
+            code = result
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.NoArgsIsHelpError as exc:

@@ -66,9 +66,13 @@ def cli(ctx: click.Context, home: str | None, db: str | None) -> None:
 
 
 def _register() -> None:
-    from queuectl.cli import add, dlq, jobs, purge, settings, status, worker
+    from queuectl.cli import add, control, dlq, jobs, logs, purge, settings, show, status, worker
 
     cli.add_command(jobs.enqueue)
+    cli.add_command(logs.logs)
+    cli.add_command(show.show)
+    cli.add_command(control.wait)
+    cli.add_command(control.cancel)
     cli.add_command(add.add)
     cli.add_command(purge.purge)
     cli.add_command(jobs.list_jobs)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, TextIO
 
 from queuectl.durations import format_duration
-from queuectl.models import RUNNABLE_STATES, Job, JobState, RunnerInfo, iso
+from queuectl.models import RUNNABLE_STATES, Attempt, Job, JobState, RunnerInfo, iso
 
 __all__ = [
     "JOB_HEADER",
@@ -76,6 +76,7 @@ def status_text(
     runners: list[RunnerInfo],
     host: str,
     queues: Mapping[str, Mapping[JobState, int]] | None = None,
+    throughput: float | None = None,
 ) -> str:
     lines = ["Jobs summary:"]
     lines += [f"  {state.value}: {counts.get(state, 0)}" for state in JobState]
@@ -88,6 +89,8 @@ def status_text(
     for runner in runners:
         where = "" if runner.host == host else f" (host {runner.host})"
         lines.append(f"  manager pid: {runner.pid}{where}")
+    if throughput is not None:
+        lines.append(f"Throughput: {throughput:.2f} jobs/s over the last minute")
     return "\n".join(lines)
 
 
@@ -113,3 +116,49 @@ def format_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _attempt_result(attempt: Attempt) -> str:
+    if attempt.ended_at is None:
+        return "running"
+    if attempt.reason == "exit":
+        if attempt.exit_code is not None:
+            return f"exit {attempt.exit_code}"
+        return f"signal {attempt.signal}"
+    code = "" if attempt.exit_code is None else f" (exit {attempt.exit_code})"
+    return f"{attempt.reason}{code}"
+
+
+def job_details(job: Job, history: list[Attempt], now: float | None = None) -> str:
+    """The human form of ``show``: the record, then one line per attempt."""
+    moment = time.time() if now is None else now
+    state = job.state.value
+    waiting = when(job, moment)
+    if job.state in RUNNABLE_STATES and not waiting.startswith("20"):
+        state += f" (runs {waiting})"
+    fields = [
+        ("id", job.id),
+        ("command", job.command),
+        ("state", state),
+        ("queue", f"{job.queue} (priority {job.priority})"),
+        ("attempts", f"{job.attempts} of {1 + job.max_retries}"),
+        ("timeout", "none" if job.timeout is None else format_duration(job.timeout)),
+        ("after", ", ".join(job.after) or "-"),
+        ("created", iso(job.created_at)),
+        ("run at", iso(job.run_at)),
+        ("updated", iso(job.updated_at)),
+        ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
+    ]
+    lines = [f"{name + ':':<11} {value}" for name, value in fields]
+    if job.last_error:
+        first, *rest = job.last_error.splitlines() or [""]
+        lines.append(f"{'last error:':<11} {first}")
+        lines += [f"{'':<11} {line}" for line in rest]
+    lines.append("attempts:" if history else "attempts:  none yet")
+    for a in history:
+        runner = f"{a.host or '?'}/{a.pid or '?'}"
+        took = "" if a.duration is None else f"{a.duration:.2f}s"
+        lines.append(
+            f"  #{a.number:<3} {iso(a.started_at)}  {took:>9}  {_attempt_result(a):<16} {runner}"
+        )
+    return "\n".join(lines)

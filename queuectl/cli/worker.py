@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+
+if TYPE_CHECKING:
+    from queuectl.api import Queue
+    from queuectl.cli.report import Reporter
 
 
 @click.group()
@@ -33,31 +39,74 @@ def worker() -> None:
     metavar="NAME",
     help="Consume only this queue (repeatable) [default: all queues].",
 )
+@click.option("--quiet", is_flag=True, help="No line per finished job.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="How runner messages and job lines are printed on stderr.",
+)
 @pass_context
-async def start(ctx: Context, count: int, burst: bool, queues: tuple[str, ...]) -> None:
+async def start(
+    ctx: Context,
+    count: int,
+    burst: bool,
+    queues: tuple[str, ...],
+    quiet: bool,
+    log_format: str,
+) -> None:  # fmt: skip
     """Process jobs in the foreground until stopped (SIGINT/SIGTERM or `worker stop`).
 
-    The first signal drains: running jobs finish and are recorded. A second one ends
-    the running commands and gives their jobs back to pending, uncounted.
+    Prints a line per finished job on stderr. The first signal drains: running jobs
+    finish and are recorded. A second one ends the running commands and gives their
+    jobs back to pending, uncounted.
     """
+    from queuectl.cli.report import JsonLogFormatter, Reporter
     from queuectl.signals import handle_signals
     from queuectl.spec import validate_queue
 
     for name in queues:
         validate_queue(name)
-
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s queuectl: %(message)s"
+    as_json = log_format == "json"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLogFormatter() if as_json else logging.Formatter("%(asctime)s queuectl: %(message)s")
     )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    reporter = Reporter(quiet=quiet, as_json=as_json, progress=burst and sys.stderr.isatty())
     async with ctx.queue() as queue:
-        runner = queue.runner(concurrency=count, burst=burst, queues=queues)
-        with handle_signals(runner):
-            stats = await runner.run()
-    click.echo(
-        f"queuectl: runner stopped: {stats.completed} completed, {stats.failed} failed, "
-        f"{stats.dead} dead, {stats.given_back} given back",
-        err=True,
+        runner = queue.runner(
+            concurrency=count, burst=burst, queues=queues, on_event=reporter.on_event
+        )
+        progress = asyncio.create_task(_progress(queue, reporter, queues))
+        try:
+            with handle_signals(runner):
+                stats = await runner.run()
+        finally:
+            progress.cancel()
+            reporter.finish()
+    summary = (
+        f"runner stopped: {stats.completed} completed, {stats.failed} failed, "
+        f"{stats.dead} dead, {stats.cancelled} cancelled, {stats.given_back} given back"
     )
+    logging.getLogger("queuectl.runner").info(summary)
+
+
+async def _progress(queue: Queue, reporter: Reporter, queues: tuple[str, ...]) -> None:
+    """Keep the progress line's count of remaining jobs fresh (burst, on a terminal)."""
+    from queuectl.models import JobState
+
+    if not reporter.progress:
+        return
+    active = (JobState.PENDING, JobState.PROCESSING, JobState.FAILED)
+    while True:
+        per_queue = await queue.queue_counts()
+        chosen = [c for name, c in per_queue.items() if not queues or name in queues]
+        reporter.remaining = sum(c[s] for c in chosen for s in active)
+        for _ in range(4):
+            reporter.draw_progress()
+            await asyncio.sleep(0.25)
 
 
 @worker.command("stop")
@@ -68,11 +117,7 @@ async def start(ctx: Context, count: int, burst: bool, queues: tuple[str, ...]) 
     metavar="S",
     help="After S seconds, stop hard: end running commands and give their jobs back.",
 )
-@click.option(
-    "--all-hosts",
-    is_flag=True,
-    help="Stop the runners of every host sharing this store (PostgreSQL), not just this one.",
-)
+@click.option("--all-hosts", is_flag=True, help="Stop the runners of every host (PostgreSQL).")
 @pass_context
 async def stop(ctx: Context, drain_timeout: float | None, all_hosts: bool) -> None:
     """Ask this host's runners to drain and stop; returns once they have exited.

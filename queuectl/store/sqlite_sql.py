@@ -187,7 +187,7 @@ WRITE_OUTPUT = """
 INSERT INTO output (job_seq, token, stream, head, tail, total)
 SELECT seq, ?, ?, ?, ?, ? FROM jobs WHERE id = ?
 ON CONFLICT (job_seq, token, stream) DO UPDATE SET
-    head = head || excluded.head, tail = excluded.tail, total = excluded.total
+    head = CAST(head || excluded.head AS BLOB), tail = excluded.tail, total = excluded.total
 """
 READ_OUTPUT = """
 SELECT stream, head, tail, total FROM output

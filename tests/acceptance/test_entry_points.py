@@ -13,7 +13,20 @@ from tests.acceptance.helpers import QueueCtl, assert_no_traceback
 
 SCRIPT = Path(sys.executable).with_name("queuectl")
 DEMO = Path(__file__).parents[2] / "examples" / "demo.sh"
-COMMANDS = ["add", "config", "dlq", "enqueue", "list", "purge", "status", "worker"]
+COMMANDS = [
+    "add",
+    "cancel",
+    "config",
+    "dlq",
+    "enqueue",
+    "list",
+    "logs",
+    "purge",
+    "show",
+    "status",
+    "wait",
+    "worker",
+]
 
 
 def test_console_script_runs_the_same_cli(qctl: QueueCtl) -> None:

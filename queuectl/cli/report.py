@@ -1,0 +1,97 @@
+"""What ``worker start`` prints while it runs: a line per finished job, a progress line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import TextIO
+
+from queuectl.durations import format_duration
+from queuectl.models import JobState, from_epoch, iso
+from queuectl.runner import JobEvent
+
+__all__ = ["JsonLogFormatter", "Reporter"]
+
+_CLEAR = "\r\x1b[K"
+
+
+class JsonLogFormatter(logging.Formatter):
+    """Log records as JSON lines, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": iso(from_epoch(record.created)),
+                "level": record.levelname.lower(),
+                "message": record.getMessage(),
+            }
+        )
+
+
+class Reporter:
+    """Prints finished jobs on stderr (text or JSON) and, on a terminal, a progress line."""
+
+    def __init__(self, *, quiet: bool, as_json: bool, progress: bool, out: TextIO | None = None):
+        self.quiet = quiet
+        self.as_json = as_json
+        self.progress = progress and not as_json
+        self.out = out or sys.stderr
+        self.done = 0
+        self.remaining: int | None = None
+        self._started = time.monotonic()
+        self._line = ""
+
+    def on_event(self, event: JobEvent) -> None:
+        self.done += 1
+        if self.remaining:
+            self.remaining -= 1
+        if self.quiet:
+            return
+        self._write(self._job_line(event) + "\n")
+
+    def _job_line(self, event: JobEvent) -> str:
+        outcome = event.outcome
+        code = outcome.exit_code if outcome.signal is None else 128 + outcome.signal
+        if self.as_json:
+            return json.dumps(
+                {
+                    "time": iso(from_epoch(time.time())),
+                    "job": event.job.id,
+                    "attempt": event.job.attempts,
+                    "outcome": event.state.value,
+                    "reason": outcome.reason,
+                    "duration": round(event.duration, 3),
+                    "exit_code": code,
+                }
+            )
+        note = "" if event.state == JobState.COMPLETED else f" ({outcome.reason})"
+        exit_text = "-" if code is None else str(code)
+        return (
+            f"{iso(from_epoch(time.time()))}  {event.job.id}  {event.state.value}{note}  "
+            f"{event.duration:.2f}s  exit {exit_text}"
+        )
+
+    def _write(self, text: str) -> None:
+        if self._line:
+            text = _CLEAR + text + self._line
+        self.out.write(text)
+        self.out.flush()
+
+    def draw_progress(self) -> None:
+        if not self.progress or self.remaining is None:
+            return
+        total = self.done + self.remaining
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        rate = self.done / elapsed
+        eta = format_duration(self.remaining / rate) if rate > 0 and self.remaining else "-"
+        self._line = f"{self.done}/{total} done  {rate:.1f} jobs/s  ETA {eta}"
+        self.out.write(_CLEAR + self._line)
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self._line:
+            self.out.write(_CLEAR)
+            self.out.flush()
+            self._line = ""
