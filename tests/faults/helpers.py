@@ -72,6 +72,12 @@ def job_processes(cli: CLI, job_id: str) -> list[int]:
     ]
 
 
+def claim_processes(job_id: str, token: int) -> list[int]:
+    """Live (non-zombie) processes of one claim of a job, on this host."""
+    found = find_processes_with_env("QUEUECTL_CLAIM", f"{job_id}:{token}")
+    return [pid for pid in found if _not_zombie(pid)]
+
+
 def _not_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
