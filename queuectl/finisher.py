@@ -1,63 +1,45 @@
-"""Group commit of job outcomes: one store transaction for whatever finished meanwhile.
+"""Outcomes waiting to be written: the runner's outbox, written in batches.
 
-A worker hands its Finish over and waits until it is durable. While one batch is being
-written, the next accumulates, so under load many outcomes share a commit and at rest a
-single outcome is written at once, without a timer adding latency.
+A worker hands its Finish over and waits until it is durable. The runner's dispatch
+loop takes whatever accumulated and writes it together with its next claim, in one
+store transaction (``Store.exchange``), so under load many outcomes share a commit and
+at rest a single outcome is written at once, without a timer adding latency.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Callable
 
-from queuectl.errors import StoreError
-from queuectl.store.base import Finish, Store
+from queuectl.store.base import Finish
 
-__all__ = ["Finisher"]
+__all__ = ["Outbox"]
 
-log = logging.getLogger("queuectl.runner")
 _MAX_BATCH = 512
 
 
-class Finisher:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+class Outbox:
+    def __init__(self, on_submit: Callable[[], None]) -> None:
+        self._on_submit = on_submit
         self._pending: list[tuple[Finish, asyncio.Future[bool]]] = []
-        self._kick = asyncio.Event()
-        self._closing = False
+
+    def __len__(self) -> int:
+        return len(self._pending)
 
     async def submit(self, finish: Finish) -> bool:
-        """Record ``finish``; True if it applied, False if the claim was no longer ours."""
+        """Queue ``finish``; True once written, False if the claim was no longer ours."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((finish, future))
-        self._kick.set()
+        self._on_submit()
         return await asyncio.shield(future)
 
-    async def run(self) -> None:
-        """Write batches until closed and drained. Store errors are retried, not dropped."""
-        delay = 0.1
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                self._kick.clear()
-                await self._kick.wait()
-                continue
-            batch = self._pending[:_MAX_BATCH]
-            try:
-                applied = await self._store.finish([f for f, _ in batch])
-            except StoreError as exc:
-                log.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            delay = 0.1
-            del self._pending[: len(batch)]
-            for finish, future in batch:
-                if not future.done():
-                    future.set_result(finish.job_id in applied)
+    def peek(self) -> list[Finish]:
+        """The next batch to write (it stays queued until ``written``)."""
+        return [finish for finish, _ in self._pending[:_MAX_BATCH]]
 
-    def close(self) -> None:
-        """Finish writing what was submitted, then let ``run`` return."""
-        self._closing = True
-        self._kick.set()
+    def written(self, count: int, applied: set[str]) -> None:
+        """The first ``count`` queued outcomes are durable; ``applied`` says which held."""
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        for finish, future in batch:
+            if not future.done():
+                future.set_result(finish.job_id in applied)

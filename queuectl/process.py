@@ -118,12 +118,18 @@ class Spawner:
     """Starts ``/bin/sh -c COMMAND`` children from a few threads."""
 
     def __init__(self, threads: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="queuectl-spawn")
+        self._pool = (
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="queuectl-spawn")
+            if threads
+            else None
+        )
 
     async def spawn(
         self, command: str, env: Mapping[str, str], *, capture_stdout: bool = False
     ) -> Child:
         loop = asyncio.get_running_loop()
+        if self._pool is None:
+            return Child(_popen(command, env, capture_stdout), loop)
         started = loop.run_in_executor(self._pool, _popen, command, env, capture_stdout)
         try:
             proc = await asyncio.shield(started)
@@ -138,7 +144,8 @@ class Spawner:
         return Child(proc, loop)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
 
 def _popen(command: str, env: Mapping[str, str], capture_stdout: bool) -> subprocess.Popen[bytes]:

@@ -1,11 +1,12 @@
 """The Runner: N worker slots in one event loop, fed by batched claims.
 
-One dispatch loop claims as many jobs as there are free slots (never more, so other
-runners are not starved), starts a task per job, and sleeps when there is nothing to do
-until a wake-up, the earliest scheduled ``run_at``, the fallback poll or a stop. Outcomes
-go through the Finisher (group commit). Side tasks renew leases and recover jobs of dead
-runners. ``stop()`` drains; ``stop(hard=True)`` also ends running commands and gives
-their jobs back uncounted.
+One dispatch loop does all the store work of running jobs: each round trip writes the
+outcomes that accumulated and claims as many jobs as there are free slots (never more,
+so other runners are not starved), in one transaction (``Store.exchange``). It sleeps
+when there is nothing to do, until a wake-up, the earliest scheduled ``run_at``, the
+fallback poll or a stop. Side tasks renew leases and recover jobs of dead runners.
+``stop()`` drains; ``stop(hard=True)`` also ends running commands and gives their jobs
+back uncounted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,13 +24,13 @@ from queuectl.capture import OutputCapture, OutputWriter
 from queuectl.config import Settings
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
-from queuectl.finisher import Finisher
+from queuectl.finisher import Outbox
 from queuectl.models import RUNNABLE_STATES, SUCCESS, Job, JobState, Outcome, RunnerInfo
 from queuectl.outcomes import finish_for
 from queuectl.process import Spawner
 from queuectl.registry import new_runner_info
 from queuectl.retry import RetryPolicy
-from queuectl.store.base import Store, WakeKind
+from queuectl.store.base import Finish, Store, WakeKind
 from queuectl.upkeep import Upkeep
 
 __all__ = ["Execute", "JobEvent", "RunStats", "Runner"]
@@ -128,12 +130,15 @@ class Runner:
                 runner_id=self.id,
                 default_timeout=self.settings.job_timeout,
                 kill_grace=self.settings.kill_grace,
-                spawner=Spawner(threads=min(concurrency, 4)),
+                spawner=Spawner(threads=int(os.environ.get("QX_THREADS", "4"))),
                 sinks=self._capture if self.settings.output_limit else None,
             )
         self._execute: Execute = execute
         self.stats = RunStats()
+        #: Jobs whose command runs (each holds a worker slot).
         self._running: dict[str, _Active] = {}
+        #: Every job task, including those recording an outcome after their command.
+        self._tasks: set[asyncio.Task[None]] = set()
         self._kick = asyncio.Event()
         self._stopping = False
         self._hard = False
@@ -207,11 +212,9 @@ class Runner:
             await subscription.close()  # e.g. a listening connection of its own
             self._info = None
             raise
-        finisher = Finisher(self.store)
-        self._finisher = finisher
+        self._outbox = Outbox(self._kick.set)
         upkeep = self._upkeep = Upkeep(self)
         side = [
-            asyncio.create_task(finisher.run(), name="queuectl-finisher"),
             asyncio.create_task(upkeep.heartbeat_loop(), name="queuectl-heartbeat"),
             asyncio.create_task(upkeep.recovery_loop(), name="queuectl-recovery"),
             asyncio.create_task(self._writer.run(), name="queuectl-output"),
@@ -224,16 +227,12 @@ class Runner:
             # Give back the jobs of dead runners before deciding there is nothing to do.
             await upkeep.recover()
             await self._dispatch()
-            await self._drain()
         except asyncio.CancelledError:
             self.stop()
-            await self._drain()
+            await self._dispatch()  # claims nothing now: records what is running, then ends
             raise
         finally:
-            finisher.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(side[0], 30)
-            for task in side[1:]:
+            for task in side:
                 task.cancel()
             await asyncio.gather(*side, return_exceptions=True)
             with contextlib.suppress(StoreError):
@@ -253,50 +252,67 @@ class Runner:
         self.stop(hard=True)
 
     async def _dispatch(self) -> None:
-        while not self._stopping:
+        """Write outcomes and claim for free slots until stopped (and drained) or done."""
+        idle = False  # the last claim found fewer runnable jobs than it asked for
+        while True:
             self._kick.clear()
-            free = self.concurrency - len(self._running)
-            if free <= 0:
+            finishes = self._outbox.peek()
+            free = 0 if self._stopping else self.concurrency - len(self._running)
+            # Claim while there may be work; along with outcomes even when idle: they can
+            # make jobs runnable (dependencies) and the claim shares their commit.
+            claim = free if free > 0 and (finishes or not idle) else 0
+            if finishes or claim:
+                jobs = await self._exchange(finishes, claim)
+                if claim and jobs is not None:
+                    idle = len(jobs) < claim
+                continue
+            if self._stopping:
+                if not self._tasks:
+                    return  # stopped and drained
                 await self._kick.wait()
-                continue
-            jobs = await self._claim(free)
-            if jobs is None:
-                continue  # the store failed: try again rather than judge the queue empty
-            for job in jobs:
-                self._start(job)
-            if len(jobs) == free:
-                continue
-            timeout = await self._idle_timeout()
-            if timeout is None:
-                return  # burst: nothing left to run
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout)
+            elif free <= 0:
+                await self._kick.wait()  # a slot frees when an outcome is submitted
+            else:
+                timeout = await self._idle_timeout()
+                if timeout is None:
+                    return  # burst: nothing left to run
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout)
+                idle = False
 
-    async def _claim(self, limit: int) -> list[Job] | None:
-        """Claimed jobs, or None (after a pause) when the store failed."""
-        claiming = asyncio.ensure_future(
-            self.store.claim(self.id, limit, self.settings.lease_seconds, self.queues or None)
+    async def _exchange(self, finishes: list[Finish], claim: int) -> list[Job] | None:
+        """One store round trip; the claimed jobs, or None (after a pause) on failure."""
+        call = asyncio.ensure_future(
+            self.store.exchange(
+                finishes, self.id, claim, self.settings.lease_seconds, self.queues or None
+            )
         )
         try:
-            return await asyncio.shield(claiming)
+            applied, jobs = await asyncio.shield(call)
         except StoreError as exc:
-            log.warning("claiming failed, retrying: %s", exc)
+            log.warning("recording outcomes or claiming failed, retrying: %s", exc)
             await asyncio.sleep(1.0)
             return None
         except asyncio.CancelledError:
-            # An outside cancellation does not stop a claim already sent to the store:
-            # run what it took, so the drain records those jobs instead of leaving them
-            # processing under a runner that is about to unregister.
+            # An outside cancellation does not stop a round trip already sent: record
+            # it, and run what it claimed so the drain records those jobs too.
             with contextlib.suppress(StoreError):
-                for job in await claiming:
-                    self._start(job)
+                applied, jobs = await call
+                self._accept(finishes, applied, jobs)
             raise
+        self._accept(finishes, applied, jobs)
+        return jobs
+
+    def _accept(self, finishes: list[Finish], applied: set[str], jobs: list[Job]) -> None:
+        self._outbox.written(len(finishes), applied)
+        for job in jobs:
+            self._start(job)
 
     async def _idle_timeout(self) -> float | None:
         """How long to sleep when nothing is runnable now; None ends a burst run."""
         poll = self.settings.poll_interval
         try:
-            if self.burst and not self._running:
+            if self.burst and not self._tasks:
                 # Burst waits for retries of failed jobs but not for scheduled ones.
                 next_at = await self.store.next_run_at(
                     states=frozenset({JobState.FAILED}), queues=self.queues or None
@@ -318,13 +334,10 @@ class Runner:
         active = _Active(job)
         self._running[job.id] = active
         active.task = asyncio.create_task(self._work(active), name=f"queuectl-job-{job.id}")
+        self._tasks.add(active.task)
+        active.task.add_done_callback(self._tasks.discard)
         if self._hard:
             self._interrupt(active, "shutdown")
-
-    async def _drain(self) -> None:
-        tasks = [a.task for a in self._running.values() if a.task is not None]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- one job --------------------------------------------------------------
     async def _work(self, active: _Active) -> None:
@@ -340,13 +353,16 @@ class Runner:
                 if active.interrupted is None or (task is not None and task.cancelling()):
                     raise
                 outcome = _INTERRUPTIONS.get(active.interrupted, _INTERRUPTIONS["shutdown"])
+            # The slot is free now; the dispatch loop claims for it when it writes this
+            # outcome (the submit below wakes it), in the same transaction.
+            self._running.pop(job.id, None)
             if active.capture is not None:
                 await self._writer.finish(active.capture)
             if active.interrupted == "lost":
                 log.warning("job %s was taken over by another runner; result dropped", job.id)
                 return
             t, finish = finish_for(job, outcome, self.policy)
-            if await self._finisher.submit(finish):
+            if await self._outbox.submit(finish):
                 self.stats.count(t.state)
                 if self._on_event is not None:
                     duration = time.monotonic() - active.started
@@ -355,6 +371,10 @@ class Runner:
                 log.warning("job %s: claim lost before its outcome was recorded; dropped", job.id)
         finally:
             self._running.pop(job.id, None)
+            # Now, not in a done callback: the dispatch loop looks at _tasks when kicked.
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
             self._kick.set()
 
     async def _call_execute(self, job: Job) -> Outcome:

@@ -167,6 +167,21 @@ class Store(Protocol):
         """Persist outcomes in one transaction; returns the ids whose token still held."""
         ...
 
+    async def exchange(
+        self,
+        finishes: Sequence[Finish],
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[set[str], list[Job]]:
+        """``finish`` then ``claim``, in one transaction: a runner's usual round trip.
+
+        One commit instead of two, and jobs that the finishes made runnable (their
+        dependency completed) can be claimed at once. ``limit`` 0 claims nothing.
+        """
+        ...
+
     async def retry_dead(self, job_id: str) -> Job:
         """Move a dead job back to pending with attempts reset.
 

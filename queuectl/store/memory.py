@@ -222,6 +222,17 @@ class MemoryStore:
             )
         return claimed
 
+    async def exchange(
+        self,
+        finishes: Sequence[Finish],
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[set[str], list[Job]]:
+        done = await self.finish(finishes) if finishes else set()
+        return done, await self.claim(runner_id, limit, lease_seconds, queues)
+
     async def finish(self, finishes: Sequence[Finish]) -> set[str]:
         done = set()
         now = self.now()

@@ -147,6 +147,9 @@ class SQLiteStore(SQLiteSideTables):
         rows = await self._fetch(f"SELECT min(run_at) FROM jobs WHERE {where}", params)
         return None if not rows else rows[0][0]
 
+    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
+        return (await self.exchange(finishes, "", 0, 0.0))[0]
+
     async def claim(
         self,
         runner_id: str,
@@ -154,39 +157,41 @@ class SQLiteStore(SQLiteSideTables):
         lease_seconds: float,
         queues: Sequence[str] | None = None,
     ) -> list[Job]:
-        params: dict[str, Any] = {
+        return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
+
+    async def exchange(
+        self,
+        finishes: Sequence[Finish],
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[set[str], list[Job]]:
+        now = self.now()
+        finish_params = {"now": now, "batch": _finish_batch(finishes)}
+        names = list(dict.fromkeys(queues or ()))
+        claim_params: dict[str, Any] = {
             "runner": runner_id,
-            "now": self.now(),
+            "now": now,
             "lease": lease_seconds,
             "limit": limit,
         }
-        names = list(dict.fromkeys(queues or ()))
-        params.update({f"q{i}": name for i, name in enumerate(names)})
-        rows = await self._fetch(sql.claim_sql(len(names)), params)
-        return [sql.job_from_row(row) for row in rows]
+        claim_params.update({f"q{i}": name for i, name in enumerate(names)})
+        claim = sql.claim_sql(len(names))
 
-    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
-        batch = json.dumps(
-            [
-                [
-                    f.job_id,
-                    f.token,
-                    f.state.value,
-                    f.delay,
-                    int(f.counted),
-                    f.exit_code,
-                    f.last_error,
-                    f.reason,
-                    f.signal,
-                ]
-                for f in finishes
-            ]
-        )
-        rows = await self._fetch(sql.FINISH, {"now": self.now(), "batch": batch})
-        done = {row[0] for row in rows}
+        async def run(conn: Conn) -> tuple[list[Any], list[Any]]:
+            if finishes and limit:
+                await conn.execute("BEGIN IMMEDIATE")
+            done = list(await conn.execute_fetchall(sql.FINISH, finish_params)) if finishes else []
+            taken = list(await conn.execute_fetchall(claim, claim_params)) if limit else []
+            if finishes and limit:
+                await conn.commit()
+            return done, taken
+
+        done, taken = await self._call(run)
         if any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
             await self.notify("jobs")
-        return done
+        return {row[0] for row in done}, [sql.job_from_row(row) for row in taken]
 
     async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
         ids = json.dumps(list(job_ids))
@@ -255,3 +260,22 @@ class SQLiteStore(SQLiteSideTables):
             (runner_id,),
         )
         return [sql.job_from_row(row) for row in rows]
+
+
+def _finish_batch(finishes: Sequence[Finish]) -> str:
+    return json.dumps(
+        [
+            [
+                f.job_id,
+                f.token,
+                f.state.value,
+                f.delay,
+                int(f.counted),
+                f.exit_code,
+                f.last_error,
+                f.reason,
+                f.signal,
+            ]
+            for f in finishes
+        ]
+    )

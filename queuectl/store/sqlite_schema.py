@@ -12,7 +12,7 @@ MIGRATIONS: list[list[str]] = [
         """
         CREATE TABLE jobs (
             seq          INTEGER PRIMARY KEY,
-            id           TEXT    NOT NULL UNIQUE,
+            id           TEXT    NOT NULL,
             command      TEXT    NOT NULL,
             state        TEXT    NOT NULL,
             attempts     INTEGER NOT NULL DEFAULT 0,
@@ -51,13 +51,15 @@ MIGRATIONS: list[list[str]] = [
         CREATE INDEX jobs_claim_queue ON jobs (queue, priority DESC, run_at, seq)
         WHERE state IN ('pending', 'failed') AND blocked = 0
         """,
+        "CREATE UNIQUE INDEX jobs_id ON jobs (id)",
         "CREATE INDEX jobs_state ON jobs (state, seq)",
         """
         CREATE INDEX jobs_finished ON jobs (finished_at)
         WHERE state IN ('completed', 'dead', 'cancelled')
         """,
+        # Processing jobs are few (the runners' slots): one index serves lease expiry and
+        # every lookup by runner, and each claim and finish maintains only this one.
         "CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'processing'",
-        "CREATE INDEX jobs_runner ON jobs (runner_id) WHERE state = 'processing'",
         """
         CREATE TABLE runners (
             id             TEXT    PRIMARY KEY,

@@ -64,11 +64,11 @@ RETURNING {JOB_COLUMNS}
 
 # A batch of finishes as one statement: the rows come in as a JSON array of arrays
 # [id, token, state, delay, counted, exit_code, last_error, reason, signal]; a row
-# applies only if
-# its token still holds the job (fencing), and RETURNING says which did. Dependency
-# triggers fire inside this same statement.
+# applies only if its token still holds the job (fencing), and RETURNING says which
+# did. Dependency triggers fire inside this same statement. INDEXED BY: look each row
+# up by id (the planner may otherwise walk every processing job for each batch row).
 FINISH = """
-UPDATE jobs SET
+UPDATE jobs INDEXED BY jobs_id SET
     state = json_extract(f.value, '$[2]'),
     run_at = CASE WHEN json_extract(f.value, '$[2]') IN ('pending', 'failed')
         THEN :now + json_extract(f.value, '$[3]') ELSE jobs.run_at END,

@@ -16,6 +16,7 @@ from queuectl.models import Job, JobState
 from queuectl.procinfo import group_alive
 from queuectl.runner import RunStats
 from queuectl.spec import JobSpec
+from queuectl.store.base import Finish
 from tests.conftest import FAST
 from tests.helpers import eventually, processes_with, run_burst, running
 
@@ -174,20 +175,25 @@ async def test_cancellation_while_claiming_leaves_no_job_processing(
     queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fault injection: the runner is cancelled from outside exactly while its claim
-    # is in flight (the real store still does the claim).
+    # is in flight (the real store still does the round trip).
     job = await queue.enqueue("true")
     runner = queue.runner()
     task: asyncio.Task[RunStats] | None = None
-    real_claim = queue.store.claim
+    real_exchange = queue.store.exchange
 
-    async def claim_while_cancelled(
-        runner_id: str, limit: int, lease: float, queues: Sequence[str] | None = None
-    ) -> list[Job]:
+    async def exchange_while_cancelled(
+        finishes: Sequence[Finish],
+        runner_id: str,
+        limit: int,
+        lease: float,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[set[str], list[Job]]:
         assert task is not None
-        task.cancel()
-        return await real_claim(runner_id, limit, lease, queues)
+        if limit:
+            task.cancel()
+        return await real_exchange(finishes, runner_id, limit, lease, queues)
 
-    monkeypatch.setattr(queue.store, "claim", claim_while_cancelled)
+    monkeypatch.setattr(queue.store, "exchange", exchange_while_cancelled)
     task = asyncio.create_task(runner.run())
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 10)
