@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -130,7 +129,7 @@ class Runner:
                 runner_id=self.id,
                 default_timeout=self.settings.job_timeout,
                 kill_grace=self.settings.kill_grace,
-                spawner=Spawner(threads=int(os.environ.get("QX_THREADS", "4"))),
+                spawner=Spawner(threads=min(concurrency, 4)),
                 sinks=self._capture if self.settings.output_limit else None,
             )
         self._execute: Execute = execute
