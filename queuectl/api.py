@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuectl.config import Settings, load_settings
 from queuectl.errors import DuplicateJob, InvalidInput, QueuectlError
@@ -16,11 +16,13 @@ from queuectl.models import FINISHED_STATES, Attempt, Job, JobOutput, JobState, 
 from queuectl.paths import default_db_url, ensure_home, resolve_home
 from queuectl.procinfo import host_name, is_alive
 from queuectl.registry import live_runners
-from queuectl.runner import Execute, JobEvent, Runner
 from queuectl.spec import JobSpec, parse_spec
 from queuectl.store import NewJob, Store, open_store, sqlite_path
 from queuectl.store.base import CancelResult
 from queuectl.watching import follow_output, pick_attempt, wait_for
+
+if TYPE_CHECKING:  # the runner's modules load only when a runner is made
+    from queuectl.runner import Execute, JobEvent, Runner
 
 __all__ = ["Queue", "StopTimeout"]
 
@@ -261,6 +263,8 @@ class Queue:
 
         ``queues``: consume only these named queues (all of them when empty).
         """
+        from queuectl.runner import Runner
+
         return Runner(
             self.store,
             self.settings,

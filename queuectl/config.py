@@ -7,7 +7,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +188,8 @@ def load_settings(home: Path) -> Settings:
 
 def save_settings(home: Path, settings: Settings) -> None:
     """Write config.json atomically: a temporary file, fsync, then rename over the old one."""
+    import tempfile  # only saving needs it
+
     path = home / CONFIG_FILE
     text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
     try:

@@ -17,14 +17,32 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-def _run(coro: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        import uvloop
-    except ImportError:  # Windows: the default loop
-        import asyncio
+def _subcommand(args: Sequence[str]) -> str | None:
+    """The command name in ``args``, skipping the global options and their values."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--home", "--db"):
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+
+def _run(coro: Coroutine[Any, Any, Any], *, fast_loop: bool) -> Any:
+    """Run on uvloop for runners (where the loop's speed matters), else asyncio's own
+    loop: a one-shot command then does not pay for importing uvloop."""
+    if fast_loop:
+        try:
+            import uvloop
+        except ImportError:  # Windows: the default loop
+            pass
+        else:
+            return uvloop.run(coro)
+    import asyncio
+
+    return asyncio.run(coro)
 
 
 def usage_error_line(exc: click.UsageError) -> str:
@@ -48,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     code = 0
     try:
-        result = _run(cli.main(args, prog_name="queuectl", standalone_mode=False))
+        fast_loop = _subcommand(args) == "worker"
+        result = _run(
+            cli.main(args, prog_name="queuectl", standalone_mode=False), fast_loop=fast_loop
+        )
         # Without standalone mode, click returns the code of an Exit instead of raising.
         if isinstance(result, int):
             code = result

@@ -45,7 +45,41 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# command name -> (module, attribute); a command's module is imported only when it runs.
+COMMANDS = {
+    "add": ("queuectl.cli.add", "add"),
+    "cancel": ("queuectl.cli.control", "cancel"),
+    "config": ("queuectl.cli.settings", "config"),
+    "dlq": ("queuectl.cli.dlq", "dlq"),
+    "enqueue": ("queuectl.cli.jobs", "enqueue"),
+    "list": ("queuectl.cli.jobs", "list_jobs"),
+    "logs": ("queuectl.cli.logs", "logs"),
+    "purge": ("queuectl.cli.purge", "purge"),
+    "show": ("queuectl.cli.show", "show"),
+    "status": ("queuectl.cli.status", "status"),
+    "wait": ("queuectl.cli.control", "wait"),
+    "worker": ("queuectl.cli.worker", "worker"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands load on use, so `queuectl enqueue` starts fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        import importlib
+
+        command = getattr(importlib.import_module(where[0]), where[1])
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home",
     envvar="QUEUECTL_HOME",
@@ -63,23 +97,3 @@ pass_context = click.make_pass_decorator(Context)
 def cli(ctx: click.Context, home: str | None, db: str | None) -> None:
     """queuectl: a background job queue for shell commands."""
     ctx.obj = Context(home_arg=home, db=db)
-
-
-def _register() -> None:
-    from queuectl.cli import add, control, dlq, jobs, logs, purge, settings, show, status, worker
-
-    cli.add_command(jobs.enqueue)
-    cli.add_command(logs.logs)
-    cli.add_command(show.show)
-    cli.add_command(control.wait)
-    cli.add_command(control.cancel)
-    cli.add_command(add.add)
-    cli.add_command(purge.purge)
-    cli.add_command(jobs.list_jobs)
-    cli.add_command(worker.worker)
-    cli.add_command(status.status)
-    cli.add_command(dlq.dlq)
-    cli.add_command(settings.config)
-
-
-_register()

@@ -15,6 +15,7 @@ PUBLIC_API = {
     "InvalidInput",
     "InvalidState",
     "Job",
+    "JobEvent",
     "JobNotFound",
     "JobSpec",
     "JobState",
@@ -29,6 +30,7 @@ PUBLIC_API = {
     "StopTimeout",
     "Store",
     "StoreError",
+    "WaitTimeout",
     "handle_signals",
     "open_store",
 }
@@ -72,3 +74,22 @@ def test_package_is_typed() -> None:
     from pathlib import Path
 
     assert (Path(queuectl.__file__).parent / "py.typed").is_file()
+
+
+def test_the_cli_loads_only_what_its_command_needs() -> None:
+    # A one-shot command must not pay for the runner, the executor or uvloop.
+    code = (
+        "import sys; from queuectl.cli import main\n"
+        "try:\n    main(['--home', sys.argv[1], 'config', 'get'])\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = {'queuectl.runner', 'queuectl.executor', 'queuectl.process', 'uvloop',"
+        " 'queuectl.cli.worker', 'queuectl.store.sqlite'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        result = subprocess.run(
+            [sys.executable, "-c", code, home], capture_output=True, text=True, check=True
+        )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
