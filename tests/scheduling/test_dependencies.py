@@ -97,3 +97,17 @@ async def test_a_runner_runs_a_chain_in_order_and_stops_at_a_failure(queue: Queu
     assert set(order) == {"1", "2", "side"}
     assert stats.completed == 2
     assert (await queue.get("3")).state == JobState.CANCELLED
+
+
+async def test_a_chain_deeper_than_trigger_recursion_is_cancelled_whole(queue: Queue) -> None:
+    depth = 1200  # SQLite stops recursive triggers at 1000 levels
+    await queue.enqueue_many(
+        [JobSpec("true", id="c0")]
+        + [JobSpec("true", id=f"c{i}", after=(f"c{i - 1}",)) for i in range(1, depth)]
+    )
+    await _finish(queue, "c0", JobState.DEAD)
+    last = await queue.get(f"c{depth - 1}")
+    assert last.state == JobState.CANCELLED
+    assert last.last_error == f"cancelled: it runs after job c{depth - 2}, which ended cancelled"
+    assert (await queue.counts())[JobState.CANCELLED] == depth - 1
+
