@@ -74,7 +74,7 @@ class MemoryStore:
         for job in jobs:
             self._seq[job.id] = next(self._counter)
             blocked = 0
-            for dep in job.after:
+            for dep in dict.fromkeys(job.after):
                 self._waiters.setdefault(dep, set()).add(job.id)
                 blocked += self._jobs[dep].state != JobState.COMPLETED
             self._jobs[job.id] = Job(

@@ -88,7 +88,7 @@ VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 # Dependencies of the jobs just inserted: link rows, then count the unfinished ones.
 LINK_DEPS = """
-INSERT INTO deps (dep_seq, job_seq)
+INSERT OR IGNORE INTO deps (dep_seq, job_seq)
 SELECT d.seq, j.seq FROM jobs AS j, jobs AS d WHERE j.id = ? AND d.id = ?
 """
 MISSING_DEPS = "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM jobs)"

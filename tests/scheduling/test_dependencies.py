@@ -111,3 +111,10 @@ async def test_a_chain_deeper_than_trigger_recursion_is_cancelled_whole(queue: Q
     assert last.last_error == f"cancelled: it runs after job c{depth - 2}, which ended cancelled"
     assert (await queue.counts())[JobState.CANCELLED] == depth - 1
 
+
+async def test_naming_a_dependency_twice_waits_for_it_once(queue: Queue) -> None:
+    await queue.enqueue("true", id="a")
+    job = await queue.enqueue("true", id="w", after=["a", "a"])
+    assert (job.after, job.blocked) == (("a",), 1)
+    await _finish(queue, "a", JobState.COMPLETED)
+    assert (await queue.get("w")).blocked == 0
