@@ -332,7 +332,8 @@ class SQLiteStore:
         )
         rows = await self._fetch(sql.FINISH, {"now": self.now(), "batch": batch})
         done = {row[0] for row in rows}
-        if any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
+        unblocking = any(row[1] for row in rows)
+        if unblocking or any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
             await self.notify("jobs")
         return done
 

@@ -61,8 +61,9 @@ RETURNING {JOB_COLUMNS}
 
 # A batch of finishes as one statement: the rows come in as a JSON array of arrays
 # [id, token, state, delay, counted, exit_code, last_error]; a row applies only if
-# its token still holds the job (fencing), and RETURNING says which did. Dependency
-# triggers fire inside this same statement.
+# its token still holds the job (fencing), and RETURNING says which did, and whether a
+# completed one has jobs waiting for it (they may be runnable now). Dependency triggers
+# fire inside this same statement.
 FINISH = """
 UPDATE jobs SET
     state = json_extract(f.value, '$[2]'),
@@ -76,7 +77,8 @@ FROM json_each(:batch) AS f
 WHERE jobs.id = json_extract(f.value, '$[0]')
   AND jobs.token = json_extract(f.value, '$[1]')
   AND jobs.state = 'processing'
-RETURNING jobs.id
+RETURNING jobs.id, jobs.state = 'completed'
+    AND EXISTS (SELECT 1 FROM deps WHERE deps.dep_seq = jobs.seq)
 """
 
 INSERT = """
