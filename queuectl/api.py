@@ -112,7 +112,7 @@ class Queue:
             queue=spec.queue,
             delay=spec.delay or 0.0,
             run_at=None if spec.run_at is None else spec.run_at.timestamp(),
-            after=spec.after,
+            after=tuple(dict.fromkeys(spec.after)),  # a repeat waits once
             backoff_base=spec.backoff_base,
             backoff_max=spec.backoff_max,
             backoff_jitter=spec.backoff_jitter,

@@ -234,9 +234,13 @@ class Runner:
             for task in side:
                 task.cancel()
             await asyncio.gather(*side, return_exceptions=True)
-            with contextlib.suppress(StoreError):
-                await self.store.unregister_runner(self.id)
-            await subscription.close()
+            # Leaving the registry comes last among the awaits: ``stop_runners`` takes
+            # it for the end of a runner in its own process.
+            try:
+                await subscription.close()
+            finally:
+                with contextlib.suppress(StoreError):
+                    await self.store.unregister_runner(self.id)
             upkeep.close()
             if self._shell is not None:
                 self._shell.close()

@@ -6,6 +6,7 @@ Everything lives in one process; wake-ups reach the subscribers of this store ob
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import itertools
 import time
@@ -93,7 +94,7 @@ class MemoryStore:
         for job in jobs:
             self._seq[job.id] = next(self._counter)
             blocked = 0
-            for dep in job.after:
+            for dep in dict.fromkeys(job.after):
                 self._waiters.setdefault(dep, set()).add(job.id)
                 blocked += self._jobs[dep].state != JobState.COMPLETED
             self._jobs[job.id] = Job(
@@ -117,24 +118,38 @@ class MemoryStore:
         await self.notify("jobs")
 
     def _set_state(self, job: Job, state: JobState, **changes: object) -> None:
-        """Change a job's state and resolve the jobs waiting for it (as SQL triggers do)."""
+        """Change a job's state and resolve the jobs waiting for it (as SQL triggers do).
+
+        Cancellation spreads breadth first, without recursion, so chains of any depth
+        resolve and each waiter names its nearest dependency that ended.
+        """
         new = self._update(job, state=state, **changes)
         if state == job.state:
             return
-        for waiter_id in self._waiters.get(job.id, ()):
-            waiter = self._jobs.get(waiter_id)
-            if waiter is None:
-                continue
-            if state == JobState.COMPLETED:
+        if state == JobState.COMPLETED:
+            for waiter in self._waiting_on(job.id):
                 self._update(waiter, blocked=waiter.blocked - 1, updated_at=waiter.updated_at)
-            elif state in (JobState.DEAD, JobState.CANCELLED) and waiter.state in RUNNABLE_STATES:
-                self._set_state(
-                    waiter,
-                    JobState.CANCELLED,
-                    last_error=f"cancelled: it runs after job {job.id}, which ended {state.value}",
-                    updated_at=new.updated_at,
-                    finished_at=new.updated_at,
-                )
+            return
+        if state not in (JobState.DEAD, JobState.CANCELLED):
+            return
+        ended = collections.deque([new])
+        while ended:
+            dep = ended.popleft()
+            for waiter in self._waiting_on(dep.id):
+                if waiter.state in RUNNABLE_STATES:
+                    reason = f"cancelled: it runs after job {dep.id}, which ended {dep.state.value}"
+                    ended.append(
+                        self._update(
+                            waiter,
+                            state=JobState.CANCELLED,
+                            last_error=reason,
+                            updated_at=new.updated_at,
+                            finished_at=new.updated_at,
+                        )
+                    )
+
+    def _waiting_on(self, job_id: str) -> list[Job]:
+        return [self._jobs[w] for w in self._waiters.get(job_id, ()) if w in self._jobs]
 
     async def get(self, job_id: str) -> Job:
         try:

@@ -31,6 +31,11 @@ def job_from_row(row: asyncpg.Record) -> Job:
         runner_id=row["runner_id"],
         lease_until=row["lease_until"],
         token=row["token"],
+        after=tuple(row["after_ids"]),
+        blocked=row["blocked"],
+        backoff_base=row["backoff_base"],
+        backoff_max=row["backoff_max"],
+        backoff_jitter=row["backoff_jitter"],
     )
 
 

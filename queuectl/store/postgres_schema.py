@@ -27,7 +27,8 @@ MIGRATIONS: list[list[str]] = [
             id           text        NOT NULL UNIQUE,
             command      text        NOT NULL,
             state        text        NOT NULL CHECK (state IN
-                             ('pending', 'processing', 'completed', 'failed', 'dead')),
+                             ('pending', 'processing', 'completed', 'failed', 'dead',
+                              'cancelled')),
             attempts     integer     NOT NULL DEFAULT 0,
             max_retries  integer     NOT NULL,
             priority     integer     NOT NULL DEFAULT 0,
@@ -43,23 +44,43 @@ MIGRATIONS: list[list[str]] = [
             runner_id    text,
             lease_until  timestamptz,
             token        bigint      NOT NULL DEFAULT 0,
+            -- The ids this job runs after, as given, and how many are not completed yet.
+            after_ids    text[]      NOT NULL DEFAULT '{}',
+            blocked      integer     NOT NULL DEFAULT 0,
+            backoff_base   double precision,
+            backoff_max    double precision,
+            backoff_jitter text,
             -- The store operation that last wrote the row: a retry after a lost reply
             -- looks it up to learn whether its first try committed.
             op_id        bigint
         )
         """,
-        # The claim reads this index in order and stops after LIMIT rows; finished
-        # jobs are not in it, so a deep history does not slow claims down.
+        # The claim reads one of these indexes in order and stops after LIMIT rows;
+        # finished and blocked jobs are not in them, so neither a deep history nor a
+        # long dependency chain slows claims down.
         """
         CREATE INDEX jobs_claim ON {s}.jobs (priority DESC, run_at, seq)
-        WHERE state IN ('pending', 'failed')
+        WHERE state IN ('pending', 'failed') AND blocked = 0
         """,
-        # The earliest run_at per runnable state (the idle runner's timer).
+        """
+        CREATE INDEX jobs_claim_queue ON {s}.jobs (queue, priority DESC, run_at, seq)
+        WHERE state IN ('pending', 'failed') AND blocked = 0
+        """,
+        # The earliest run_at per runnable state, in all queues or in one (the idle
+        # runner's timer).
         """
         CREATE INDEX jobs_due ON {s}.jobs (state, run_at)
-        WHERE state IN ('pending', 'failed')
+        WHERE state IN ('pending', 'failed') AND blocked = 0
+        """,
+        """
+        CREATE INDEX jobs_due_queue ON {s}.jobs (queue, state, run_at)
+        WHERE state IN ('pending', 'failed') AND blocked = 0
         """,
         "CREATE INDEX jobs_state ON {s}.jobs (state, seq)",
+        """
+        CREATE INDEX jobs_finished ON {s}.jobs (finished_at)
+        WHERE state IN ('completed', 'dead', 'cancelled')
+        """,
         "CREATE INDEX jobs_lease ON {s}.jobs (lease_until) WHERE state = 'processing'",
         "CREATE INDEX jobs_runner ON {s}.jobs (runner_id) WHERE state = 'processing'",
         """
@@ -75,6 +96,76 @@ MIGRATIONS: list[list[str]] = [
             wake           text,
             stop_requested integer     NOT NULL DEFAULT 0
         )
+        """,
+        # job_seq runs after dep_seq.
+        """
+        CREATE TABLE {s}.deps (
+            dep_seq bigint NOT NULL REFERENCES {s}.jobs (seq) ON DELETE CASCADE,
+            job_seq bigint NOT NULL REFERENCES {s}.jobs (seq) ON DELETE CASCADE,
+            PRIMARY KEY (dep_seq, job_seq)
+        )
+        """,
+        "CREATE INDEX deps_job ON {s}.deps (job_seq)",
+        # Dependencies resolve inside the statement that changes a job's state (a batch
+        # of finishes, on any host), so no separate step exists that a crash could skip.
+        """
+        CREATE FUNCTION {s}.deps_completed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE {s}.jobs SET blocked = blocked - 1
+            WHERE seq IN (SELECT job_seq FROM {s}.deps WHERE dep_seq = NEW.seq);
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER deps_completed AFTER UPDATE OF state ON {s}.jobs
+        FOR EACH ROW WHEN (NEW.state = 'completed' AND OLD.state <> 'completed')
+        EXECUTE FUNCTION {s}.deps_completed()
+        """,
+        # A job that ended dead or cancelled cancels every job waiting on it, directly
+        # or through others, in one statement (no trigger recursion as deep as the
+        # chain; each waiter visited once). Each is told which of its own dependencies
+        # ended, and how: the job that ended when it is one, else a cancelled one.
+        """
+        CREATE FUNCTION {s}.deps_cancel() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            WITH RECURSIVE doomed (seq) AS (
+                SELECT d.job_seq
+                FROM {s}.deps AS d JOIN {s}.jobs AS w ON w.seq = d.job_seq
+                WHERE d.dep_seq = NEW.seq AND w.state IN ('pending', 'failed')
+              UNION
+                SELECT d.job_seq
+                FROM doomed
+                JOIN {s}.deps AS d ON d.dep_seq = doomed.seq
+                JOIN {s}.jobs AS w ON w.seq = d.job_seq
+                WHERE w.state IN ('pending', 'failed')
+            ), reason AS (
+                SELECT DISTINCT ON (x.seq) x.seq, dj.id AS dep_id,
+                       CASE WHEN dj.seq = NEW.seq THEN NEW.state ELSE 'cancelled' END
+                           AS dep_state
+                FROM doomed AS x
+                JOIN {s}.deps AS d ON d.job_seq = x.seq
+                JOIN {s}.jobs AS dj ON dj.seq = d.dep_seq
+                WHERE d.dep_seq = NEW.seq OR d.dep_seq IN (SELECT seq FROM doomed)
+                ORDER BY x.seq, dj.seq = NEW.seq DESC, dj.seq
+            )
+            UPDATE {s}.jobs AS j SET state = 'cancelled',
+                last_error = 'cancelled: it runs after job ' || r.dep_id
+                    || ', which ended ' || r.dep_state,
+                updated_at = NEW.updated_at, finished_at = NEW.updated_at
+            FROM reason AS r
+            WHERE j.seq = r.seq AND j.state IN ('pending', 'failed');
+            RETURN NULL;
+        END
+        $$
+        """,
+        # Not for the jobs this trigger cancels itself (their waiters are done with them).
+        """
+        CREATE TRIGGER deps_cancel AFTER UPDATE OF state ON {s}.jobs
+        FOR EACH ROW
+        WHEN (NEW.state IN ('dead', 'cancelled') AND OLD.state NOT IN ('dead', 'cancelled')
+              AND pg_trigger_depth() = 0)
+        EXECUTE FUNCTION {s}.deps_cancel()
         """,
     ],
 ]

@@ -189,7 +189,8 @@ class SQLiteStore(SQLiteSideTables):
             return done, taken
 
         done, taken = await self._call(run)
-        if any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
+        unblocking = any(row[1] for row in done)  # waiters of a completed job may run now
+        if unblocking or any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
             await self.notify("jobs")
         return {row[0] for row in done}, [sql.job_from_row(row) for row in taken]
 

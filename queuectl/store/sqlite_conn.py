@@ -84,9 +84,11 @@ class SQLiteConnection:
         return store
 
     async def _prepare(self, conn: Conn) -> None:
+        # Recursive triggers off: the deps_cancel trigger cancels a whole chain itself;
+        # fired again for each job it cancels, it would recurse as deep as the chain.
         await conn.executescript(
             f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
-            "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = ON;"
+            "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
         )
         version = await self._user_version(conn)
         if version > SCHEMA_VERSION:

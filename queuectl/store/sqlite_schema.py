@@ -93,17 +93,40 @@ MIGRATIONS: list[list[str]] = [
             WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq);
         END
         """,
-        # Recursive (PRAGMA recursive_triggers): a cancelled job cancels its own waiters.
+        # A job that ended dead or cancelled cancels every job waiting on it, directly
+        # or through others, in one statement: no trigger recursion (SQLite stops at
+        # 1000 levels), so chains of any depth resolve. Each waiter is told which of its
+        # own dependencies ended, and how: the job that ended when it is one, else a
+        # cancelled one (the bare columns come from the row of min()).
         """
         CREATE TRIGGER deps_cancel AFTER UPDATE OF state ON jobs
         WHEN new.state IN ('dead', 'cancelled') AND old.state NOT IN ('dead', 'cancelled')
         BEGIN
             UPDATE jobs SET state = 'cancelled',
-                last_error = 'cancelled: it runs after job ' || new.id
-                    || ', which ended ' || new.state,
+                last_error = 'cancelled: it runs after job ' || r.dep_id
+                    || ', which ended ' || r.dep_state,
                 updated_at = new.updated_at, finished_at = new.updated_at
-            WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq)
-              AND state IN ('pending', 'failed');
+            FROM (
+                WITH RECURSIVE doomed (seq) AS (
+                    SELECT deps.job_seq FROM deps JOIN jobs AS w ON w.seq = deps.job_seq
+                    WHERE deps.dep_seq = new.seq AND w.state IN ('pending', 'failed')
+                    UNION
+                    SELECT deps.job_seq FROM doomed
+                    JOIN deps ON deps.dep_seq = doomed.seq
+                    JOIN jobs AS w ON w.seq = deps.job_seq
+                    WHERE w.state IN ('pending', 'failed')
+                )
+                SELECT x.seq AS seq, d.id AS dep_id,
+                       CASE WHEN d.seq = new.seq THEN new.state ELSE 'cancelled' END
+                           AS dep_state,
+                       min(CASE WHEN d.seq = new.seq THEN 0 ELSE d.seq END) AS nearest
+                FROM doomed AS x
+                JOIN deps ON deps.job_seq = x.seq
+                JOIN jobs AS d ON d.seq = deps.dep_seq
+                WHERE d.seq = new.seq OR d.seq IN (SELECT seq FROM doomed)
+                GROUP BY x.seq
+            ) AS r
+            WHERE jobs.seq = r.seq AND jobs.state IN ('pending', 'failed');
         END
         """,
         # One row per claim (the token names it); triggers keep it in step with the

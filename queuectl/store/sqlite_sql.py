@@ -65,8 +65,9 @@ RETURNING {JOB_COLUMNS}
 # A batch of finishes as one statement: the rows come in as a JSON array of arrays
 # [id, token, state, delay, counted, exit_code, last_error, reason, signal]; a row
 # applies only if its token still holds the job (fencing), and RETURNING says which
-# did. Dependency triggers fire inside this same statement. INDEXED BY: look each row
-# up by id (the planner may otherwise walk every processing job for each batch row).
+# did, and whether a completed one has jobs waiting for it (they may be runnable now).
+# Dependency triggers fire inside this same statement. INDEXED BY: look each row up by
+# id (the planner may otherwise walk every processing job for each batch row).
 FINISH = """
 UPDATE jobs INDEXED BY jobs_id SET
     state = json_extract(f.value, '$[2]'),
@@ -83,7 +84,8 @@ FROM json_each(:batch) AS f
 WHERE jobs.id = json_extract(f.value, '$[0]')
   AND jobs.token = json_extract(f.value, '$[1]')
   AND jobs.state = 'processing'
-RETURNING jobs.id
+RETURNING jobs.id, jobs.state = 'completed'
+    AND EXISTS (SELECT 1 FROM deps WHERE deps.dep_seq = jobs.seq)
 """
 
 INSERT = """
@@ -95,7 +97,7 @@ VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 # Dependencies of the jobs just inserted: link rows, then count the unfinished ones.
 LINK_DEPS = """
-INSERT INTO deps (dep_seq, job_seq)
+INSERT OR IGNORE INTO deps (dep_seq, job_seq)
 SELECT d.seq, j.seq FROM jobs AS j, jobs AS d WHERE j.id = ? AND d.id = ?
 """
 MISSING_DEPS = "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM jobs)"

@@ -194,7 +194,7 @@ async def test_three_hosts_with_connections_killed_mid_run(
             await asyncio.sleep(0.1)
         assert kills > 10
         counts = await pg_store.count_jobs()
-        assert counts[JobState.COMPLETED] == len(ids)
+        assert counts["default"][JobState.COMPLETED] == len(ids)
     finally:
         for proc, _ in runners:
             proc.send_signal(signal.SIGTERM)
@@ -233,7 +233,8 @@ async def _lines_at_least(path: Path, n: int) -> bool:
 
 
 async def _all_completed(store: PostgresStore, n: int) -> bool:
-    return (await store.count_jobs())[JobState.COMPLETED] == n
+    counts = (await store.count_jobs()).get("default", {})
+    return counts.get(JobState.COMPLETED, 0) == n
 
 
 async def _registered(store: PostgresStore, runner_id: str) -> bool:

@@ -169,7 +169,8 @@ def _end(*procs: subprocess.Popen[bytes] | None) -> None:
 
 
 async def _all_completed(store: PostgresStore, n: int) -> bool:
-    return (await store.count_jobs())[JobState.COMPLETED] == n
+    counts = (await store.count_jobs()).get("default", {})
+    return counts.get(JobState.COMPLETED, 0) == n
 
 
 async def _runners_are(store: PostgresStore, names: list[str]) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from queuectl.api import Queue
@@ -9,6 +11,7 @@ from queuectl.errors import InvalidInput, InvalidState, JobNotFound
 from queuectl.models import JobState, Outcome
 from queuectl.spec import JobSpec
 from queuectl.store.base import Finish
+from tests.helpers import runner_info
 
 
 async def _finish(queue: Queue, job_id: str, state: JobState) -> None:
@@ -97,3 +100,43 @@ async def test_a_runner_runs_a_chain_in_order_and_stops_at_a_failure(queue: Queu
     assert set(order) == {"1", "2", "side"}
     assert stats.completed == 2
     assert (await queue.get("3")).state == JobState.CANCELLED
+
+
+async def test_a_chain_deeper_than_trigger_recursion_is_cancelled_whole(queue: Queue) -> None:
+    depth = 1200  # SQLite stops recursive triggers at 1000 levels
+    await queue.enqueue_many(
+        [JobSpec("true", id="c0")]
+        + [JobSpec("true", id=f"c{i}", after=(f"c{i - 1}",)) for i in range(1, depth)]
+    )
+    await _finish(queue, "c0", JobState.DEAD)
+    last = await queue.get(f"c{depth - 1}")
+    assert last.state == JobState.CANCELLED
+    assert last.last_error == f"cancelled: it runs after job c{depth - 2}, which ended cancelled"
+    assert (await queue.counts())[JobState.CANCELLED] == depth - 1
+
+
+async def test_naming_a_dependency_twice_waits_for_it_once(queue: Queue) -> None:
+    await queue.enqueue("true", id="a")
+    job = await queue.enqueue("true", id="w", after=["a", "a"])
+    assert (job.after, job.blocked) == (("a",), 1)
+    await _finish(queue, "a", JobState.COMPLETED)
+    assert (await queue.get("w")).blocked == 0
+
+
+async def test_completing_a_dependency_wakes_the_runners(queue: Queue) -> None:
+    """The waiter may belong to another runner's queue: it must not wait for a poll."""
+    store = queue.store
+    woke = asyncio.Event()
+    subscription = await store.subscribe(lambda kind: woke.set() if kind == "jobs" else None)
+    try:
+        await store.register_runner(runner_info("r", store.now(), wake=subscription.address))
+        await queue.enqueue_many(
+            [JobSpec("true", id="a"), JobSpec("true", id="b", after=("a",), queue="other")]
+        )
+        await asyncio.wait_for(woke.wait(), 5)  # the enqueue's
+        woke.clear()
+        (a,) = await store.claim("r", 5, 30.0)
+        await store.finish([Finish("a", a.token, JobState.COMPLETED)])
+        await asyncio.wait_for(woke.wait(), 5)
+    finally:
+        await subscription.close()

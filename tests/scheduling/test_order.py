@@ -15,6 +15,8 @@ from queuectl.models import JobState
 from queuectl.spec import JobSpec
 from queuectl.store import Store
 from queuectl.store.sqlite_sql import claim_sql
+from tests import pgsupport
+from tests.conftest import store_url
 
 
 async def _claim_ids(store: Store, n: int, queues: list[str] | None = None) -> list[str]:
@@ -105,3 +107,43 @@ def test_the_claim_reads_an_index_in_order_without_sorting(
     assert "SCAN jobs" not in searches, plan  # never a table scan
     if queue_count <= 1:
         assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("queue_count", [0, 1, 3])
+async def test_the_postgres_claim_reads_an_index_in_order(tmp_path: Path, queue_count: int) -> None:
+    import asyncpg
+
+    from queuectl.store import open_store
+    from queuectl.store.base import NewJob
+    from queuectl.store.postgres import PostgresStore
+    from queuectl.store.postgres_sql import claim_sql as pg_claim_sql
+    from queuectl.store.postgres_sql import render
+
+    store = await open_store(store_url("postgres", tmp_path))
+    assert isinstance(store, PostgresStore)
+    try:
+        await store.enqueue(
+            [NewJob(f"j{i}", "true", 0, queue=f"queue{i % 4}", priority=i % 3) for i in range(60)]
+        )
+        schema = f'"{store.target.schema}"'
+    finally:
+        await store.close()
+    names = [f"queue{i}" for i in range(queue_count)]
+    where: list[object] = [] if not names else [names[0] if queue_count == 1 else names]
+    conn = await asyncpg.connect(pgsupport.PG_URL)
+    try:
+        async with conn.transaction():
+            # The table is tiny; forbid the sequential scan a planner would rightly prefer.
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            query = "EXPLAIN " + render(pg_claim_sql(queue_count), schema)
+            rows = await conn.fetch(query, None, "r", 1.0, 4, 1, *where)
+    finally:
+        await conn.close()
+    plan = "\n".join(row[0] for row in rows)
+    index = "jobs_claim_queue" if queue_count else "jobs_claim"
+    assert re.search(rf"Index Scan using {index}\b", plan), plan
+    assert "Seq Scan" not in plan, plan  # never a table scan
+    assert "Bitmap" not in plan, plan  # nor a scan that loses the index order
+    if queue_count <= 1:
+        assert "Sort" not in plan, plan
