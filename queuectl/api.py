@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,9 +101,9 @@ class Queue:
         await self.store.close()
 
     # -- enqueue ------------------------------------------------------------
-    def _new_job(self, spec: JobSpec) -> NewJob:
+    def _new_job(self, spec: JobSpec, job_id: str | None = None) -> NewJob:
         return NewJob(
-            id=spec.id or uuid.uuid4().hex,
+            id=spec.id or job_id or _new_ids(1)[0],
             command=spec.command,
             max_retries=self.settings.max_retries if spec.max_retries is None else spec.max_retries,
             timeout=spec.timeout,
@@ -137,8 +136,10 @@ class Queue:
         """
         seen: set[str] = set()
         jobs = []
-        for spec in map(_as_spec, specs):
-            job = self._new_job(spec)
+        chosen = [_as_spec(spec) for spec in specs]
+        fresh = iter(_new_ids(sum(1 for spec in chosen if spec.id is None)))
+        for spec in chosen:
+            job = self._new_job(spec, None if spec.id is not None else next(fresh))
             if job.id in seen:
                 raise DuplicateJob(job.id, "it appears twice in this batch")
             seen.add(job.id)
@@ -347,6 +348,12 @@ def _running(
     if runner.pid == os.getpid():
         return False  # a runner in the caller's own process: it will not exit
     return now - unregistered_at.setdefault(runner.id, now) < EXIT_GRACE
+
+
+def _new_ids(count: int) -> list[str]:
+    """``count`` random 128-bit ids in hex, like uuid4().hex, from one system call."""
+    data = os.urandom(16 * count).hex()
+    return [data[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
 def _state(state: JobState | str | None) -> JobState | None:

@@ -59,8 +59,10 @@ class JobSpec:
             _check_int("max_retries", self.max_retries, 0, MAX_RETRIES_LIMIT)
         if self.timeout is not None:
             _check_positive("timeout", self.timeout)
-        _check_int("priority", self.priority, -_INT32, _INT32 - 1)
-        validate_queue(self.queue)
+        if self.priority != 0 or type(self.priority) is not int:  # bulk input: mostly 0
+            _check_int("priority", self.priority, -_INT32, _INT32 - 1)
+        if self.queue != "default":
+            validate_queue(self.queue)
         if self.run_at is not None and self.delay is not None:
             raise InvalidInput("give 'run_at' or 'delay', not both")
         if self.run_at is not None and (
@@ -83,7 +85,7 @@ class JobSpec:
             raise InvalidInput(f"'backoff_jitter' must be one of {', '.join(JITTER_MODES)}")
 
 
-_FIELDS = tuple(JobSpec.__dataclass_fields__)
+_FIELDS = frozenset(JobSpec.__dataclass_fields__)
 
 
 def validate_job_id(job_id: object) -> str:
@@ -154,11 +156,13 @@ def parse_spec(data: object) -> JobSpec:
     """Turn one decoded JSON value into a JobSpec, naming the first problem found."""
     if not isinstance(data, Mapping):
         raise InvalidInput(f"a job must be a JSON object, not {_type_name(data)}")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(data.keys() - _FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_FIELDS))})")
     if "command" not in data:
         raise InvalidInput("missing required field 'command'")
+    if len(data) == 1:  # the common bulk line: {"command": …}
+        return JobSpec(data["command"])
     values: dict[str, Any] = {}
     for key, value in data.items():
         if value is None and key != "command":
