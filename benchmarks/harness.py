@@ -160,12 +160,14 @@ def timed_run(
     env: Mapping[str, str] | None = None,
     input: bytes | None = None,
     timeout: float = 600,
+    cwd: Path | None = None,
 ) -> float:
     """Wall time of one whole process, in seconds; a non-zero exit is a BenchError."""
     start = time.perf_counter()
     result = subprocess.run(
         list(argv),
         env=None if env is None else dict(env),
+        cwd=cwd,
         input=input,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -1,4 +1,8 @@
-"""Queue: the async API that the CLI and embedding applications share."""
+"""Queue: the async API that the CLI and embedding applications share.
+
+Modules that only some methods need (runners, the registry, watching) are imported
+inside those methods, so the CLI's one-shot commands start without them.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,9 @@ from queuectl.config import Settings, load_settings
 from queuectl.errors import DuplicateJob, InvalidInput, QueuectlError
 from queuectl.models import FINISHED_STATES, Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.paths import default_db_url, ensure_home, resolve_home
-from queuectl.procinfo import host_name, is_alive
-from queuectl.registry import live_runners
 from queuectl.spec import JobSpec, parse_spec
 from queuectl.store import NewJob, Store, open_store, sqlite_path
 from queuectl.store.base import CancelResult
-from queuectl.watching import follow_output, pick_attempt, wait_for
 
 if TYPE_CHECKING:  # the runner's modules load only when a runner is made
     from queuectl.runner import Execute, JobEvent, Runner
@@ -224,6 +225,8 @@ class Queue:
 
     async def output(self, job_id: str, *, attempt: int | None = None) -> dict[int, JobOutput]:
         """What an attempt (the last by default) printed, by stream: 1 stdout, 2 stderr."""
+        from queuectl.watching import pick_attempt
+
         chosen = pick_attempt(await self.store.attempts(job_id), attempt)
         if chosen is None:
             return {}
@@ -233,6 +236,8 @@ class Queue:
         self, job_id: str, *, attempt: int | None = None, poll: float = 0.25
     ) -> AsyncIterator[tuple[int, bytes]]:
         """Yield ``(stream, bytes)`` of an attempt as it is written, until it ends."""
+        from queuectl.watching import follow_output
+
         return follow_output(self.store, job_id, attempt, poll=poll)
 
     async def wait(self, job_ids: Iterable[str], *, within: float | None = None) -> list[Job]:
@@ -240,6 +245,8 @@ class Queue:
 
         Raises WaitTimeout (naming the unfinished ones) after ``within`` seconds.
         """
+        from queuectl.watching import wait_for
+
         return await wait_for(self.store, list(job_ids), within)
 
     async def cancel(self, job_ids: Iterable[str]) -> dict[str, CancelResult]:
@@ -278,6 +285,8 @@ class Queue:
 
     async def runners(self) -> list[RunnerInfo]:
         """The live runners of this store (dead entries are ignored)."""
+        from queuectl.registry import live_runners
+
         return await live_runners(self.store, self.settings.lease_seconds)
 
     async def stop_runners(
@@ -298,6 +307,8 @@ class Queue:
         (PostgreSQL). Runners still there after ``drain_timeout`` seconds raise
         StopTimeout.
         """
+        from queuectl.procinfo import host_name
+
         host = host_name()
         targets = [r for r in await self.runners() if all_hosts or r.host == host]
         if targets:
@@ -341,6 +352,8 @@ def _running(
     has exited too: a caller may start a new runner or move the database next. A process
     that lives on for EXIT_GRACE seconds after leaving is an embedding application.
     """
+    from queuectl.procinfo import is_alive
+
     if not is_alive(runner.pid, runner.pid_start):
         return False
     if runner.id in registered:

@@ -20,7 +20,7 @@ __all__ = ["CONFIG_FILE", "Settings", "load_settings", "normalize_key", "save_se
 CONFIG_FILE = "config.json"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Settings:
     #: Retries allowed after the first attempt, for jobs that do not say.
     max_retries: int = 3

@@ -1,11 +1,14 @@
-"""The job model: what a job is, what a runner is, what an attempt produced. No I/O."""
+"""The job model: what a job is, what a runner is, what an attempt produced. No I/O.
+
+Records are NamedTuples: immutable, cheap to build from a database row, and cheap to
+define (dataclasses generate code at import, which every CLI start would pay for).
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "ACTIVE_STATES",
@@ -57,8 +60,7 @@ def iso(moment: datetime | None) -> str | None:
     return text.removesuffix("+00:00") + "Z"
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(NamedTuple):
     """A job as the store holds it. Times are aware datetimes in UTC."""
 
     id: str
@@ -122,8 +124,7 @@ class Job:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One run of a job's command, as the history records it."""
 
     number: int
@@ -159,8 +160,7 @@ class Attempt:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class JobOutput:
+class JobOutput(NamedTuple):
     """What one stream of one attempt printed, bounded: its head, then its tail.
 
     ``total`` counts every byte the command wrote; when it exceeds the two parts,
@@ -184,8 +184,7 @@ class JobOutput:
         return self.content().decode("utf-8", errors="replace")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one attempt produced; ``execute`` functions return one (or None for success)."""
 
     exit_code: int | None = 0
@@ -203,8 +202,7 @@ class Outcome:
 SUCCESS = Outcome()
 
 
-@dataclass(frozen=True, slots=True)
-class RunnerInfo:
+class RunnerInfo(NamedTuple):
     """A live (or recently live) runner process, as the registry records it."""
 
     id: str
@@ -215,7 +213,7 @@ class RunnerInfo:
     concurrency: int
     #: Identifies the process beyond its pid (start time in clock ticks on Linux).
     pid_start: int | None = None
-    queues: tuple[str, ...] = field(default_factory=tuple)
+    queues: tuple[str, ...] = ()
     #: Where the runner listens for wake-ups (an address only the store interprets).
     wake: str | None = None
     #: 0: keep going; 1: drain and stop; 2: stop hard.

@@ -28,7 +28,7 @@ async def live_runners(store: Store, lease_seconds: float) -> list[RunnerInfo]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ProcessIdentity:
     host: str
     pid: int

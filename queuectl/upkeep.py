@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -61,7 +60,7 @@ class Upkeep:
             beat = await runner.store.heartbeat(runner.id, runner.settings.lease_seconds)
             if not beat.registered and runner.info is not None:
                 # With a fresh heartbeat: the old one could get the entry dropped again.
-                info = dataclasses.replace(runner.info, heartbeat_at=from_epoch(runner.store.now()))
+                info = runner.info._replace(heartbeat_at=from_epoch(runner.store.now()))
                 await runner.store.register_runner(info)
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)

@@ -14,7 +14,6 @@ import contextlib
 import os
 import socket
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -29,6 +28,8 @@ _ABSTRACT = sys.platform == "linux"
 
 
 def _socket_dir() -> Path:
+    import tempfile  # only where abstract sockets are not available
+
     path = Path(tempfile.gettempdir()) / f"queuectl-{os.getuid()}"
     path.mkdir(mode=0o700, exist_ok=True)
     return path

@@ -8,8 +8,7 @@ must be checked inside one transaction: unique ids, claim exclusivity, fencing t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from queuectl.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 
@@ -31,8 +30,7 @@ CancelResult = Literal["cancelled", "requested", "finished", "missing"]
 WakeKind = Literal["jobs", "control"]
 
 
-@dataclass(frozen=True, slots=True)
-class NewJob:
+class NewJob(NamedTuple):
     """A job ready to insert: id and defaults resolved by the caller."""
 
     id: str
@@ -52,8 +50,7 @@ class NewJob:
     backoff_jitter: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Finish:
+class Finish(NamedTuple):
     """The end of one claim: persist ``state`` if ``token`` still holds the job."""
 
     job_id: str
@@ -70,8 +67,7 @@ class Finish:
     signal: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OutputWrite:
+class OutputWrite(NamedTuple):
     """New output of one stream of one attempt (the claim ``token`` names the attempt).
 
     ``head`` is appended to what is stored; ``tail`` replaces the stored tail; ``total``
@@ -86,8 +82,7 @@ class OutputWrite:
     total: int
 
 
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
+class Heartbeat(NamedTuple):
     #: Ids of the jobs this runner still holds (the others were taken over).
     held: frozenset[str]
     #: 0: keep going; 1: drain and stop; 2: stop hard (see ``Runner.stop``).

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -71,7 +70,7 @@ class MemoryStore:
 
     def _update(self, job: Job, **changes: object) -> Job:
         changes.setdefault("updated_at", from_epoch(self.now()))
-        new = dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+        new = job._replace(**changes)  # type: ignore[arg-type]
         self._jobs[job.id] = new
         return new
 
@@ -278,8 +277,8 @@ class MemoryStore:
         history = self._attempts.get(job.id, [])
         for n, attempt in enumerate(history):
             if attempt.token == job.token:
-                history[n] = dataclasses.replace(
-                    attempt, ended_at=at, exit_code=exit_code, signal=signal, reason=reason
+                history[n] = attempt._replace(
+                    ended_at=at, exit_code=exit_code, signal=signal, reason=reason
                 )
 
     async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
@@ -399,7 +398,7 @@ class MemoryStore:
         now = self.now()
         runner = self._runners.get(runner_id)
         if runner is not None:
-            self._runners[runner_id] = dataclasses.replace(runner, heartbeat_at=from_epoch(now))
+            self._runners[runner_id] = runner._replace(heartbeat_at=from_epoch(now))
         held, cancel = set(), set()
         for job in await self.claims_of(runner_id):
             self._update(job, lease_until=from_epoch(now + lease_seconds))
@@ -418,7 +417,7 @@ class MemoryStore:
             if runner_id in self._runners:
                 runner = self._runners[runner_id]
                 level = max(runner.stop_requested, 2 if hard else 1)
-                self._runners[runner_id] = dataclasses.replace(runner, stop_requested=level)
+                self._runners[runner_id] = runner._replace(stop_requested=level)
         await self.notify("control")
 
     async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:

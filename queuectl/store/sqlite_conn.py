@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,6 +50,8 @@ def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
 
 def _disk_nearly_full(path: Path) -> bool:
     # SQLite reports a failed write to a full disk as a plain I/O error.
+    import shutil
+
     try:
         return shutil.disk_usage(path.parent).free < 1024 * 1024
     except OSError:

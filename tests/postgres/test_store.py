@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -267,8 +266,8 @@ async def test_runner_registry_and_stop_requests(pg_store: PostgresStore) -> Non
 
 
 async def test_remote_runner_liveness_follows_its_heartbeat(pg_store: PostgresStore) -> None:
-    stale = dataclasses.replace(
-        runner_info("old", host="far"), heartbeat_at=from_epoch(pg_store.now() - 300)
+    stale = runner_info("old", host="far")._replace(
+        heartbeat_at=from_epoch(pg_store.now() - 300)
     )
     await pg_store.register_runner(stale)
     await pg_store.register_runner(runner_info("fresh", host="far"))

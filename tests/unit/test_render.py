@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import time
@@ -36,7 +35,7 @@ def make_job(job_id: str = "j1", **changes: object) -> Job:
         created_at=moment,
         updated_at=moment,
     )
-    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+    return job._replace(**changes)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from queuectl.models import Job, JobState, Outcome, from_epoch
@@ -126,7 +124,7 @@ def test_a_shutdown_gives_the_job_back_uncounted(attempts: int) -> None:
 
 def test_decide_is_pure() -> None:
     j = job(1)
-    before = dataclasses.replace(j)
+    before = j._replace()
     assert decide(j, FAILED_EXIT, POLICY) == decide(j, FAILED_EXIT, POLICY)
     assert j == before
 
