@@ -7,18 +7,14 @@ of the same rows through sqlite3 into a store of the same schema.
 
 from __future__ import annotations
 
-import compileall
 import json
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
-import queuectl
 from benchmarks.harness import Context, Param, Sizes, median, queuectl_argv, timed_run
 from benchmarks.report import Goal, Report, Row
 from benchmarks.seed import create_store, state_counts
@@ -45,7 +41,6 @@ def _import_times(argv: list[str], env: dict[str, str]) -> dict[str, int]:
     """The self import time (µs) of every module a process imports (-X importtime)."""
     result = subprocess.run(
         argv,
-        cwd=env.get("PYTHONPATH"),
         env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
         capture_output=True,
         text=True,
@@ -74,42 +69,23 @@ def _extra_imports(command: list[str], floor: list[str], env: dict[str, str]) ->
     return f"imports beyond the floor: {total:.1f} ms (self time) in all; by package (ms): {top}"
 
 
-def _plain_copy(ctx: Context) -> Path:
-    """A copy of the package outside the development install, importable by PYTHONPATH.
-
-    An editable install (pip install -e) resolves every ``queuectl.*`` import through
-    an import hook, and may run without cached bytecode; users install the package
-    normally, so one enqueue is timed on a compiled plain copy of it.
-    """
-    site = ctx.home("enqueue-site")
-    shutil.copytree(Path(queuectl.__file__).parent, site / "queuectl")
-    # pip compiles bytecode at install time; do the same (PYTHONDONTWRITEBYTECODE
-    # would otherwise make every run compile every module).
-    compileall.compile_dir(site, quiet=1)
-    return site
-
-
 def one(ctx: Context, runs: int, report: Report) -> None:
     home = ctx.home("enqueue-one")
     create_store(home)
     env = ctx.env(home)
-    site = _plain_copy(ctx)
-    env["PYTHONPATH"] = str(site)
-    command = [sys.executable, "-m", "queuectl", "enqueue", '{"command": "true"}']
+    command = [*queuectl_argv(), "enqueue", '{"command": "true"}']
     floor_argv = [sys.executable, "-c", "import " + ", ".join(NEEDED)]
     bare = [sys.executable, "-c", "pass"]
-    # From the copy's directory: `python -m` puts the working directory first on the
-    # path, and the repository's own sources must not shadow the copy.
-    timed_run(command, env=env, cwd=site)  # warm the page cache
+    timed_run(command, env=env)  # warm the page cache
     ours, floor, python = [], [], []
     for _ in range(runs):
-        ours.append(timed_run(command, env=env, cwd=site))
-        floor.append(timed_run(floor_argv, env=env, cwd=site))
-        python.append(timed_run(bare, env=env, cwd=site))
+        ours.append(timed_run(command, env=env))
+        floor.append(timed_run(floor_argv, env=env))
+        python.append(timed_run(bare, env=env))
     report.add(
         Row(
             NAME,
-            "one `queuectl enqueue` (median, whole process, regular install)",
+            "one `queuectl enqueue` (median, whole process)",
             median(ours) * 1000,
             "ms",
             floor=median(floor) * 1000,

@@ -134,9 +134,33 @@ class Context:
         if not self.quiet:
             print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
+    def site(self) -> Path:
+        """A compiled copy of the package, as a regular install would have it.
+
+        An editable install (pip install -e) resolves every ``queuectl.*`` import
+        through an import hook, and without cached bytecode (PYTHONDONTWRITEBYTECODE)
+        every start compiles every module: whole-process figures would measure the
+        development set-up, not queuectl. pip compiles bytecode at install; so do we.
+        """
+        site = self.root / "site"
+        if not site.is_dir():
+            import compileall
+
+            import queuectl
+
+            shutil.copytree(Path(queuectl.__file__).parent, site / "queuectl")
+            compileall.compile_dir(site, quiet=1)
+        return site
+
     def env(self, home: Path, db: str | None = None) -> dict[str, str]:
-        """The environment for a queuectl process on ``home`` (and store ``db``)."""
+        """The environment for a queuectl process on ``home`` (and store ``db``).
+
+        It imports the compiled copy (``site``); PYTHONSAFEPATH keeps ``python -m``
+        from putting the working directory, maybe the repository, first on the path.
+        """
         env = dict(os.environ)
+        env["PYTHONPATH"] = str(self.site())
+        env["PYTHONSAFEPATH"] = "1"
         env["QUEUECTL_HOME"] = str(home)
         env.pop("QUEUECTL_HOST", None)
         if db is None:
@@ -160,14 +184,12 @@ def timed_run(
     env: Mapping[str, str] | None = None,
     input: bytes | None = None,
     timeout: float = 600,
-    cwd: Path | None = None,
 ) -> float:
     """Wall time of one whole process, in seconds; a non-zero exit is a BenchError."""
     start = time.perf_counter()
     result = subprocess.run(
         list(argv),
         env=None if env is None else dict(env),
-        cwd=cwd,
         input=input,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
