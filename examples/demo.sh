@@ -49,6 +49,10 @@ import json, sys
 for job in json.load(sys.stdin):
     print("%s: %d attempts, last error: %r" % (job["id"], job["attempts"], job["last_error"]))'
 
+echo "== what the failing job printed, and its attempts"
+queuectl logs always-fails --stderr
+queuectl show always-fails | tail -4
+
 echo "== retry one dead job: it is pending again with attempts reset"
 queuectl dlq retry always-fails
 queuectl list --state pending

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.acceptance.helpers import QueueCtl, assert_no_traceback
 
 SCRIPT = Path(sys.executable).with_name("queuectl")
@@ -50,7 +48,6 @@ def test_help_lists_every_command(qctl: QueueCtl) -> None:
     assert listed == COMMANDS
 
 
-@pytest.mark.skipif(not DEMO.exists(), reason="examples/demo.sh does not exist yet")
 def test_demo_script_runs_the_seed_flow(qctl: QueueCtl) -> None:
     env = {**qctl.cli.env, "PATH": f"{SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"}
 
@@ -60,3 +57,8 @@ def test_demo_script_runs_the_seed_flow(qctl: QueueCtl) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert_no_traceback(result.stdout + result.stderr)
+    out = result.stdout
+    assert "  completed: 4\n  failed: 0\n  dead: 2\n" in out
+    assert "always-fails: 3 attempts, last error: 'exit code 3\\ndisk is on fire'" in out
+    assert "disk is on fire\n" in out  # from `logs --stderr`
+    assert "always-fails is pending again (attempts reset)" in out

@@ -266,9 +266,7 @@ async def test_runner_registry_and_stop_requests(pg_store: PostgresStore) -> Non
 
 
 async def test_remote_runner_liveness_follows_its_heartbeat(pg_store: PostgresStore) -> None:
-    stale = runner_info("old", host="far")._replace(
-        heartbeat_at=from_epoch(pg_store.now() - 300)
-    )
+    stale = runner_info("old", host="far")._replace(heartbeat_at=from_epoch(pg_store.now() - 300))
     await pg_store.register_runner(stale)
     await pg_store.register_runner(runner_info("fresh", host="far"))
     assert [r.id for r in await live_runners(pg_store, lease_seconds=30)] == ["fresh"]
