@@ -167,32 +167,27 @@ class SQLiteStore(SQLiteSideTables):
         lease_seconds: float,
         queues: Sequence[str] | None = None,
     ) -> tuple[set[str], list[Job]]:
-        now = self.now()
-        finish_params = {"now": now, "batch": _finish_batch(finishes)}
         names = list(dict.fromkeys(queues or ()))
-        claim_params: dict[str, Any] = {
+        params: dict[str, Any] = {
+            "batch": _finish_batch(finishes),
             "runner": runner_id,
-            "now": now,
+            "now": self.now(),
             "lease": lease_seconds,
             "limit": limit,
         }
-        claim_params.update({f"q{i}": name for i, name in enumerate(names)})
-        claim = sql.claim_sql(len(names))
-
-        async def run(conn: Conn) -> tuple[list[Any], list[Any]]:
-            if finishes and limit:
-                await conn.execute("BEGIN IMMEDIATE")
-            done = list(await conn.execute_fetchall(sql.FINISH, finish_params)) if finishes else []
-            taken = list(await conn.execute_fetchall(claim, claim_params)) if limit else []
-            if finishes and limit:
-                await conn.commit()
-            return done, taken
-
-        done, taken = await self._call(run)
-        unblocking = any(row[1] for row in done)  # waiters of a completed job may run now
+        params.update({f"q{i}": name for i, name in enumerate(names)})
+        rows = await self._fetch(sql.exchange_sql(len(names)), params)
+        done, taken, unblocking = set(), [], False
+        for row in rows:
+            if row[2] == JobState.PROCESSING:
+                taken.append(sql.job_from_row(row))
+            else:
+                done.add(row[0])
+                unblocking = unblocking or bool(row[-1])  # a completed job's waiters may run
         if unblocking or any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
             await self.notify("jobs")
-        return {row[0] for row in done}, [sql.job_from_row(row) for row in taken]
+        taken.sort(key=lambda job: (-job.priority, job.run_at))
+        return done, taken
 
     async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
         ids = json.dumps(list(job_ids))

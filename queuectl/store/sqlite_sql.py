@@ -8,11 +8,11 @@ from typing import Any
 from queuectl.models import Attempt, Job, JobState, RunnerInfo, from_epoch
 
 __all__ = [
-    "FINISH",
     "INSERT",
     "JOB_COLUMNS",
     "RUNNER_COLUMNS",
     "claim_sql",
+    "exchange_sql",
     "job_from_row",
     "runner_from_row",
 ]
@@ -33,60 +33,89 @@ RUNNABLE = "state IN ('pending', 'failed') AND blocked = 0"
 _ORDER = "ORDER BY priority DESC, run_at, seq LIMIT :limit"
 
 
-def claim_sql(queue_count: int) -> str:
-    """The claim: one UPDATE over the rows an index yields in claim order.
+def _chosen(queue_count: int) -> str:
+    """The seqs a claim takes: the rows an index yields in claim order, up to :limit.
 
     INDEXED BY pins the plan (without statistics SQLite may prefer jobs_state and
     sort every runnable job). Several queues: one index range per queue, merged.
     """
     ready = f"{RUNNABLE} AND run_at <= :now"
     if queue_count == 0:
-        chosen = f"SELECT seq FROM jobs INDEXED BY jobs_claim WHERE {ready} {_ORDER}"
-    elif queue_count == 1:
-        chosen = (
+        return f"SELECT seq FROM jobs INDEXED BY jobs_claim WHERE {ready} {_ORDER}"
+    if queue_count == 1:
+        return (
             f"SELECT seq FROM jobs INDEXED BY jobs_claim_queue WHERE {ready} AND queue = :q0 "
             f"{_ORDER}"
         )
-    else:
-        branches = " UNION ALL ".join(
-            f"SELECT * FROM (SELECT seq, priority, run_at FROM jobs INDEXED BY jobs_claim_queue "
-            f"WHERE {ready} AND queue = :q{i} {_ORDER})"
-            for i in range(queue_count)
-        )
-        chosen = f"SELECT seq FROM ({branches}) {_ORDER}"
+    branches = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT seq, priority, run_at FROM jobs INDEXED BY jobs_claim_queue "
+        f"WHERE {ready} AND queue = :q{i} {_ORDER})"
+        for i in range(queue_count)
+    )
+    return f"SELECT seq FROM ({branches}) {_ORDER}"
+
+
+def claim_sql(queue_count: int) -> str:
+    """A claim alone (the query plan test reads this one)."""
     return f"""
 UPDATE jobs SET state = 'processing', attempts = attempts + 1, token = token + 1,
     runner_id = :runner, lease_until = :now + :lease, started_at = :now, updated_at = :now
-WHERE seq IN ({chosen})
+WHERE seq IN ({_chosen(queue_count)})
 RETURNING {JOB_COLUMNS}
 """
 
 
-# A batch of finishes as one statement: the rows come in as a JSON array of arrays
-# [id, token, state, delay, counted, exit_code, last_error, reason, signal]; a row
-# applies only if its token still holds the job (fencing), and RETURNING says which
-# did, and whether a completed one has jobs waiting for it (they may be runnable now).
-# Dependency triggers fire inside this same statement. INDEXED BY: look each row up by
-# id (the planner may otherwise walk every processing job for each batch row).
-FINISH = """
-UPDATE jobs INDEXED BY jobs_id SET
-    state = json_extract(f.value, '$[2]'),
-    run_at = CASE WHEN json_extract(f.value, '$[2]') IN ('pending', 'failed')
-        THEN :now + json_extract(f.value, '$[3]') ELSE jobs.run_at END,
-    attempts = jobs.attempts - 1 + json_extract(f.value, '$[4]'),
-    exit_code = json_extract(f.value, '$[5]'),
-    last_error = json_extract(f.value, '$[6]'),
-    last_reason = json_extract(f.value, '$[7]'),
-    last_signal = json_extract(f.value, '$[8]'),
-    finished_at = :now, updated_at = :now, runner_id = NULL, lease_until = NULL,
-    cancel_requested = 0
-FROM json_each(:batch) AS f
-WHERE jobs.id = json_extract(f.value, '$[0]')
-  AND jobs.token = json_extract(f.value, '$[1]')
-  AND jobs.state = 'processing'
-RETURNING jobs.id, jobs.state = 'completed'
+def _f(i: int) -> str:
+    return f"json_extract(t.v, '$[{i}]')"
+
+
+def _pick(claimed: str, finished: str) -> str:
+    """A column's new value: ``claimed`` for rows being claimed, else ``finished``."""
+    return f"CASE WHEN t.v IS NULL THEN {claimed} ELSE {finished} END"
+
+
+def exchange_sql(queue_count: int) -> str:
+    """Finish a batch and claim for free slots in ONE statement: one commit, one trip.
+
+    The finishes come in as a JSON array of arrays [id, token, state, delay, counted,
+    exit_code, last_error, reason, signal]; a row applies only if its token still
+    holds the job (fencing). Rows to claim carry no JSON (t.v IS NULL). Each column
+    takes the claim's or the finish's new value. RETURNING gives finished rows (state
+    not 'processing', with a flag: a completed job has waiters that may run now) and
+    claimed ones (state 'processing'). Dependency and history triggers fire per row.
+    """
+    return f"""
+WITH fin (seq, v) AS (
+    SELECT jobs.seq, f.value FROM json_each(:batch) AS f
+    JOIN jobs INDEXED BY jobs_id ON jobs.id = json_extract(f.value, '$[0]')
+    WHERE jobs.token = json_extract(f.value, '$[1]') AND jobs.state = 'processing'
+), todo (seq, v) AS (
+    SELECT seq, v FROM fin
+    UNION ALL
+    SELECT seq, NULL FROM ({_chosen(queue_count)})
+)
+UPDATE jobs SET
+    state = {_pick("'processing'", _f(2))},
+    attempts = {_pick("jobs.attempts + 1", "jobs.attempts - 1 + " + _f(4))},
+    token = {_pick("jobs.token + 1", "jobs.token")},
+    run_at = CASE WHEN t.v IS NOT NULL AND {_f(2)} IN ('pending', 'failed')
+        THEN :now + {_f(3)} ELSE jobs.run_at END,
+    exit_code = {_pick("jobs.exit_code", _f(5))},
+    last_error = {_pick("jobs.last_error", _f(6))},
+    last_reason = {_pick("jobs.last_reason", _f(7))},
+    last_signal = {_pick("jobs.last_signal", _f(8))},
+    started_at = {_pick(":now", "jobs.started_at")},
+    finished_at = {_pick("jobs.finished_at", ":now")},
+    runner_id = {_pick(":runner", "NULL")},
+    lease_until = {_pick(":now + :lease", "NULL")},
+    cancel_requested = {_pick("jobs.cancel_requested", "0")},
+    updated_at = :now
+FROM todo AS t
+WHERE jobs.seq = t.seq
+RETURNING {JOB_COLUMNS}, jobs.state = 'completed'
     AND EXISTS (SELECT 1 FROM deps WHERE deps.dep_seq = jobs.seq)
 """
+
 
 INSERT = """
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run_at,
