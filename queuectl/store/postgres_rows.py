@@ -36,6 +36,7 @@ def job_from_row(row: asyncpg.Record) -> Job:
         backoff_base=row["backoff_base"],
         backoff_max=row["backoff_max"],
         backoff_jitter=row["backoff_jitter"],
+        cancel_requested=row["cancel_requested"],
     )
 
 
@@ -58,3 +59,4 @@ def runner_from_row(row: asyncpg.Record) -> RunnerInfo:
         wake=row["wake"],
         stop_requested=row["stop_requested"],
     )
+
