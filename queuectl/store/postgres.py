@@ -9,10 +9,10 @@ injected at open (tests) replaces the server's clock in every statement.
 Faults: every operation runs through ``PgPool.run``, tried again with backoff when the
 connection drops or the server restarts (for up to ``retry_for`` seconds, then
 StoreError). A retry must not apply twice: claim, finish (one statement, see
-``postgres_exchange.py``) and ``retry_dead`` stamp the rows they change with a random
-operation id, and a retry first looks for its own stamp (the reply of a committed
-statement can be lost with its connection). Enqueue retries check that the jobs exist
-exactly as asked.
+``postgres_exchange.py``), cancel and ``retry_dead`` stamp the rows they change with a
+random operation id, and a retry first looks for its own stamp (the reply of a
+committed statement can be lost with its connection). Enqueue retries check that the
+jobs exist exactly as asked; output writes apply only when they bring more bytes.
 
 Pool: at most ``pool_size`` connections (URL parameter, default 4). A runner needs about
 that many whatever its concurrency, because claims and finishes are batched: one round
@@ -33,9 +33,9 @@ from queuectl.store import postgres_sql as sql
 from queuectl.store import postgres_sql_runners as rsql
 from queuectl.store.base import Finish, NewJob
 from queuectl.store.postgres_conn import Conn, parse_url
-from queuectl.store.postgres_core import PgCore
 from queuectl.store.postgres_enqueue import insert_jobs
 from queuectl.store.postgres_exchange import exchange_op
+from queuectl.store.postgres_inspect import PgInspect
 from queuectl.store.postgres_migrate import migrate
 from queuectl.store.postgres_pool import PgPool
 from queuectl.store.postgres_rows import job_from_row as _job
@@ -50,7 +50,7 @@ def _op_id() -> int:
     return secrets.randbits(63)
 
 
-class PostgresStore(PgCore):
+class PostgresStore(PgInspect):
     """A Store on one PostgreSQL schema. Open it with ``PostgresStore.open(url)``."""
 
     @classmethod

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from queuectl.models import Job, JobState, RunnerInfo
+from queuectl.models import Attempt, Job, JobState, RunnerInfo
 
-__all__ = ["job_from_row", "runner_from_row", "sorted_claims"]
+__all__ = ["attempt_from_row", "job_from_row", "runner_from_row", "sorted_claims"]
 
 
 def job_from_row(row: asyncpg.Record) -> Job:
@@ -60,3 +60,17 @@ def runner_from_row(row: asyncpg.Record) -> RunnerInfo:
         stop_requested=row["stop_requested"],
     )
 
+
+def attempt_from_row(row: asyncpg.Record) -> Attempt:
+    return Attempt(
+        number=row["number"],
+        token=row["token"],
+        started_at=row["started_at"],
+        runner_id=row["runner_id"],
+        host=row["host"],
+        pid=row["pid"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        signal=row["signal"],
+        reason=row["reason"],
+    )
