@@ -178,7 +178,9 @@ class Store(Protocol):
         """``finish`` then ``claim``, in one transaction: a runner's usual round trip.
 
         One commit instead of two, and jobs that the finishes made runnable (their
-        dependency completed) can be claimed at once. ``limit`` 0 claims nothing.
+        dependency completed) can be claimed at once, or (PostgreSQL, where both are
+        one statement on one snapshot) by the next call, which the wake-up that such
+        finishes send prompts. ``limit`` 0 claims nothing.
         """
         ...
 
