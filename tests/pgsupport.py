@@ -140,3 +140,18 @@ def drop_created() -> None:
             await conn.close()
 
     in_thread(drop)
+
+
+def plan_section(lines: list[str], cte: str) -> str:
+    """The lines of an EXPLAIN (text) that plan one CTE of the statement."""
+    start = next(n for n, line in enumerate(lines) if line.strip() == f"CTE {cte}")
+    depth = len(lines[start]) - len(lines[start].lstrip())
+    end = next(
+        (
+            n
+            for n in range(start + 1, len(lines))
+            if len(lines[n]) - len(lines[n].lstrip()) <= depth
+        ),
+        len(lines),
+    )
+    return "\n".join(lines[start:end])

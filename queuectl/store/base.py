@@ -172,8 +172,10 @@ class Store(Protocol):
     ) -> tuple[set[str], list[Job]]:
         """``finish`` then ``claim``, in one transaction: a runner's usual round trip.
 
-        One commit instead of two, and jobs that the finishes made runnable (their
-        dependency completed) can be claimed at once. ``limit`` 0 claims nothing.
+        One commit instead of two (SQLite and PostgreSQL do both in one statement).
+        Jobs that the finishes make runnable (their dependency completed) are claimed
+        by the next call, which the wake-up such finishes send prompts: one statement
+        sees the rows as they were when it began. ``limit`` 0 claims nothing.
         """
         ...
 

@@ -8,14 +8,16 @@ injected at open (tests) replaces the server's clock in every statement.
 
 Faults: every operation runs through ``PgPool.run``, tried again with backoff when the
 connection drops or the server restarts (for up to ``retry_for`` seconds, then
-StoreError). A retry must not apply twice: claim, finish and ``retry_dead`` stamp the rows
-they change with a random operation id, and a retry first looks for its own stamp (the
-reply of a committed statement can be lost with its connection). Enqueue retries check
-that the jobs exist exactly as asked.
+StoreError). A retry must not apply twice: claim, finish (one statement, see
+``postgres_exchange.py``), cancel and ``retry_dead`` stamp the rows they change with a
+random operation id, and a retry first looks for its own stamp (the reply of a
+committed statement can be lost with its connection). Enqueue retries check that the
+jobs exist exactly as asked; output writes apply only when they bring more bytes.
 
-Pool: at most ``pool_size`` connections (URL parameter, default 4). A runner needs that
-many whatever its concurrency, because claims and finishes are batched: one claim, one
-finish batch, one heartbeat and one recovery pass at a time.
+Pool: at most ``pool_size`` connections (URL parameter, default 4). A runner needs about
+that many whatever its concurrency, because claims and finishes are batched: one round
+trip of outcomes and claims, one output flush, one heartbeat and one recovery pass at a
+time (a retention pass, when configured, waits for a free connection).
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from queuectl.store import postgres_sql as sql
 from queuectl.store import postgres_sql_runners as rsql
 from queuectl.store.base import Finish, NewJob
 from queuectl.store.postgres_conn import Conn, parse_url
-from queuectl.store.postgres_core import PgCore
 from queuectl.store.postgres_enqueue import insert_jobs
+from queuectl.store.postgres_exchange import exchange_op
+from queuectl.store.postgres_inspect import PgInspect
 from queuectl.store.postgres_migrate import migrate
 from queuectl.store.postgres_pool import PgPool
 from queuectl.store.postgres_rows import job_from_row as _job
-from queuectl.store.postgres_rows import sorted_claims
 
 __all__ = ["PostgresStore"]
 
@@ -48,7 +50,7 @@ def _op_id() -> int:
     return secrets.randbits(63)
 
 
-class PostgresStore(PgCore):
+class PostgresStore(PgInspect):
     """A Store on one PostgreSQL schema. Open it with ``PostgresStore.open(url)``."""
 
     @classmethod
@@ -131,48 +133,31 @@ class PostgresStore(PgCore):
         lease_seconds: float,
         queues: Sequence[str] | None = None,
     ) -> list[Job]:
-        op_id = _op_id()
-        names = list(dict.fromkeys(queues or ()))
-        query = self._q(sql.claim_sql(min(len(names), 2)))
-        where: tuple[object, ...] = () if not names else (names[0] if len(names) == 1 else names,)
-
-        async def op(conn: Conn, retrying: bool) -> list[Job]:
-            if retrying:
-                rows = await conn.fetch(self._q(sql.CLAIMED_BY_OP), runner_id, op_id)
-                if rows:
-                    return sorted_claims(rows)
-            rows = await conn.fetch(
-                query, self._at(), runner_id, lease_seconds, limit, op_id, *where
-            )
-            return sorted_claims(rows)
-
-        return await self._pool.run(op)
+        return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
 
     async def finish(self, finishes: Sequence[Finish]) -> set[str]:
-        if not finishes:
-            return set()
-        op_id = _op_id()
-        ids = [f.job_id for f in finishes]
-        batch = (
-            ids,
-            [f.token for f in finishes],
-            [f.state.value for f in finishes],
-            [f.delay for f in finishes],
-            [f.counted for f in finishes],
-            [f.exit_code for f in finishes],
-            [f.last_error for f in finishes],
+        return (await self.exchange(finishes, "", 0, 0.0))[0]
+
+    async def exchange(
+        self,
+        finishes: Sequence[Finish],
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[set[str], list[Job]]:
+        if not finishes and limit <= 0:
+            return set(), []
+        op = exchange_op(
+            self._q,
+            self._at,
+            self.target.channel,
+            finishes,
+            runner_id,
+            max(limit, 0),
+            lease_seconds,
+            queues,
         )
-
-        async def op(conn: Conn, retrying: bool) -> set[str]:
-            if retrying:
-                rows = await conn.fetch(self._q(sql.FINISHED_BY_OP), ids, op_id)
-                if rows:
-                    return {r["id"] for r in rows}
-            rows = await conn.fetch(
-                self._q(sql.FINISH), self._at(), *batch, op_id, self.target.channel
-            )
-            return {r["id"] for r in rows if r["id"] is not None}
-
         return await self._pool.run(op)
 
     async def retry_dead(self, job_id: str) -> Job:

@@ -101,6 +101,7 @@ class PgCore:
             held=frozenset(row["held"]),
             stop_requested=0 if stop is None else int(stop),
             registered=stop is not None,
+            cancel=frozenset(row["cancel"]),
         )
 
     async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:

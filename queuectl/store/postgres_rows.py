@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from queuectl.models import Job, JobState, RunnerInfo
+from queuectl.models import Attempt, Job, JobState, RunnerInfo
 
-__all__ = ["job_from_row", "runner_from_row", "sorted_claims"]
+__all__ = ["attempt_from_row", "job_from_row", "runner_from_row", "sorted_claims"]
 
 
 def job_from_row(row: asyncpg.Record) -> Job:
@@ -36,6 +36,7 @@ def job_from_row(row: asyncpg.Record) -> Job:
         backoff_base=row["backoff_base"],
         backoff_max=row["backoff_max"],
         backoff_jitter=row["backoff_jitter"],
+        cancel_requested=row["cancel_requested"],
     )
 
 
@@ -57,4 +58,19 @@ def runner_from_row(row: asyncpg.Record) -> RunnerInfo:
         queues=tuple(row["queues"]),
         wake=row["wake"],
         stop_requested=row["stop_requested"],
+    )
+
+
+def attempt_from_row(row: asyncpg.Record) -> Attempt:
+    return Attempt(
+        number=row["number"],
+        token=row["token"],
+        started_at=row["started_at"],
+        runner_id=row["runner_id"],
+        host=row["host"],
+        pid=row["pid"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        signal=row["signal"],
+        reason=row["reason"],
     )

@@ -50,6 +50,9 @@ MIGRATIONS: list[list[str]] = [
             backoff_base   double precision,
             backoff_max    double precision,
             backoff_jitter text,
+            -- Someone asked to cancel the job while it was processing (the runner
+            -- holding it sees the flag in its heartbeat).
+            cancel_requested boolean NOT NULL DEFAULT false,
             -- The store operation that last wrote the row: a retry after a lost reply
             -- looks it up to learn whether its first try committed.
             op_id        bigint
@@ -81,8 +84,9 @@ MIGRATIONS: list[list[str]] = [
         CREATE INDEX jobs_finished ON {s}.jobs (finished_at)
         WHERE state IN ('completed', 'dead', 'cancelled')
         """,
+        # Processing jobs are few (the runners' slots): one index serves lease expiry and
+        # every lookup by runner, and each claim and finish maintains only this one.
         "CREATE INDEX jobs_lease ON {s}.jobs (lease_until) WHERE state = 'processing'",
-        "CREATE INDEX jobs_runner ON {s}.jobs (runner_id) WHERE state = 'processing'",
         """
         CREATE TABLE {s}.runners (
             id             text        PRIMARY KEY,
@@ -166,6 +170,38 @@ MIGRATIONS: list[list[str]] = [
         WHEN (NEW.state IN ('dead', 'cancelled') AND OLD.state NOT IN ('dead', 'cancelled')
               AND pg_trigger_depth() = 0)
         EXECUTE FUNCTION {s}.deps_cancel()
+        """,
+        # One row per claim (the token names it). The claim statement inserts it and the
+        # finish statement ends it, as parts of those same single statements (see
+        # postgres_sql.EXCHANGE): only they move a job into and out of processing.
+        """
+        CREATE TABLE {s}.attempts (
+            job_seq    bigint      NOT NULL REFERENCES {s}.jobs (seq) ON DELETE CASCADE,
+            token      bigint      NOT NULL,
+            number     integer     NOT NULL,
+            runner_id  text,
+            host       text,
+            pid        integer,
+            started_at timestamptz NOT NULL,
+            ended_at   timestamptz,
+            exit_code  integer,
+            signal     integer,
+            reason     text,
+            PRIMARY KEY (job_seq, token)
+        )
+        """,
+        # Each stream of each attempt: the first bytes, a rolling tail, and the count of
+        # every byte written (the runner keeps both parts within output_limit).
+        """
+        CREATE TABLE {s}.output (
+            job_seq bigint  NOT NULL REFERENCES {s}.jobs (seq) ON DELETE CASCADE,
+            token   bigint  NOT NULL,
+            stream  integer NOT NULL,
+            head    bytea   NOT NULL,
+            tail    bytea   NOT NULL,
+            total   bigint  NOT NULL,
+            PRIMARY KEY (job_seq, token, stream)
+        )
         """,
     ],
 ]

@@ -4,9 +4,10 @@
 ``$1``, when a clock was injected (tests), else the server's ``now()``. Every statement
 that reads or writes a time takes that ``$1``, so all hosts share the server's clock.
 
-Hot paths are single statements (one round trip, atomic without BEGIN/COMMIT).
-Statements that lock several job rows take their locks in ``seq`` order, so a
-heartbeat and a batch of finishes of one runner never deadlock each other.
+Hot paths are single statements (one round trip, atomic without BEGIN/COMMIT): the
+claim and the finish are one (``postgres_sql_exchange.py``). Statements that lock
+several job rows take their locks in ``seq`` order, so a heartbeat, a cancel and a
+batch of finishes never deadlock each other.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import functools
 
 __all__ = [
     "JOB_COLUMNS",
-    "claim_sql",
+    "RUNNABLE",
     "list_page_sql",
     "next_run_at_sql",
     "render",
@@ -24,9 +25,8 @@ __all__ = [
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
-    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter"
+    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested"
 )
-_J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(","))
 
 
 @functools.cache
@@ -37,88 +37,6 @@ def render(sql: str, schema: str) -> str:
 
 # Must match the WHERE clause of the partial indexes jobs_claim and jobs_claim_queue.
 RUNNABLE = "state IN ('pending', 'failed') AND blocked = 0"
-_ORDER = "ORDER BY priority DESC, run_at, seq LIMIT $4"
-
-
-@functools.cache
-def claim_sql(queue_count: int) -> str:
-    """The claim: one UPDATE of the rows an index yields in claim order, locked as read.
-
-    $1 now, $2 runner id, $3 lease seconds, $4 limit, $5 op id, then $6 the queue (one)
-    or the queues (several, text[]). Several queues: one index range per queue, each
-    locked with SKIP LOCKED (a locking clause is not allowed in a UNION), then merged.
-    """
-    ready = f"{RUNNABLE} AND run_at <= {{now}}"
-    if queue_count == 0:
-        picked = f"SELECT seq FROM {{s}}.jobs WHERE {ready} {_ORDER} FOR UPDATE SKIP LOCKED"
-    elif queue_count == 1:
-        picked = (
-            f"SELECT seq FROM {{s}}.jobs WHERE {ready} AND queue = $6 {_ORDER} "
-            "FOR UPDATE SKIP LOCKED"
-        )
-    else:
-        picked = f"""
-    SELECT p.seq FROM unnest($6::text[]) AS q(name) CROSS JOIN LATERAL (
-        SELECT seq, priority, run_at FROM {{s}}.jobs
-        WHERE {ready} AND queue = q.name {_ORDER}
-        FOR UPDATE SKIP LOCKED
-    ) AS p
-    ORDER BY p.priority DESC, p.run_at, p.seq LIMIT $4"""
-    return f"""
-WITH picked AS ({picked})
-UPDATE {{s}}.jobs AS j
-SET state = 'processing', attempts = j.attempts + 1, token = j.token + 1, runner_id = $2,
-    lease_until = {{now}} + make_interval(secs => $3), started_at = {{now}},
-    updated_at = {{now}}, op_id = $5
-FROM picked
-WHERE j.seq = picked.seq
-RETURNING j.seq, {_J_COLUMNS}
-"""
-
-
-# A claim whose reply was lost: the jobs it took, if it committed. $1 runner, $2 op id
-CLAIMED_BY_OP = f"""
-SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs
-WHERE runner_id = $1 AND state = 'processing' AND op_id = $2
-"""
-
-# $1 now, $2..$8 arrays of the batch, $9 op id, $10 channel. A row applies only if its
-# token still holds the job (fencing); a notification goes out, with the commit, when
-# some job became runnable again (itself, or jobs waiting for it). A finished job keeps
-# the run_at it was scheduled for. The dependency triggers (see the schema) resolve the
-# waiters of the jobs it ends within this statement.
-FINISH = """
-WITH f AS (
-    SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::float8[], $6::bool[],
-                         $7::integer[], $8::text[])
-        AS f(id, token, state, delay, counted, exit_code, last_error)
-), target AS (
-    SELECT j.seq, f.state, f.delay, f.counted, f.exit_code, f.last_error
-    FROM {s}.jobs AS j JOIN f ON j.id = f.id
-    WHERE j.token = f.token AND j.state = 'processing'
-    ORDER BY j.seq
-    FOR UPDATE OF j
-), done AS (
-    UPDATE {s}.jobs AS j
-    SET state = t.state,
-        run_at = CASE WHEN t.state IN ('pending', 'failed')
-            THEN {now} + make_interval(secs => t.delay) ELSE j.run_at END,
-        attempts = j.attempts - CASE WHEN t.counted THEN 0 ELSE 1 END,
-        exit_code = t.exit_code, last_error = t.last_error, finished_at = {now},
-        updated_at = {now}, runner_id = NULL, lease_until = NULL, op_id = $9
-    FROM target AS t
-    WHERE j.seq = t.seq
-    RETURNING j.seq, j.id, j.state
-)
-SELECT id FROM done
-UNION ALL
-SELECT NULL FROM pg_notify($10, 'jobs')
-WHERE EXISTS (SELECT 1 FROM done WHERE state IN ('pending', 'failed'))
-   OR EXISTS (SELECT 1 FROM done JOIN {s}.deps ON deps.dep_seq = done.seq
-              WHERE done.state = 'completed')
-"""
-
-FINISHED_BY_OP = "SELECT id FROM {s}.jobs WHERE id = ANY($1::text[]) AND op_id = $2"
 
 # $1 now, $2..$13 arrays of the new jobs, $14 channel. The ids are numbered in the
 # order given, so that jobs enqueued together are claimed in that order. ``after``

@@ -35,7 +35,8 @@ UNREGISTER = "DELETE FROM {s}.runners WHERE id = $1"
 
 LIST_RUNNERS = f"SELECT {RUNNER_COLUMNS} FROM {{s}}.runners ORDER BY started_at, id"
 
-# $1 now, $2 runner id, $3 lease seconds. Also reads the server's clock, so the store
+# $1 now, $2 runner id, $3 lease seconds. Returns the held jobs and those of them
+# that someone asked to cancel. Also reads the server's clock, so the store
 # can keep its estimate of the offset between the local clock and the server's.
 HEARTBEAT = """
 WITH beat AS (
@@ -46,10 +47,11 @@ WITH beat AS (
         SELECT seq FROM {s}.jobs WHERE runner_id = $2 AND state = 'processing'
         ORDER BY seq FOR UPDATE
     )
-    RETURNING id
+    RETURNING id, cancel_requested
 )
 SELECT (SELECT stop_requested FROM beat) AS stop_requested,
        ARRAY(SELECT id FROM held) AS held,
+       ARRAY(SELECT id FROM held WHERE cancel_requested) AS cancel,
        extract(epoch FROM clock_timestamp())::float8 AS server_time
 """
 

@@ -117,8 +117,8 @@ async def test_the_postgres_claim_reads_an_index_in_order(tmp_path: Path, queue_
     from queuectl.store import open_store
     from queuectl.store.base import NewJob
     from queuectl.store.postgres import PostgresStore
-    from queuectl.store.postgres_sql import claim_sql as pg_claim_sql
     from queuectl.store.postgres_sql import render
+    from queuectl.store.postgres_sql_exchange import exchange_sql
 
     store = await open_store(store_url("postgres", tmp_path))
     assert isinstance(store, PostgresStore)
@@ -131,16 +131,17 @@ async def test_the_postgres_claim_reads_an_index_in_order(tmp_path: Path, queue_
         await store.close()
     names = [f"queue{i}" for i in range(queue_count)]
     where: list[object] = [] if not names else [names[0] if queue_count == 1 else names]
+    no_finishes: list[list[object]] = [[] for _ in range(9)]
     conn = await asyncpg.connect(pgsupport.PG_URL)
     try:
         async with conn.transaction():
             # The table is tiny; forbid the sequential scan a planner would rightly prefer.
             await conn.execute("SET LOCAL enable_seqscan = off")
-            query = "EXPLAIN " + render(pg_claim_sql(queue_count), schema)
-            rows = await conn.fetch(query, None, "r", 1.0, 4, 1, *where)
+            query = "EXPLAIN " + render(exchange_sql(queue_count), schema)
+            rows = await conn.fetch(query, None, "r", 1.0, 4, 1, "c", *no_finishes, *where)
     finally:
         await conn.close()
-    plan = "\n".join(row[0] for row in rows)
+    plan = pgsupport.plan_section([row[0] for row in rows], "picked")
     index = "jobs_claim_queue" if queue_count else "jobs_claim"
     assert re.search(rf"Index Scan using {index}\b", plan), plan
     assert "Seq Scan" not in plan, plan  # never a table scan
