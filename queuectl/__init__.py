@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "ConfigError": "queuectl.errors",
     "DuplicateJob": "queuectl.errors",
-    "Execute": "queuectl.runner",
+    "Execute": "queuectl.slots",
     "InvalidInput": "queuectl.errors",
     "InvalidState": "queuectl.errors",
     "Job": "queuectl.models",
-    "JobEvent": "queuectl.runner",
+    "JobEvent": "queuectl.runstats",
     "JobNotFound": "queuectl.errors",
     "JobSpec": "queuectl.spec",
     "JobState": "queuectl.models",
@@ -22,11 +22,11 @@ _WHERE = {
     "Outcome": "queuectl.models",
     "QueuectlError": "queuectl.errors",
     "Queue": "queuectl.api",
-    "RunStats": "queuectl.runner",
+    "RunStats": "queuectl.runstats",
     "Runner": "queuectl.runner",
     "RunnerInfo": "queuectl.models",
     "Settings": "queuectl.config",
-    "StopTimeout": "queuectl.api",
+    "StopTimeout": "queuectl.stopping",
     "Store": "queuectl.store",
     "StoreError": "queuectl.errors",
     "WaitTimeout": "queuectl.watching",
@@ -35,7 +35,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from queuectl.api import Queue, StopTimeout
+    from queuectl.api import Queue
     from queuectl.config import Settings
     from queuectl.errors import (
         ConfigError,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from queuectl.runner import Execute, JobEvent, Runner, RunStats
     from queuectl.signals import handle_signals
     from queuectl.spec import JobSpec
+    from queuectl.stopping import StopTimeout
     from queuectl.store import Store, open_store
     from queuectl.store.memory import MemoryStore
     from queuectl.watching import WaitTimeout

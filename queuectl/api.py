@@ -6,7 +6,6 @@ inside those methods, so the CLI's one-shot commands start without them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from queuectl.config import Settings, load_settings
-from queuectl.errors import DuplicateJob, InvalidInput, QueuectlError
+from queuectl.errors import DuplicateJob, InvalidInput
 from queuectl.models import FINISHED_STATES, Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.paths import default_db_url, ensure_home, resolve_home
 from queuectl.spec import JobSpec, parse_spec
@@ -24,24 +23,9 @@ from queuectl.store.base import CancelResult
 if TYPE_CHECKING:  # the runner's modules load only when a runner is made
     from queuectl.runner import Execute, JobEvent, Runner
 
-__all__ = ["Queue", "StopTimeout"]
+__all__ = ["Queue"]
 
 SpecLike = JobSpec | Mapping[str, Any] | str
-
-
-class StopTimeout(QueuectlError):
-    """Runners did not exit within the time allowed."""
-
-    def __init__(self, message: str, runners: list[RunnerInfo]) -> None:
-        super().__init__(message)
-        #: Every runner the stop was sent to, exited or not.
-        self.runners = runners
-
-
-#: How long a runner that has left the registry may take to exit. A CLI runner exits
-#: right after it unregisters; one embedded in an application that carries on never
-#: exits, and counts as stopped once this has passed.
-EXIT_GRACE = 5.0
 
 
 def _as_spec(item: SpecLike) -> JobSpec:
@@ -299,68 +283,18 @@ class Queue:
     ) -> list[RunnerInfo]:
         """Ask this host's runners (or, with ``all_hosts``, every host's) to stop.
 
-        They drain (running jobs finish and are recorded), or with ``hard`` end their
-        commands and give the jobs back. Returns once they are gone: on this host once
-        their process has exited or left the registry; on other hosts once their entry
-        is gone or stale (no heartbeat within a lease). The request travels through the
-        store, so ``all_hosts`` reaches runners on other machines sharing a database
-        (PostgreSQL). Runners still there after ``drain_timeout`` seconds raise
-        StopTimeout.
+        See ``queuectl.stopping.stop_runners``; StopTimeout after ``drain_timeout``.
         """
-        from queuectl.procinfo import host_name
+        from queuectl.stopping import stop_runners
 
-        host = host_name()
-        targets = [r for r in await self.runners() if all_hosts or r.host == host]
-        if targets:
-            await self.store.request_stop([r.id for r in targets], hard=hard)
-        loop = asyncio.get_running_loop()
-        deadline = None if drain_timeout is None else loop.time() + drain_timeout
-        waiting = list(targets)
-        unregistered_at: dict[str, float] = {}
-        while waiting:
-            live = {r.id for r in await self.runners()}
-            registered = {r.id for r in await self.store.list_runners()}
-            now = loop.time()
-            waiting = [
-                r
-                for r in waiting
-                if (
-                    _running(r, registered, unregistered_at, now)
-                    if r.host == host
-                    else r.id in live  # elsewhere: until its entry is gone or stale
-                )
-            ]
-            if not waiting:
-                break
-            if deadline is not None and now >= deadline:
-                pids = ", ".join(
-                    str(r.pid) if r.host == host else f"{r.pid} on {r.host}" for r in waiting
-                )
-                raise StopTimeout(
-                    f"runner(s) still draining after {drain_timeout:g}s: pid {pids}", targets
-                )
-            await asyncio.sleep(poll)
-        return targets
-
-
-def _running(
-    runner: RunnerInfo, registered: set[str], unregistered_at: dict[str, float], now: float
-) -> bool:
-    """Whether ``stop_runners`` must still wait for ``runner``, a runner of this host.
-
-    Its jobs are recorded once it leaves the registry, but "stopped" means its process
-    has exited too: a caller may start a new runner or move the database next. A process
-    that lives on for EXIT_GRACE seconds after leaving is an embedding application.
-    """
-    from queuectl.procinfo import is_alive
-
-    if not is_alive(runner.pid, runner.pid_start):
-        return False
-    if runner.id in registered:
-        return True
-    if runner.pid == os.getpid():
-        return False  # a runner in the caller's own process: it will not exit
-    return now - unregistered_at.setdefault(runner.id, now) < EXIT_GRACE
+        return await stop_runners(
+            self.store,
+            self.settings.lease_seconds,
+            drain_timeout=drain_timeout,
+            hard=hard,
+            poll=poll,
+            all_hosts=all_hosts,
+        )
 
 
 def _new_ids(count: int) -> list[str]:

@@ -14,83 +14,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 
 from queuectl.capture import OutputCapture, OutputWriter
 from queuectl.config import Settings
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.finisher import Outbox
-from queuectl.models import RUNNABLE_STATES, SUCCESS, Job, JobState, Outcome, RunnerInfo
-from queuectl.outcomes import finish_for
+from queuectl.models import RUNNABLE_STATES, Job, JobState, RunnerInfo
 from queuectl.process import Spawner
 from queuectl.registry import new_runner_info
 from queuectl.retry import RetryPolicy
+from queuectl.runstats import JobEvent, RunStats
+from queuectl.slots import Execute, Slots
 from queuectl.store.base import Finish, Store, WakeKind
 from queuectl.upkeep import Upkeep
 
 __all__ = ["Execute", "JobEvent", "RunStats", "Runner"]
 
 log = logging.getLogger("queuectl.runner")
-
-# Why the runner itself interrupted a command, and what the attempt then records.
-_INTERRUPTIONS: dict[str, Outcome] = {
-    "shutdown": Outcome(
-        exit_code=None,
-        reason="shutdown",
-        error="given back by a hard stop of its runner (attempt not counted)",
-    ),
-    "cancel": Outcome(exit_code=None, reason="cancel", error="cancelled by request"),
-}
-
-#: Runs one job; returns its Outcome (None means success) or raises (a failed attempt).
-Execute = Callable[[Job], Awaitable[Outcome | None]]
-
-
-@dataclass(slots=True)
-class RunStats:
-    completed: int = 0
-    failed: int = 0
-    dead: int = 0
-    given_back: int = 0
-    cancelled: int = 0
-    recovered: int = 0
-
-    def count(self, state: JobState) -> None:
-        if state == JobState.COMPLETED:
-            self.completed += 1
-        elif state == JobState.FAILED:
-            self.failed += 1
-        elif state == JobState.DEAD:
-            self.dead += 1
-        elif state == JobState.CANCELLED:
-            self.cancelled += 1
-        else:
-            self.given_back += 1
-
-
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    """An attempt that ended and was recorded (``Runner(on_event=...)``)."""
-
-    job: Job
-    state: JobState
-    outcome: Outcome
-    duration: float
-
-
-@dataclass(slots=True)
-class _Active:
-    job: Job
-    started: float = field(default_factory=time.monotonic)
-    task: asyncio.Task[None] | None = None
-    exec_task: asyncio.Task[Outcome] | None = None
-    #: Set when the runner itself interrupts the command: "shutdown", "cancel", "lost".
-    interrupted: str | None = None
-    capture: OutputCapture | None = None
 
 
 class Runner:
@@ -132,15 +75,11 @@ class Runner:
                 spawner=Spawner(threads=min(concurrency, 4)),
                 sinks=self._capture if self.settings.output_limit else None,
             )
-        self._execute: Execute = execute
+        self._slots = Slots(self, execute, self._writer)
         self.stats = RunStats()
-        #: Jobs whose command runs (each holds a worker slot).
-        self._running: dict[str, _Active] = {}
-        #: Every job task, including those recording an outcome after their command.
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.outbox = Outbox(self.wake)
         self._kick = asyncio.Event()
         self._stopping = False
-        self._hard = False
         self._info: RunnerInfo | None = None
         self._upkeep: Upkeep | None = None
 
@@ -153,10 +92,9 @@ class Runner:
         """
         self._stopping = True
         self._kick.set()
-        if hard and not self._hard:
-            self._hard = True
-            for active in self._running.values():
-                self._interrupt(active, "shutdown")
+        if hard and not self._slots.hard:
+            self._slots.hard = True
+            self._slots.interrupt_all("shutdown")
 
     @property
     def stopping(self) -> bool:
@@ -168,20 +106,23 @@ class Runner:
         return self._info
 
     def active_jobs(self) -> Iterator[str]:
-        """Ids of the jobs this runner is running."""
-        return iter(list(self._running))
+        """Ids of the jobs whose command runs."""
+        return self._slots.running()
 
     def interrupt(self, job_id: str, why: str) -> None:
         """End a running job's command: ``cancel`` it, or drop it because it was ``lost``."""
-        active = self._running.get(job_id)
-        if active is not None:
-            self._interrupt(active, why)
+        self._slots.interrupt(job_id, why)
 
-    def _interrupt(self, active: _Active, why: str) -> None:
-        if active.interrupted is None:
-            active.interrupted = why
-            if active.exec_task is not None:
-                active.exec_task.cancel()
+    def wake(self) -> None:
+        """Have the dispatch loop look again (a slot freed, an outcome to write, a stop)."""
+        self._kick.set()
+
+    def emit(self, event: JobEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def _capture(self, job: Job) -> OutputCapture:
+        return self._slots.capture(job)
 
     def _on_wake(self, kind: WakeKind) -> None:
         if kind == "control":
@@ -189,14 +130,6 @@ class Runner:
                 self._upkeep.control_requested()
         else:
             self._kick.set()
-
-    def _capture(self, job: Job) -> OutputCapture:
-        capture = OutputCapture(job.id, job.token, self.settings.output_limit)
-        self._writer.add(capture)
-        active = self._running.get(job.id)
-        if active is not None:
-            active.capture = capture
-        return capture
 
     # -- main ---------------------------------------------------------------
     async def run(self) -> RunStats:
@@ -211,7 +144,6 @@ class Runner:
             await subscription.close()  # e.g. a listening connection of its own
             self._info = None
             raise
-        self._outbox = Outbox(self._kick.set)
         upkeep = self._upkeep = Upkeep(self)
         side = [
             asyncio.create_task(upkeep.heartbeat_loop(), name="queuectl-heartbeat"),
@@ -259,8 +191,8 @@ class Runner:
         idle = False  # the last claim found fewer runnable jobs than it asked for
         while True:
             self._kick.clear()
-            finishes = self._outbox.peek()
-            free = 0 if self._stopping else self.concurrency - len(self._running)
+            finishes = self.outbox.peek()
+            free = 0 if self._stopping else self.concurrency - self._slots.busy
             # Claim while there may be work; along with outcomes even when idle: they can
             # make jobs runnable (dependencies) and the claim shares their commit.
             claim = free if free > 0 and (finishes or not idle) else 0
@@ -270,7 +202,7 @@ class Runner:
                     idle = len(jobs) < claim
                 continue
             if self._stopping:
-                if not self._tasks:
+                if self._slots.idle:
                     return  # stopped and drained
                 await self._kick.wait()
             elif free <= 0:
@@ -307,15 +239,15 @@ class Runner:
         return jobs
 
     def _accept(self, finishes: list[Finish], applied: set[str], jobs: list[Job]) -> None:
-        self._outbox.written(len(finishes), applied)
+        self.outbox.written(len(finishes), applied)
         for job in jobs:
-            self._start(job)
+            self._slots.start(job)
 
     async def _idle_timeout(self) -> float | None:
         """How long to sleep when nothing is runnable now; None ends a burst run."""
         poll = self.settings.poll_interval
         try:
-            if self.burst and not self._tasks:
+            if self.burst and self._slots.idle:
                 # Burst waits for retries of failed jobs but not for scheduled ones.
                 next_at = await self.store.next_run_at(
                     states=frozenset({JobState.FAILED}), queues=self.queues or None
@@ -332,59 +264,3 @@ class Runner:
         if next_at is None:
             return poll
         return min(poll, max(0.0, next_at - self.store.now()))
-
-    def _start(self, job: Job) -> None:
-        active = _Active(job)
-        self._running[job.id] = active
-        active.task = asyncio.create_task(self._work(active), name=f"queuectl-job-{job.id}")
-        self._tasks.add(active.task)
-        active.task.add_done_callback(self._tasks.discard)
-        if self._hard:
-            self._interrupt(active, "shutdown")
-
-    # -- one job --------------------------------------------------------------
-    async def _work(self, active: _Active) -> None:
-        job = active.job
-        try:
-            active.exec_task = asyncio.create_task(self._call_execute(job))
-            if active.interrupted:
-                active.exec_task.cancel()
-            try:
-                outcome = await active.exec_task
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if active.interrupted is None or (task is not None and task.cancelling()):
-                    raise
-                outcome = _INTERRUPTIONS.get(active.interrupted, _INTERRUPTIONS["shutdown"])
-            # The slot is free now; the dispatch loop claims for it when it writes this
-            # outcome (the submit below wakes it), in the same transaction.
-            self._running.pop(job.id, None)
-            if active.capture is not None:
-                await self._writer.finish(active.capture)
-            if active.interrupted == "lost":
-                log.warning("job %s was taken over by another runner; result dropped", job.id)
-                return
-            t, finish = finish_for(job, outcome, self.policy)
-            if await self._outbox.submit(finish):
-                self.stats.count(t.state)
-                if self._on_event is not None:
-                    duration = time.monotonic() - active.started
-                    self._on_event(JobEvent(job, t.state, outcome, duration))
-            else:
-                log.warning("job %s: claim lost before its outcome was recorded; dropped", job.id)
-        finally:
-            self._running.pop(job.id, None)
-            # Now, not in a done callback: the dispatch loop looks at _tasks when kicked.
-            task = asyncio.current_task()
-            if task is not None:
-                self._tasks.discard(task)
-            self._kick.set()
-
-    async def _call_execute(self, job: Job) -> Outcome:
-        try:
-            result = await self._execute(job)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return Outcome(exit_code=None, reason="error", error=f"{type(exc).__name__}: {exc}")
-        return SUCCESS if result is None else result

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from queuectl.durations import format_duration
 from queuectl.models import JobState, from_epoch, iso
-from queuectl.runner import JobEvent
+from queuectl.runstats import JobEvent
 
 __all__ = ["JsonLogFormatter", "Reporter"]
 

@@ -125,9 +125,9 @@ async def stop(ctx: Context, drain_timeout: float | None, all_hosts: bool) -> No
     With --all-hosts the request goes through the store to every runner, wherever it
     runs; the command returns once their registry entries are gone (or stale).
     """
-    from queuectl.api import StopTimeout
     from queuectl.errors import QueuectlError
     from queuectl.procinfo import host_name
+    from queuectl.stopping import StopTimeout
 
     async with ctx.queue() as queue:
         try:

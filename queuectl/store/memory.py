@@ -5,12 +5,10 @@ Everything lives in one process; wake-ups reach the subscribers of this store ob
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
 
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.models import (
@@ -18,9 +16,7 @@ from queuectl.models import (
     RUNNABLE_STATES,
     Attempt,
     Job,
-    JobOutput,
     JobState,
-    RunnerInfo,
     from_epoch,
 )
 from queuectl.store.base import (
@@ -28,45 +24,20 @@ from queuectl.store.base import (
     Finish,
     Heartbeat,
     NewJob,
-    OutputWrite,
-    Subscription,
-    WakeKind,
 )
+from queuectl.store.memory_side import MemorySideTables
 
 __all__ = ["MemoryStore"]
 
 
-class _MemorySubscription:
-    def __init__(self, store: MemoryStore, on_wake: Callable[[WakeKind], None]) -> None:
-        self._store = store
-        self.on_wake = on_wake
-
-    @property
-    def address(self) -> str | None:
-        return None
-
-    async def close(self) -> None:
-        self._store._subscribers.discard(self)
-
-
-class MemoryStore:
+class MemoryStore(MemorySideTables):
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+        super().__init__(clock=clock)
         self._jobs: dict[str, Job] = {}
         self._seq: dict[str, int] = {}
         self._counter = itertools.count(1)
-        self._runners: dict[str, RunnerInfo] = {}
         #: dependency id -> ids of the jobs waiting for it
         self._waiters: dict[str, set[str]] = {}
-        self._attempts: dict[str, list[Attempt]] = {}
-        self._output: dict[tuple[str, int, int], JobOutput] = {}
-        self._subscribers: set[_MemorySubscription] = set()
-
-    def now(self) -> float:
-        return self._clock()
-
-    async def close(self) -> None:
-        self._subscribers.clear()
 
     def _update(self, job: Job, **changes: object) -> Job:
         changes.setdefault("updated_at", from_epoch(self.now()))
@@ -271,16 +242,6 @@ class MemoryStore:
         await self.notify("jobs")
         return done
 
-    def _end_attempt(
-        self, job: Job, at: datetime, exit_code: int | None, signal: int | None, reason: str
-    ) -> None:
-        history = self._attempts.get(job.id, [])
-        for n, attempt in enumerate(history):
-            if attempt.token == job.token:
-                history[n] = attempt._replace(
-                    ended_at=at, exit_code=exit_code, signal=signal, reason=reason
-                )
-
     async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
         results: dict[str, CancelResult] = {}
         now = from_epoch(self.now())
@@ -305,19 +266,6 @@ class MemoryStore:
         if "requested" in results.values():
             await self.notify("control")
         return results
-
-    async def write_output(self, writes: Sequence[OutputWrite]) -> None:
-        for w in writes:
-            key = (w.job_id, w.token, w.stream)
-            old = self._output.get(key, JobOutput())
-            self._output[key] = JobOutput(old.head + w.head, w.tail, w.total)
-
-    async def read_output(self, job_id: str, token: int) -> dict[int, JobOutput]:
-        return {
-            stream: output
-            for (jid, tok, stream), output in self._output.items()
-            if jid == job_id and tok == token
-        }
 
     async def attempts(self, job_id: str) -> list[Attempt]:
         await self.get(job_id)
@@ -385,15 +333,6 @@ class MemoryStore:
             if j.state == JobState.PROCESSING and j.runner_id == runner_id
         ]
 
-    async def register_runner(self, runner: RunnerInfo) -> None:
-        self._runners[runner.id] = runner
-
-    async def unregister_runner(self, runner_id: str) -> None:
-        self._runners.pop(runner_id, None)
-
-    async def list_runners(self) -> list[RunnerInfo]:
-        return sorted(self._runners.values(), key=lambda r: r.started_at)
-
     async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
         now = self.now()
         runner = self._runners.get(runner_id)
@@ -411,21 +350,3 @@ class MemoryStore:
             registered=runner is not None,
             cancel=frozenset(cancel),
         )
-
-    async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
-        for runner_id in runner_ids:
-            if runner_id in self._runners:
-                runner = self._runners[runner_id]
-                level = max(runner.stop_requested, 2 if hard else 1)
-                self._runners[runner_id] = runner._replace(stop_requested=level)
-        await self.notify("control")
-
-    async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
-        subscription = _MemorySubscription(self, on_wake)
-        self._subscribers.add(subscription)
-        return subscription
-
-    async def notify(self, kind: WakeKind = "jobs") -> None:
-        loop = asyncio.get_running_loop()
-        for subscription in list(self._subscribers):
-            loop.call_soon(subscription.on_wake, kind)
