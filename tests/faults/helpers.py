@@ -100,3 +100,11 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
             os.kill(proc.pid, signal.SIGCONT)
         proc.kill()
     proc.wait(timeout=30)
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The highest resident set size a live process has had (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for pid {pid}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from queuectl.api import Queue
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.helpers import eventually, job_of, job_processes, jobs_of, lines
+from tests.faults.helpers import eventually, job_of, job_processes, jobs_of, lines, peak_rss_kib
 from tests.processes import Runners
 
 
@@ -63,7 +63,7 @@ async def test_heavy_output_does_not_grow_the_runner(cli: CLI, runners: Runners)
     cli("enqueue", json.dumps({"id": "loud", "command": command, "max_retries": 0}), check=True)
     runner = runners.start()
     await eventually(lambda: _state_is_dead(cli, "loud"), within=120, what="the loud job")
-    peak_kib = _peak_rss_kib(runner.pid)
+    peak_kib = peak_rss_kib(runner.pid)
     cli("worker", "stop", check=True)
     record = await job_of(cli, "loud")
     assert record.last_error is not None
@@ -74,13 +74,6 @@ async def test_heavy_output_does_not_grow_the_runner(cli: CLI, runners: Runners)
 
 async def _state_is_dead(cli: CLI, job_id: str) -> bool:
     return (await job_of(cli, job_id)).state == JobState.DEAD
-
-
-def _peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 async def test_many_finished_jobs_do_not_grow_the_runner(cli: CLI, runners: Runners) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.helpers import eventually, has_runner, job_of, job_processes, lines
+from tests.faults.helpers import eventually, has_runner, job_of, job_processes, lines, peak_rss_kib
 from tests.processes import Runners
 
 
@@ -31,16 +31,24 @@ def test_logs_prints_each_stream_to_its_own_and_can_pick(cli: CLI) -> None:
     assert cli("logs", "nope").returncode == 1
 
 
-def test_logs_of_a_50_mb_job_stay_within_the_limit(cli: CLI, runners: Runners) -> None:
-    cli("config", "set", "output-limit", "64k", check=True)
+async def test_a_50_mb_job_keeps_its_output_within_the_limit_and_the_runner_small(
+    cli: CLI, runners: Runners
+) -> None:
     _enqueue(cli, "huge", "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo END")
-    runner = runners.start("--quiet", "--burst")
-    assert runner.wait(timeout=120) == 0
+    runner = runners.start("--quiet")
+    await eventually(lambda: _completed(cli, "huge"), within=120, what="the 50 MB job")
+    peak_kib = peak_rss_kib(runner.pid)
+    cli("worker", "stop", check=True)
     out = cli("logs", "huge", check=True).stdout
-    assert len(out) < 64 * 1024 + 100
+    assert len(out) < 1024 * 1024 + 100  # output-limit: 1 MiB per stream by default
     assert out.startswith("x" * 1000)
     assert out.endswith("x\nEND\n")
     assert "bytes not kept" in out
+    assert peak_kib < 100_000, f"runner peak RSS {peak_kib} KiB for 50 MB of output"
+
+
+async def _completed(cli: CLI, job_id: str) -> bool:
+    return (await job_of(cli, job_id)).state == JobState.COMPLETED
 
 
 async def test_logs_follow_streams_a_running_job_and_exits_with_its_code(
