@@ -39,13 +39,16 @@ async def python_jobs(db: str) -> None:
         return None  # success
 
     async with Queue.open(db) as queue:
-        await queue.enqueue_many(["resize image-1", "resize image-2", "divide"])
+        ids = await queue.enqueue_many(
+            ["resize image-1", "resize image-2", {"command": "divide", "max_retries": 0}]
+        )
         runner = queue.runner(concurrency=2, execute=execute)
         task = asyncio.create_task(runner.run())  # a long-lived runner beside the app
-        await asyncio.sleep(0.5)  # the application goes on with its own work meanwhile
-        runner.stop()  # graceful: running jobs finish first
+        jobs = await queue.wait(ids, within=30)  # the application waits for its jobs
+        runner.stop()  # graceful: anything still running finishes first
         stats = await task
-        print(f"python runner: {stats.completed} completed, {stats.failed} failed")
+        print("python jobs:", [job.state.value for job in jobs])
+        print(f"python runner: {stats.completed} completed, {stats.dead} dead")
 
 
 async def main() -> None:

@@ -291,3 +291,20 @@ async def test_stop_runners_times_out_while_a_job_runs_on(queue: Queue, work: Pa
 
 async def test_stop_runners_with_no_runner_returns_nothing(queue: Queue) -> None:
     assert await queue.stop_runners(drain_timeout=1) == []
+
+
+def test_the_embedding_example_runs() -> None:
+    """examples/embed.py is documentation: it must keep working as the API changes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples" / "embed.py"
+    result = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "runner: 4 completed, 1 dead" in result.stdout
+    assert "will-fail: dead after 2 attempts: exit code 7" in result.stdout
+    assert "python jobs: ['completed', 'completed', 'dead']" in result.stdout
+    assert "python runner: 2 completed, 1 dead" in result.stdout
