@@ -72,7 +72,7 @@ class Runner:
                 runner_id=self.id,
                 default_timeout=self.settings.job_timeout,
                 kill_grace=self.settings.kill_grace,
-                spawner=Spawner(threads=min(concurrency, 4)),
+                spawner=Spawner(),
                 sinks=self._capture if self.settings.output_limit else None,
             )
         self._slots = Slots(self, execute, self._writer)
