@@ -101,3 +101,24 @@ async def test_a_job_longer_than_its_lease_is_not_taken_over(queue: Queue, work:
     done = await queue.get(job.id)
     assert (done.attempts, done.last_error) == (1, None)
     assert (first.stats.completed, second.stats.recovered) == (1, 0)
+
+
+async def test_a_runner_entry_whose_pid_now_names_another_process_is_recovered(
+    queue: Queue,
+) -> None:
+    # The pid is alive (it is this test's), but it started at another time than the
+    # runner recorded: the runner is dead and its pid was reused.
+    import os
+
+    from queuectl.procinfo import process_start
+
+    start = process_start(os.getpid())
+    assert start is not None
+    info = runner_info("reused", queue.store.now(), pid=os.getpid(), host=host_name())
+    await queue.store.register_runner(info._replace(pid_start=start - 1))
+    job = await queue.enqueue("true")
+    (claimed,) = await queue.store.claim("reused", 1, queue.settings.lease_seconds)
+    assert claimed.id == job.id
+    stats = await run_burst(queue.runner(burst=True))
+    assert (await queue.get(job.id)).state == JobState.COMPLETED
+    assert stats.recovered == 1
