@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 from queuectl.models import SUCCESS, Job, Outcome
 from queuectl.process import Child, Spawner
-from queuectl.procinfo import group_alive
+from queuectl.procinfo import group_alive, signal_group
 
 __all__ = ["STDERR_TAIL", "OutputSink", "ShellExecutor", "describe_exit"]
 
@@ -53,17 +53,6 @@ def describe_exit(returncode: int) -> str:
             name = f"signal {-returncode}"
         return f"killed by {name}"
     return f"exit code {returncode}"
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    """Signal a process group; False when it no longer exists."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ShellExecutor:
@@ -124,21 +113,21 @@ class ShellExecutor:
             raise
         finally:
             # Whatever the command left in its group goes with it.
-            _signal_group(child.pid, signal.SIGKILL)
+            signal_group(child.pid, signal.SIGKILL)
             await child.close()
         assert child.returncode is not None
         return _outcome(child.returncode, timed_out, timeout, tail.text())
 
     async def _terminate(self, child: Child) -> None:
         """SIGTERM the group, wait up to the grace period for all of it, then SIGKILL."""
-        if _signal_group(child.pid, signal.SIGTERM):
+        if signal_group(child.pid, signal.SIGTERM):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.kill_grace
             while loop.time() < deadline:
                 if child.returncode is not None and not group_alive(child.pid):
                     break
                 await asyncio.sleep(0.02)
-            _signal_group(child.pid, signal.SIGKILL)
+            signal_group(child.pid, signal.SIGKILL)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(child.wait())
 

@@ -17,6 +17,7 @@ __all__ = [
     "is_alive",
     "kill_process_groups",
     "process_start",
+    "signal_group",
 ]
 
 _PROC = Path("/proc")
@@ -114,8 +115,18 @@ def kill_process_groups(pids: list[int], grace: float) -> None:
 
 def _signal_groups(groups: set[int], sig: signal.Signals) -> None:
     for group in groups:
-        with contextlib.suppress(OSError):
-            os.killpg(group, sig)
+        signal_group(group, sig)
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def group_alive(group: int) -> bool:

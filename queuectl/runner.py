@@ -21,8 +21,8 @@ from queuectl.capture import OutputCapture, OutputWriter
 from queuectl.config import Settings
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
-from queuectl.finisher import Outbox
 from queuectl.models import RUNNABLE_STATES, Job, JobState, RunnerInfo
+from queuectl.outbox import Outbox
 from queuectl.process import Spawner
 from queuectl.registry import new_runner_info
 from queuectl.retry import RetryPolicy

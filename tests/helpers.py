@@ -22,7 +22,9 @@ Predicate = Callable[[], bool | Awaitable[bool]]
 EPOCH = 1_700_000_000.0
 
 
-async def eventually(check: Predicate, *, within: float = 10.0, what: str = "") -> None:
+async def eventually(
+    check: Predicate, *, within: float = 30.0, what: str = "", every: float = 0.01
+) -> None:
     """Poll ``check`` (sync or async) until it is true; fail after ``within`` seconds.
 
     Conditions that another task or process brings about are awaited this way rather
@@ -39,7 +41,7 @@ async def eventually(check: Predicate, *, within: float = 10.0, what: str = "") 
             return
         if loop.time() >= deadline:
             raise AssertionError(f"timed out after {within:g}s waiting for {what or check}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(every)
 
 
 class Clock:

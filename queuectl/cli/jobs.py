@@ -36,8 +36,8 @@ async def enqueue(ctx: Context, job_json: str | None, file: str | None) -> None:
     if job_json is not None and job_json != "-":
         spec = parse_json(job_json)
         async with ctx.queue() as queue:
-            job = await queue.enqueue(spec)
-        click.echo(job.id)
+            (job_id,) = await queue.enqueue_many([spec])  # only the id is printed: no read-back
+        click.echo(job_id)
         return
     source = "-" if file is None else file
     specs = parse_lines(_read_lines(source))

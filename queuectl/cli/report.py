@@ -17,12 +17,6 @@ __all__ = ["JsonLogFormatter", "Reporter"]
 _CLEAR = "\r\x1b[K"
 
 
-def _now_iso() -> str:
-    """The current UTC time as ISO 8601 with milliseconds: a line per job, so cheaply."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-
-
 class JsonLogFormatter(logging.Formatter):
     """Log records as JSON lines, for log shippers."""
 
@@ -63,7 +57,7 @@ class Reporter:
         if self.as_json:
             return json.dumps(
                 {
-                    "time": _now_iso(),
+                    "time": iso(from_epoch(time.time())),
                     "job": event.job.id,
                     "attempt": event.job.attempts,
                     "outcome": event.state.value,
@@ -75,7 +69,7 @@ class Reporter:
         note = "" if event.state == JobState.COMPLETED else f" ({outcome.reason})"
         exit_text = "-" if code is None else str(code)
         return (
-            f"{_now_iso()}  {event.job.id}  {event.state.value}{note}  "
+            f"{iso(from_epoch(time.time()))}  {event.job.id}  {event.state.value}{note}  "
             f"{event.duration:.2f}s  exit {exit_text}"
         )
 

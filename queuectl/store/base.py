@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal, NamedTuple, Protocol
 
+from queuectl.errors import DuplicateJob
 from queuectl.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Store",
     "Subscription",
     "WakeKind",
+    "duplicate_in_batch",
 ]
 
 #: What ``cancel`` did to one job.
@@ -91,6 +93,19 @@ class Heartbeat(NamedTuple):
     registered: bool = True
     #: Held jobs that someone asked to cancel.
     cancel: frozenset[str] = frozenset()
+
+
+def duplicate_in_batch(ids: Sequence[str]) -> DuplicateJob:
+    """The error for a batch a unique index refused when no id existed before it.
+
+    The batch then repeats an id: name the repeated one, not the first of the batch.
+    """
+    seen: set[str] = set()
+    for job_id in ids:
+        if job_id in seen:
+            return DuplicateJob(job_id, "it appears twice in this batch")
+        seen.add(job_id)
+    return DuplicateJob(ids[0], "the store refused it as a duplicate")
 
 
 class Subscription(Protocol):

@@ -17,7 +17,7 @@ import asyncpg
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.models import from_epoch
 from queuectl.store import postgres_sql as sql
-from queuectl.store.base import NewJob
+from queuectl.store.base import NewJob, duplicate_in_batch
 from queuectl.store.postgres_conn import Conn
 
 __all__ = ["insert_jobs"]
@@ -92,9 +92,4 @@ async def _duplicate(conn: Conn, q: Callable[[str], str], ids: list[str]) -> Dup
     existing = await conn.fetchval(q(sql.EXISTING_ID), ids)
     if existing is not None:
         return DuplicateJob(existing)
-    seen: set[str] = set()
-    for job_id in ids:
-        if job_id in seen:
-            return DuplicateJob(job_id, "it appears twice in this batch")
-        seen.add(job_id)
-    return DuplicateJob(ids[0], "the store refused it as a duplicate")
+    return duplicate_in_batch(ids)

@@ -15,7 +15,7 @@ from typing import Any
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.models import Job, JobState
 from queuectl.store import sqlite_sql as sql
-from queuectl.store.base import CancelResult, Finish, NewJob
+from queuectl.store.base import CancelResult, Finish, NewJob, duplicate_in_batch
 from queuectl.store.sqlite_conn import Conn
 from queuectl.store.sqlite_runners import SQLiteSideTables
 
@@ -88,13 +88,7 @@ class SQLiteStore(SQLiteSideTables):
             )
             if rows:
                 return DuplicateJob(rows[0][0])
-        # No id existed: the batch itself repeats one; name that one, not the first.
-        seen: set[str] = set()
-        for job_id in ids:
-            if job_id in seen:
-                return DuplicateJob(job_id, "it appears twice in this batch")
-            seen.add(job_id)
-        return DuplicateJob(ids[0], "the store refused it as a duplicate")
+        return duplicate_in_batch(ids)
 
     async def get(self, job_id: str) -> Job:
         rows = await self._fetch(f"SELECT {sql.JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))

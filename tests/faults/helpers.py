@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from queuectl.api import Queue
 from queuectl.models import Job, JobState
 from queuectl.procinfo import find_processes_with_env, group_alive
 from tests.conftest import CLI
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    *,
-    within: float = 20.0,
-    what: str = "condition",
-) -> None:
-    """Wait until ``check()`` is true, polling; fail with ``what`` after ``within`` s."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def jobs_of(cli: CLI) -> dict[str, Job]:

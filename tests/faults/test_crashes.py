@@ -10,14 +10,8 @@ from pathlib import Path
 
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.helpers import (
-    eventually,
-    has_runner,
-    job_of,
-    job_processes,
-    jobs_of,
-    lines,
-)
+from tests.faults.helpers import has_runner, job_of, job_processes, jobs_of, lines
+from tests.helpers import eventually
 from tests.processes import Runners
 
 # Attempt 1 blocks for a long time; any later attempt finishes at once.

@@ -10,7 +10,8 @@ from pathlib import Path
 from queuectl.api import Queue
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.helpers import eventually, job_of, job_processes, jobs_of, lines, peak_rss_kib
+from tests.faults.helpers import job_of, job_processes, jobs_of, lines, peak_rss_kib
+from tests.helpers import eventually
 from tests.processes import Runners
 
 

@@ -9,7 +9,8 @@ import pytest
 from queuectl.api import Queue
 from queuectl.models import JobState
 from queuectl.watching import WaitTimeout
-from tests.faults.helpers import claim_processes, eventually
+from tests.faults.helpers import claim_processes
+from tests.helpers import eventually
 
 
 async def test_a_pending_job_is_cancelled_and_never_runs(queue: Queue) -> None:

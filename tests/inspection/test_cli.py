@@ -13,7 +13,8 @@ from pathlib import Path
 
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.helpers import eventually, has_runner, job_of, job_processes, lines, peak_rss_kib
+from tests.faults.helpers import has_runner, job_of, job_processes, lines, peak_rss_kib
+from tests.helpers import eventually
 from tests.processes import Runners
 
 

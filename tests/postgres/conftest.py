@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeAlias
 
@@ -74,14 +72,3 @@ async def terminate(admin: Admin, application_name: str) -> int:
     for pid in pids:
         await admin.execute("SELECT pg_terminate_backend($1)", pid)
     return len(pids)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 30.0, every: float = 0.02
-) -> None:
-    """Wait until ``check()`` holds (polling a condition that has no event to await)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within:g}s")
-        await asyncio.sleep(every)

@@ -20,8 +20,9 @@ from queuectl.config import Settings
 from queuectl.models import JobState
 from queuectl.store.base import Finish, NewJob
 from queuectl.store.postgres import PostgresStore
+from tests.helpers import eventually
 from tests.pgsupport import with_params
-from tests.postgres.conftest import Admin, backends, eventually, terminate
+from tests.postgres.conftest import Admin, backends, terminate
 from tests.postgres.proxy import Proxy
 
 pytestmark = pytest.mark.postgres

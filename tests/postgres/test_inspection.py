@@ -18,8 +18,8 @@ from queuectl.models import JobState
 from queuectl.store.base import Finish, NewJob, OutputWrite
 from queuectl.store.postgres import PostgresStore
 from tests.faults.helpers import claim_processes, lines
+from tests.helpers import eventually
 from tests.pgsupport import with_params
-from tests.postgres.conftest import eventually
 from tests.postgres.proxy import Proxy
 from tests.postgres.test_multihost import Host, _end, _state_is
 

@@ -16,7 +16,8 @@ from queuectl.api import Queue
 from queuectl.config import Settings
 from queuectl.models import JobState
 from queuectl.store.postgres import PostgresStore
-from tests.postgres.conftest import Admin, eventually
+from tests.helpers import eventually
+from tests.postgres.conftest import Admin
 
 pytestmark = pytest.mark.postgres
 

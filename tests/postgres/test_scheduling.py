@@ -10,7 +10,7 @@ import pytest
 from queuectl.models import JobState
 from queuectl.store.base import Finish, NewJob, WakeKind
 from queuectl.store.postgres import PostgresStore
-from tests.postgres.conftest import eventually
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.postgres
 

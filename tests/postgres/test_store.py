@@ -14,7 +14,8 @@ from queuectl.registry import live_runners
 from queuectl.store import open_store
 from queuectl.store.base import Finish, NewJob, WakeKind
 from queuectl.store.postgres import PostgresStore
-from tests.postgres.conftest import Admin, eventually
+from tests.helpers import eventually
+from tests.postgres.conftest import Admin
 
 pytestmark = pytest.mark.postgres
 

@@ -22,7 +22,7 @@ from queuectl.config import Settings
 from queuectl.models import Job
 from queuectl.store.base import NewJob
 from queuectl.store.postgres import PostgresStore
-from tests.postgres.conftest import eventually
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,8 @@ import pytest
 
 from queuectl.models import JobState
 from tests.conftest import CLI
-from tests.faults.helpers import eventually, job_of, jobs_of, lines
+from tests.faults.helpers import job_of, jobs_of, lines
+from tests.helpers import eventually
 from tests.processes import Runners
 
 # Each word must reach the program as one argument, byte for byte.
