@@ -197,3 +197,17 @@ def test_burst_on_a_terminal_shows_progress(cli: CLI) -> None:
     assert "8/8 done" in screen or "/8 done" in screen
     assert "jobs/s" in screen
     assert "ETA" in screen
+
+
+async def test_ctrl_c_stops_following_but_not_the_job(cli: CLI, runners: Runners) -> None:
+    runner = runners.start("--quiet")
+    await eventually(lambda: has_runner(cli, runner.pid), what="the runner")
+    _enqueue(cli, "long", "echo started; sleep 30", max_retries=0)
+    with cli.popen("logs", "--follow", "long", stdout=subprocess.PIPE) as follow:
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == "started\n"
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=10) == 130
+    assert (await job_of(cli, "long")).state == JobState.PROCESSING
+    assert job_processes(cli, "long")
+    cli("cancel", "long", check=True)
