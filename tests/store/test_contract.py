@@ -594,16 +594,26 @@ async def test_two_sqlite_connections_never_claim_the_same_job(
     await first.enqueue([new(f"j{i}") for i in range(total)])
     rng = random.Random(11)
 
+    claimers = 12
+    started = 0
+    everyone_claimed = asyncio.Event()
+
     async def claimer(store: Store, name: str) -> list[tuple[str, int]]:
+        nonlocal started
         taken: list[tuple[str, int]] = []
         while batch := await store.claim(name, rng.randint(1, 5), LEASE):
             taken += [(job.id, job.token) for job in batch]
+            if len(taken) == len(batch):  # its first claim: wait for every claimer's
+                started += 1
+                if started == claimers:
+                    everyone_claimed.set()
+                await everyone_claimed.wait()
         return taken
 
     results = await asyncio.gather(
         *(
             claimer(store, f"{side}-{i}")
-            for i in range(6)
+            for i in range(claimers // 2)
             for side, store in enumerate((first, second))
         )
     )
