@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Mapping
 
@@ -23,6 +24,12 @@ __all__ = ["Child", "Spawner"]
 
 _READ = 65536
 _SHELL = "/bin/sh"
+# Python ignores these for itself, and an ignored signal stays ignored across exec: a
+# command would see EPIPE instead of dying of SIGPIPE (``yes | head`` would complain).
+# Children get the defaults back, as subprocess's ``restore_signals`` does.
+_DEFAULT_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, name)
+)
 
 
 class Child:
@@ -157,7 +164,12 @@ class Spawner:
         ]
         try:
             pid = os.posix_spawn(
-                _SHELL, [_SHELL, "-c", command], env, file_actions=actions, setsid=True
+                _SHELL,
+                [_SHELL, "-c", command],
+                env,
+                file_actions=actions,
+                setsid=True,
+                setsigdef=_DEFAULT_SIGNALS,
             )
         except BaseException:
             for fd in (err_r, err_w, out_r, out_w if capture_stdout else -1):

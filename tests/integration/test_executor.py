@@ -52,6 +52,15 @@ async def test_success_has_no_error(executor: ShellExecutor) -> None:
     assert outcome.error is None
 
 
+async def test_commands_start_with_sigpipe_at_its_default(executor: ShellExecutor) -> None:
+    # Python ignores SIGPIPE; a child inheriting that would get EPIPE errors instead of
+    # dying quietly, as in a terminal. `yes` killed by SIGPIPE exits 128 + 13.
+    command = '(yes; echo "yes exited $?" >&2) | head -n 1 >/dev/null; exit 1'
+    outcome = await asyncio.wait_for(executor(shell_job(command)), 10)
+    assert outcome.error is not None
+    assert f"yes exited {128 + signal.SIGPIPE}" in outcome.error
+
+
 async def test_a_background_child_does_not_keep_the_job_running(executor: ShellExecutor) -> None:
     # The child inherits stderr; the job still ends when the command exits.
     marker = unique_sleep()
