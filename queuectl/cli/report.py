@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -15,6 +16,10 @@ from queuectl.runstats import JobEvent
 __all__ = ["JsonLogFormatter", "Reporter"]
 
 _CLEAR = "\r\x1b[K"
+
+#: Job lines wait at most this long (seconds) to be written together: one write a batch,
+#: not a write and a flush for each of thousands of jobs a second.
+FLUSH_DELAY = 0.05
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -42,6 +47,8 @@ class Reporter:
         self.remaining: int | None = None
         self._started = time.monotonic()
         self._line = ""
+        self._pending: list[str] = []
+        self._flush_at: asyncio.TimerHandle | None = None
 
     def on_event(self, event: JobEvent) -> None:
         self.done += 1
@@ -49,7 +56,23 @@ class Reporter:
             self.remaining -= 1
         if self.quiet:
             return
-        self._write(self._job_line(event) + "\n")
+        self._pending.append(self._job_line(event) + "\n")
+        if self._flush_at is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called outside a loop: nothing will flush later
+                self.flush()
+                return
+            self._flush_at = loop.call_later(FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        """Write the job lines waiting to be written."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        if self._pending:
+            text, self._pending = "".join(self._pending), []
+            self._write(text)
 
     def _job_line(self, event: JobEvent) -> str:
         outcome = event.outcome
@@ -82,6 +105,7 @@ class Reporter:
     def draw_progress(self) -> None:
         if not self.progress or self.remaining is None:
             return
+        self.flush()
         total = self.done + self.remaining
         elapsed = max(time.monotonic() - self._started, 1e-6)
         rate = self.done / elapsed
@@ -91,6 +115,7 @@ class Reporter:
         self.out.flush()
 
     def finish(self) -> None:
+        self.flush()
         if self._line:
             self.out.write(_CLEAR)
             self.out.flush()
