@@ -3,24 +3,31 @@
 Floor: the fastest way found on this machine to start and reap ``sh -c true`` from
 Python at the same concurrency; every candidate in ``spawn.py`` is measured in this run
 and printed, and the best one is the floor.
+
+A side table splits the CPU time per job between the process (the floor's loop, or
+queuectl's runner with its SQLite thread) and the commands it ran: on a machine with
+few cores, ``cores / total`` bounds the rate whatever the process does with its time.
 """
 
 from __future__ import annotations
+
+import os
 
 from benchmarks.harness import (
     BenchError,
     Context,
     Param,
+    RunCost,
     Sizes,
+    measured_run,
     queuectl_argv,
     run_child,
-    timed_run,
 )
 from benchmarks.report import Goal, Report, Row, Table
 from benchmarks.seed import counts_via_api, enqueue_via_api
 from benchmarks.spawn import METHODS
 
-__all__ = ["NAME", "PARAMS", "run", "run_worker", "spawn_floor"]
+__all__ = ["NAME", "PARAMS", "run", "run_worker", "run_worker_cost", "spawn_floor"]
 
 NAME = "dispatch"
 PARAMS = {
@@ -37,14 +44,21 @@ def run_worker(
     ctx: Context, label: str, jobs: int, count: int, command: str, db: str | None = None
 ) -> float:
     """Seconds for one ``worker start --burst`` process to drain ``jobs`` x ``command``."""
+    return run_worker_cost(ctx, label, jobs, count, command, db).seconds
+
+
+def run_worker_cost(
+    ctx: Context, label: str, jobs: int, count: int, command: str, db: str | None = None
+) -> RunCost:
+    """``run_worker``, with the runner's own CPU and its commands' CPU."""
     home = ctx.home(label)
     enqueue_via_api(home, db, jobs, command)
     argv = [*queuectl_argv(), "worker", "start", "--count", str(count), "--burst"]
-    elapsed = timed_run(argv, env=ctx.env(home, db))
+    cost = measured_run(argv, env=ctx.env(home, db))
     done = counts_via_api(home, db).get("completed", 0)
     if done != jobs:
         raise BenchError(f"{label}: {done} of {jobs} jobs completed")
-    return elapsed
+    return cost
 
 
 def spawn_floor(
@@ -60,16 +74,20 @@ def spawn_floor(
             f"unknown spawn method(s) {', '.join(unknown)} (known: {', '.join(METHODS)})"
         )
     rates: dict[str, float | str] = {}
+    costs: dict[str, RunCost] = {}  # per spawn, of each method's fastest run
     for method in methods or list(METHODS):
-        values = []
         for _ in range(max(1, ctx.repeat)):
             result = run_child("benchmarks.spawn", method, n, concurrency)
             if "skip" in result:
                 rates[method] = str(result["skip"])
                 break
-            values.append(float(result["rate"]))
-        if values:
-            rates[method] = max(values)
+            rate = float(result["rate"])
+            if rate > float(rates.get(method, 0.0)):
+                rates[method] = rate
+                costs[method] = RunCost(
+                    1 / rate, result.get("own_cpu", 0.0) / n, result.get("children_cpu", 0.0) / n
+                )
+        if method in costs:
             ctx.log(f"  spawn {method} c={concurrency}: {rates[method]:,.0f}/s")
     measured = {m: r for m, r in rates.items() if isinstance(r, float)}
     if not measured:
@@ -78,7 +96,18 @@ def spawn_floor(
     found = (best, measured[best], rates)
     if methods is None:
         ctx.shared[f"spawn:{concurrency}"] = found
+    ctx.shared[f"spawn-cost:{concurrency}"] = costs[best]
     return found
+
+
+def _cpu_row(case: str, cost: RunCost, jobs: int) -> list[str]:
+    """A row of the CPU table: ms per job of the process and of its commands."""
+    if cost.own_cpu is None or cost.children_cpu is None:
+        return [case, "n/a", "n/a", "n/a", "n/a"]
+    own, children = cost.own_cpu / jobs * 1e3, cost.children_cpu / jobs * 1e3
+    total = own + children
+    bound = (os.cpu_count() or 1) / total * 1e3 if total > 0 else float("inf")
+    return [case, f"{own:.3f}", f"{children:.3f}", f"{total:.3f}", f"{bound:,.0f}"]
 
 
 def run(ctx: Context, sizes: Sizes, report: Report) -> None:
@@ -88,6 +117,10 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
         "spawn methods (sh -c true started and reaped per second; the best is the floor)",
         ["method", *(f"c={c}" for c in counts), "how"],
     )
+    cpu = Table(
+        f"CPU per job in ms (user + system) and the rate it allows on {os.cpu_count()} cores",
+        ["run", "process", "commands", "total", "bound (jobs/s)"],
+    )
     per_method: dict[str, list[str]] = {}
     for count in counts:
         ctx.log(f"dispatch: floor candidates at concurrency {count}")
@@ -96,10 +129,18 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
             cell = f"{rate:,.0f}" if isinstance(rate, float) else "n/a"
             per_method.setdefault(method, []).append(cell + (" *" if method == best else ""))
         ctx.log(f"dispatch: {jobs} jobs, worker --count {count}")
-        seconds = min(
-            run_worker(ctx, f"dispatch-c{count}", jobs, count, "true")
-            for _ in range(max(1, ctx.repeat))
+        cost = min(
+            (
+                run_worker_cost(ctx, f"dispatch-c{count}", jobs, count, "true")
+                for _ in range(max(1, ctx.repeat))
+            ),
+            key=lambda c: c.seconds,
         )
+        seconds = cost.seconds
+        cpu.rows.append(
+            _cpu_row(f"floor ({best}), c={count}", ctx.shared[f"spawn-cost:{count}"], 1)
+        )
+        cpu.rows.append(_cpu_row(f"queuectl worker, --count {count}", cost, jobs))
         report.add(
             Row(
                 NAME,
@@ -114,3 +155,4 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
     for method, cells in per_method.items():
         table.rows.append([method, *cells, METHODS[method][0]])
     report.tables.append(table)
+    report.tables.append(cpu)

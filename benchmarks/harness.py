@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -10,11 +11,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -22,8 +24,10 @@ __all__ = [
     "BenchError",
     "Context",
     "Param",
+    "RunCost",
     "Sizes",
     "best",
+    "measured_run",
     "median",
     "queuectl_argv",
     "run_async",
@@ -198,9 +202,68 @@ def timed_run(
     )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        tail = result.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise BenchError(f"{' '.join(argv[:4])} … exited {result.returncode}: {' | '.join(tail)}")
+        _failed(argv, result.returncode, result.stderr)
     return elapsed
+
+
+class RunCost(NamedTuple):
+    """A whole process's wall time and where its CPU went (None where unmeasurable)."""
+
+    seconds: float
+    #: CPU seconds of the process itself (all its threads), user + system.
+    own_cpu: float | None = None
+    #: CPU seconds of the children it started and reaped (the commands it ran).
+    children_cpu: float | None = None
+
+
+def measured_run(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 600
+) -> RunCost:
+    """Like ``timed_run``, and also the process's own CPU beside its children's.
+
+    The exited process is read from /proc before it is reaped (``waitid`` with
+    ``WNOWAIT``), so the figures are final. Without that (not Linux) only time is given.
+    """
+    from benchmarks.procfs import cpu_split
+
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv),
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        own = children = None
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            if hasattr(os, "waitid") and hasattr(os, "WNOWAIT"):
+                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
+                elapsed = time.perf_counter() - start
+                with contextlib.suppress(OSError):
+                    own, children = cpu_split(proc.pid)
+                proc.wait()
+            else:
+                proc.wait()
+                elapsed = time.perf_counter() - start
+        finally:
+            killer.cancel()
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+        if proc.returncode != 0 and elapsed >= timeout:
+            raise BenchError(f"{' '.join(argv[:4])} … killed after {timeout:g} s")
+        if proc.returncode != 0:
+            errors.seek(0)
+            _failed(argv, proc.returncode, errors.read())
+    return RunCost(elapsed, own, children)
+
+
+def _failed(argv: Sequence[str], code: int, stderr: bytes) -> None:
+    tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+    raise BenchError(f"{' '.join(argv[:4])} … exited {code}: {' | '.join(tail)}")
 
 
 def run_child(module: str, *args: object, timeout: float = 600) -> dict[str, Any]:

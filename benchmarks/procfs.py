@@ -8,18 +8,32 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MemorySampler", "cpu_seconds", "memory_kb"]
+__all__ = ["MemorySampler", "cpu_seconds", "cpu_split", "memory_kb"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` so far (its reaped children excluded)."""
+def _stat_fields(pid: int) -> list[bytes]:
     stat = Path(f"/proc/{pid}/stat").read_bytes()
     # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / _TICKS
+    return stat[stat.rfind(b")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` so far (its reaped children excluded)."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(own CPU seconds, CPU seconds of its reaped children) of ``pid``, user + system.
+
+    Read from a zombie (exited, not yet reaped) these are the final figures.
+    """
+    fields = _stat_fields(pid)
+    own = int(fields[11]) + int(fields[12])
+    children = int(fields[13]) + int(fields[14])
+    return own / _TICKS, children / _TICKS
 
 
 def memory_kb(pid: int) -> dict[str, int]:

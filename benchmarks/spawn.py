@@ -4,7 +4,10 @@ Each candidate keeps ``concurrency`` children in flight until ``n`` have run, ev
 in its own session with stdin/stdout/stderr on /dev/null (a job runner needs at least
 that). Each runs in a fresh interpreter so that loops and child watchers do not mix:
 
-    python -m benchmarks.spawn METHOD N CONCURRENCY   →   {"rate": spawns per second}
+    python -m benchmarks.spawn METHOD N CONCURRENCY   →   {"rate": spawns per second, …}
+
+The result also gives the CPU seconds of the interpreter itself (``own_cpu``) and of
+the children it reaped (``children_cpu``): on few cores their sum bounds the rate.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import select
 import subprocess
 import sys
@@ -295,12 +299,27 @@ METHODS: dict[str, tuple[str, Callable[[int, int], float]]] = {
 
 def main(argv: list[str]) -> None:
     method, n, concurrency = argv[0], int(argv[1]), int(argv[2])
+    own, children = _cpu()
     try:
         elapsed = METHODS[method][1](n, concurrency)
     except Unavailable as exc:
         print(json.dumps({"skip": str(exc)}))
         return
-    print(json.dumps({"rate": n / elapsed, "seconds": elapsed}))
+    own_after, children_after = _cpu()
+    result = {
+        "rate": n / elapsed,
+        "seconds": elapsed,
+        "own_cpu": own_after - own,
+        "children_cpu": children_after - children,
+    }
+    print(json.dumps(result))
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its reaped children."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    theirs = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime, theirs.ru_utime + theirs.ru_stime
 
 
 if __name__ == "__main__":

@@ -43,5 +43,8 @@ def test_benchmarks_print_their_table(tmp_path: Path) -> None:
     for name in ("dispatch", "sleep", "overhead", "depth", "enqueue"):
         assert any(line.startswith(name + " ") for line in lines), name
     assert "spawn methods" in result.stdout
+    # Where the runner's CPU went: read from /proc on Linux, "n/a" elsewhere.
+    (cpu_row,) = [line for line in lines if line.startswith("queuectl worker, --count 2")]
+    assert sys.platform != "linux" or "n/a" not in cpu_row, cpu_row
     assert "goals met:" in result.stdout
     assert not list(tmp_path.iterdir()), "temporary homes were left behind"
