@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +56,7 @@ def _chosen(queue_count: int) -> str:
     return f"SELECT seq FROM ({branches}) {_ORDER}"
 
 
+@functools.cache
 def claim_sql(queue_count: int) -> str:
     """A claim alone (the query plan test reads this one)."""
     return f"""
@@ -74,6 +76,7 @@ def _pick(claimed: str, finished: str) -> str:
     return f"CASE WHEN t.v IS NULL THEN {claimed} ELSE {finished} END"
 
 
+@functools.cache  # built once per queue count: a runner sends it for every batch
 def exchange_sql(queue_count: int) -> str:
     """Finish a batch and claim for free slots in ONE statement: one commit, one trip.
 
