@@ -149,6 +149,7 @@ class Runner:
             asyncio.create_task(upkeep.heartbeat_loop(), name="queuectl-heartbeat"),
             asyncio.create_task(upkeep.recovery_loop(), name="queuectl-recovery"),
             asyncio.create_task(self._writer.run(), name="queuectl-output"),
+            asyncio.create_task(self.store.maintain(), name="queuectl-store-upkeep"),
         ]
         if self.settings.retention:
             side.append(asyncio.create_task(upkeep.retention_loop(), name="queuectl-retention"))

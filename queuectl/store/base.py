@@ -268,3 +268,9 @@ class Store(Protocol):
     async def notify(self, kind: WakeKind = "jobs") -> None:
         """Wake the runners that listen on this store."""
         ...
+
+    # -- upkeep -------------------------------------------------------------
+    async def maintain(self) -> None:
+        """The store's own upkeep while a runner runs, until cancelled; returns at once
+        where there is none (SQLite: checkpoints its log off the runner's commits)."""
+        ...

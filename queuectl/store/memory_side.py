@@ -87,6 +87,9 @@ class MemorySideTables:
         self._subscribers.add(subscription)
         return subscription
 
+    async def maintain(self) -> None:
+        return  # nothing to keep up in memory
+
     async def notify(self, kind: WakeKind = "jobs") -> None:
         loop = asyncio.get_running_loop()
         for subscription in list(self._subscribers):

@@ -119,5 +119,8 @@ class PgCore:
         self._listeners.add(listener)
         return listener
 
+    async def maintain(self) -> None:
+        return  # the server vacuums and checkpoints on its own
+
     async def notify(self, kind: WakeKind = "jobs") -> None:
         await self._fetch(rsql.NOTIFY, self.target.channel, kind)

@@ -132,6 +132,14 @@ class SQLiteConnection:
     async def close(self) -> None:
         await self._conn.close()
 
+    def total_changes(self) -> int:
+        """Rows this connection has written since it opened (a cheap "wrote since?")."""
+        return int(self._conn.total_changes)
+
+    async def set_autocheckpoint(self, pages: int) -> None:
+        """Whether (0: no) and when this connection's commits checkpoint the log."""
+        await self._fetch(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
     async def _call(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
         """Run ``fn`` alone on the connection, mapping SQLite errors to StoreError.
 

