@@ -4,8 +4,8 @@ By default the connection whose commit takes the log past 1,000 pages copies the
 back into the database and syncs both files before its statement returns: on a runner,
 every ~80 jobs one claim waited 5-20 ms for it, the whole tail of the pick-up latency.
 While a runner runs, a second connection of its own checkpoints every ``INTERVAL``
-after the runner wrote something, so at light load the log is copied back and reset
-between commits and no claim waits.
+while the runner writes (and looks less and less often while it does not), so at light
+load the log is copied back and reset between commits and no claim waits.
 
 A passive checkpoint never waits for writers, so under a steady stream of commits it
 may never copy the whole log, and the log is only reset (written again from its start)
@@ -30,12 +30,15 @@ from queuectl.errors import StoreError
 if TYPE_CHECKING:
     from queuectl.store.sqlite_conn import SQLiteConnection
 
-__all__ = ["INTERVAL", "OWN_PAGES", "checkpoint_loop"]
+__all__ = ["IDLE_INTERVAL", "INTERVAL", "OWN_PAGES", "checkpoint_loop"]
 
 log = logging.getLogger("queuectl.runner")
 
 #: Seconds between two checkpoints while the runner writes.
 INTERVAL = 0.1
+#: The longest pause between two looks while it does not (an idle runner stays idle;
+#: a light load writes far fewer than OWN_PAGES pages in that time).
+IDLE_INTERVAL = 2.0
 #: Log size (pages) at which the runner's own commit still checkpoints (under load).
 OWN_PAGES = 2000
 #: SQLite's own default, restored when the runner stops.
@@ -60,13 +63,14 @@ async def checkpoint_loop(store: SQLiteConnection) -> None:
             log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, exc)
             return
         try:
-            written = store.total_changes()
+            written, pause = store.total_changes(), INTERVAL
             while True:
-                await asyncio.sleep(INTERVAL)
+                await asyncio.sleep(pause)
                 now = store.total_changes()
-                if now == written:
-                    continue  # nothing of ours to copy
-                written = now
+                if now == written:  # nothing of ours to copy: look less often
+                    pause = min(pause * 2, IDLE_INTERVAL)
+                    continue
+                written, pause = now, INTERVAL
                 await _checkpoint(side)
         finally:
             # The connection checkpoints for itself again (it may outlive the runner).
