@@ -28,6 +28,8 @@ Conn = aiosqlite.Connection
 S = TypeVar("S", bound="SQLiteConnection")
 
 _BUSY_TIMEOUT_MS = 30_000
+#: SQLite's default: a commit that takes the log past this many pages checkpoints it.
+_AUTOCHECKPOINT = 1000
 
 
 def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
@@ -66,6 +68,7 @@ class SQLiteConnection:
         self.path = path
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._log_holders = 0  # runners checkpointing this connection's log from the side
 
     @classmethod
     async def open(cls: type[S], path: Path, *, clock: Callable[[], float] = time.time) -> S:
@@ -136,9 +139,22 @@ class SQLiteConnection:
         """Rows this connection has written since it opened (a cheap "wrote since?")."""
         return int(self._conn.total_changes)
 
-    async def set_autocheckpoint(self, pages: int) -> None:
-        """Whether (0: no) and when this connection's commits checkpoint the log."""
-        await self._fetch(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+    async def hold_checkpoints(self, pages: int) -> None:
+        """Let this connection's commits checkpoint only past ``pages`` of log, while at
+        least one holder (a runner checkpointing from the side) has not released."""
+        self._log_holders += 1
+        if self._log_holders == 1:
+            try:
+                await self._fetch(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+            except BaseException:
+                self._log_holders -= 1
+                raise
+
+    async def release_checkpoints(self) -> None:
+        """Undo one ``hold_checkpoints``; the last one restores SQLite's default."""
+        self._log_holders -= 1
+        if self._log_holders == 0:
+            await self._fetch(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT}")
 
     async def _call(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
         """Run ``fn`` alone on the connection, mapping SQLite errors to StoreError.

@@ -41,8 +41,6 @@ INTERVAL = 0.1
 IDLE_INTERVAL = 2.0
 #: Log size (pages) at which the runner's own commit still checkpoints (under load).
 OWN_PAGES = 2000
-#: SQLite's own default, restored when the runner stops.
-_AUTOCHECKPOINT = 1000
 
 
 async def checkpoint_loop(store: SQLiteConnection) -> None:
@@ -58,7 +56,7 @@ async def checkpoint_loop(store: SQLiteConnection) -> None:
         return
     try:
         try:
-            await store.set_autocheckpoint(OWN_PAGES)
+            await store.hold_checkpoints(OWN_PAGES)
         except StoreError as exc:
             log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, exc)
             return
@@ -73,9 +71,10 @@ async def checkpoint_loop(store: SQLiteConnection) -> None:
                 written, pause = now, INTERVAL
                 await _checkpoint(side)
         finally:
-            # The connection checkpoints for itself again (it may outlive the runner).
+            # The last runner to stop gives the connection its own checkpoints back (it
+            # may outlive them: an application embedding the queue).
             with contextlib.suppress(StoreError):
-                await store.set_autocheckpoint(_AUTOCHECKPOINT)
+                await store.release_checkpoints()
     finally:
         await side.close()
 

@@ -48,7 +48,7 @@ async def test_a_runners_writes_reach_the_database_file_without_a_commit_copying
         await queue.enqueue_many(["true"] * 20)  # a few hundred pages: under any threshold
         async with running(queue.runner(concurrency=4, execute=noop)):
             await eventually(lambda: _completed(queue, 20), what="the runner completes the jobs")
-            assert await autocheckpoint(queue) == OWN_PAGES
+            await eventually(lambda: _autocheckpoint_is(queue, OWN_PAGES), what="side checkpoints")
             await eventually(
                 lambda: completed_in_database_file(path, scratch) == 20,
                 within=10,
@@ -71,3 +71,22 @@ async def test_the_log_stays_bounded_under_a_stream_of_commits(tmp_path: Path) -
 
 async def _completed(queue: Queue, count: int) -> bool:
     return (await queue.counts())[JobState.COMPLETED] == count
+
+
+async def test_the_default_comes_back_when_the_last_runner_on_the_store_stops(
+    tmp_path: Path,
+) -> None:
+    async with Queue.open(str(tmp_path / "q.db")) as queue:
+        async with running(queue.runner(execute=noop)) as first:
+            async with running(queue.runner(execute=noop)):
+                await eventually(
+                    lambda: _autocheckpoint_is(queue, OWN_PAGES), what="both runners hold"
+                )
+            # The second runner stopped; the first still checkpoints from the side.
+            assert await autocheckpoint(queue) == OWN_PAGES
+            assert not first.done()
+        assert await autocheckpoint(queue) == 1000
+
+
+async def _autocheckpoint_is(queue: Queue, pages: int) -> bool:
+    return await autocheckpoint(queue) == pages
