@@ -15,6 +15,7 @@ from queuectl.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 
 __all__ = [
     "CancelResult",
+    "ExchangeParts",
     "Finish",
     "Heartbeat",
     "NewJob",
@@ -106,6 +107,32 @@ def duplicate_in_batch(ids: Sequence[str]) -> DuplicateJob:
             return DuplicateJob(job_id, "it appears twice in this batch")
         seen.add(job_id)
     return DuplicateJob(ids[0], "the store refused it as a duplicate")
+
+
+class ExchangeParts:
+    """``claim`` and ``finish`` for a store whose one statement for both is ``exchange``."""
+
+    async def exchange(
+        self,
+        finishes: Sequence[Finish],
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[set[str], list[Job]]:
+        raise NotImplementedError
+
+    async def claim(
+        self,
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> list[Job]:
+        return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
+
+    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
+        return (await self.exchange(finishes, "", 0, 0.0))[0]
 
 
 class Subscription(Protocol):

@@ -31,7 +31,7 @@ from queuectl.errors import InvalidState, JobNotFound
 from queuectl.models import FINISHED_STATES, Job, JobState
 from queuectl.store import postgres_sql as sql
 from queuectl.store import postgres_sql_runners as rsql
-from queuectl.store.base import Finish, NewJob
+from queuectl.store.base import ExchangeParts, Finish, NewJob
 from queuectl.store.postgres_conn import Conn, parse_url
 from queuectl.store.postgres_enqueue import insert_jobs
 from queuectl.store.postgres_exchange import exchange_op
@@ -50,7 +50,7 @@ def _op_id() -> int:
     return secrets.randbits(63)
 
 
-class PostgresStore(PgInspect):
+class PostgresStore(ExchangeParts, PgInspect):
     """A Store on one PostgreSQL schema. Open it with ``PostgresStore.open(url)``."""
 
     @classmethod
@@ -125,18 +125,6 @@ class PostgresStore(PgInspect):
         rows = await self._fetch(query, *([names] if names else []))
         value = rows[0][0]
         return None if value is None else float(value)
-
-    async def claim(
-        self,
-        runner_id: str,
-        limit: int,
-        lease_seconds: float,
-        queues: Sequence[str] | None = None,
-    ) -> list[Job]:
-        return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
-
-    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
-        return (await self.exchange(finishes, "", 0, 0.0))[0]
 
     async def exchange(
         self,

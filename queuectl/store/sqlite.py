@@ -15,7 +15,7 @@ from typing import Any
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.models import Job, JobState
 from queuectl.store import sqlite_sql as sql
-from queuectl.store.base import CancelResult, Finish, NewJob, duplicate_in_batch
+from queuectl.store.base import CancelResult, ExchangeParts, Finish, NewJob, duplicate_in_batch
 from queuectl.store.sqlite_conn import Conn
 from queuectl.store.sqlite_runners import SQLiteSideTables
 
@@ -24,7 +24,7 @@ __all__ = ["SQLiteStore"]
 _PAGE = 500
 
 
-class SQLiteStore(SQLiteSideTables):
+class SQLiteStore(ExchangeParts, SQLiteSideTables):
     """A Store on one SQLite file, in WAL mode."""
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
@@ -140,18 +140,6 @@ class SQLiteStore(SQLiteSideTables):
             params += list(queues)
         rows = await self._fetch(f"SELECT min(run_at) FROM jobs WHERE {where}", params)
         return None if not rows else rows[0][0]
-
-    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
-        return (await self.exchange(finishes, "", 0, 0.0))[0]
-
-    async def claim(
-        self,
-        runner_id: str,
-        limit: int,
-        lease_seconds: float,
-        queues: Sequence[str] | None = None,
-    ) -> list[Job]:
-        return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
 
     async def exchange(
         self,
