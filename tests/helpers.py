@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queuectl.models import JobState, RunnerInfo, from_epoch
+from queuectl.models import Job, JobState, RunnerInfo, from_epoch
 from queuectl.runner import Runner, RunStats
 from queuectl.store import Store
 
@@ -102,6 +102,22 @@ def dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def job_record(job_id: str = "j1", *, at: float = EPOCH, **changes: object) -> Job:
+    """A Job record as a store returns it: pending, ``true``, every time ``at``."""
+    moment = from_epoch(at)
+    job = Job(
+        id=job_id,
+        command="true",
+        state=JobState.PENDING,
+        attempts=0,
+        max_retries=3,
+        run_at=moment,
+        created_at=moment,
+        updated_at=moment,
+    )
+    return job._replace(**changes)  # type: ignore[arg-type]
 
 
 def runner_info(

@@ -10,21 +10,17 @@ import uuid
 import pytest
 
 from queuectl.executor import ShellExecutor
-from queuectl.models import Job, JobState, from_epoch
-from tests.helpers import EPOCH, eventually, processes_with
+from queuectl.models import Job, JobState
+from tests.helpers import eventually, job_record, processes_with
 
 
 def shell_job(command: str, *, timeout: float | None = None) -> Job:
-    moment = from_epoch(EPOCH)
-    return Job(
-        id="exec-test",
+    return job_record(
+        "exec-test",
         command=command,
         state=JobState.PROCESSING,
         attempts=1,
         max_retries=0,
-        run_at=moment,
-        created_at=moment,
-        updated_at=moment,
         timeout=timeout,
         token=1,
     )

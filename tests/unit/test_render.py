@@ -12,7 +12,7 @@ import pytest
 
 from queuectl.cli.render import status_json, status_text, write_job_stream
 from queuectl.models import Job, JobState, RunnerInfo, from_epoch, iso
-from tests.helpers import EPOCH, runner_info
+from tests.helpers import EPOCH, job_record, runner_info
 
 COUNTS = {
     JobState.PENDING: 5,
@@ -24,18 +24,7 @@ COUNTS = {
 
 
 def make_job(job_id: str = "j1", **changes: object) -> Job:
-    moment = from_epoch(EPOCH + 0.123)
-    job = Job(
-        id=job_id,
-        command="echo hi",
-        state=JobState.PENDING,
-        attempts=0,
-        max_retries=3,
-        run_at=moment,
-        created_at=moment,
-        updated_at=moment,
-    )
-    return job._replace(**changes)  # type: ignore[arg-type]
+    return job_record(job_id, at=EPOCH + 0.123, **{"command": "echo hi", **changes})
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import asyncio
 import io
 
 from queuectl.cli.report import FLUSH_DELAY, Reporter
-from queuectl.models import SUCCESS, Job, JobState, from_epoch
+from queuectl.models import SUCCESS, JobState
 from queuectl.runstats import JobEvent
-from tests.helpers import EPOCH, eventually
+from tests.helpers import eventually, job_record
 
 
 class CountingStream(io.StringIO):
@@ -24,17 +24,7 @@ class CountingStream(io.StringIO):
 
 
 def event(job_id: str) -> JobEvent:
-    moment = from_epoch(EPOCH)
-    job = Job(
-        id=job_id,
-        command="true",
-        state=JobState.COMPLETED,
-        attempts=1,
-        max_retries=3,
-        run_at=moment,
-        created_at=moment,
-        updated_at=moment,
-    )
+    job = job_record(job_id, state=JobState.COMPLETED, attempts=1)
     return JobEvent(job, JobState.COMPLETED, SUCCESS, 0.01)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.models import Job, JobState, Outcome, from_epoch
+from queuectl.models import Job, JobState, Outcome
 from queuectl.retry import MAX_DELAY, RetryPolicy, backoff_delay, decide
+from tests.helpers import job_record
 
 POLICY = RetryPolicy(backoff_base=2.0)
 FAILED_EXIT = Outcome(exit_code=1, reason="exit", error="exit code 1\nboom")
@@ -13,16 +14,8 @@ FAILED_EXIT = Outcome(exit_code=1, reason="exit", error="exit code 1\nboom")
 
 def job(attempts: int, max_retries: int = 3) -> Job:
     """A job as a runner holds it after claiming: ``attempts`` counts the current run."""
-    moment = from_epoch(1_700_000_000)
-    return Job(
-        id="j",
-        command="false",
-        state=JobState.PROCESSING,
-        attempts=attempts,
-        max_retries=max_retries,
-        run_at=moment,
-        created_at=moment,
-        updated_at=moment,
+    return job_record(
+        "j", command="false", state=JobState.PROCESSING, attempts=attempts, max_retries=max_retries
     )
 
 
