@@ -52,13 +52,13 @@ async def checkpoint_loop(store: SQLiteConnection) -> None:
     try:
         side = await aiosqlite.connect(store.path, isolation_level=None)
     except sqlite3.Error as exc:
-        log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, exc)
+        _stay(store, exc)
         return
     try:
         try:
             await store.hold_checkpoints(OWN_PAGES)
         except StoreError as exc:
-            log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, exc)
+            _stay(store, exc)
             return
         try:
             written, pause = store.total_changes(), INTERVAL
@@ -77,6 +77,10 @@ async def checkpoint_loop(store: SQLiteConnection) -> None:
                 await store.release_checkpoints()
     finally:
         await side.close()
+
+
+def _stay(store: SQLiteConnection, why: Exception) -> None:
+    log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, why)
 
 
 async def _checkpoint(side: aiosqlite.Connection) -> None:
