@@ -6,9 +6,10 @@ started with ``os.posix_spawn`` (glibc uses a vfork-style clone: the loop waits 
 until the child has exec'd), in its own session, with its stdio wired by file actions;
 ``subprocess.Popen`` (also vfork) where posix_spawn cannot start a session. Spawning on
 the loop itself measured faster than from a thread pool, where spawning threads and
-the loop contend for the GIL. Exits are watched through a pidfd on the loop (Linux ≥ 5.3;
-a waiting thread elsewhere), and output pipes are read with non-blocking reads on the
-loop. Measured with ``python -m benchmarks --only dispatch``.
+the loop contend for the GIL. Exits are watched through a pidfd (Linux ≥ 5.3; a waiting
+thread elsewhere) and output pipes are read as they become readable, both through one
+epoll set on the loop (``queuectl.readiness``). Measured with
+``python -m benchmarks --only dispatch``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
+
+from queuectl.readiness import Readiness
 
 __all__ = ["Child", "Spawner"]
 
@@ -39,11 +42,12 @@ class Child:
         self,
         pid: int,
         pipes: dict[int, int],
-        loop: asyncio.AbstractEventLoop,
+        readiness: Readiness,
         reap: Callable[[bool], int | None],
     ) -> None:
         self.pid = pid
-        self._loop = loop
+        self._readiness = readiness
+        self._loop = loop = readiness.loop
         self._reap = reap  # reap(block) -> exit code (negative: killed by that signal)
         self.returncode: int | None = None
         self._exited: asyncio.Future[None] = loop.create_future()
@@ -63,14 +67,14 @@ class Child:
             waiter = self._loop.run_in_executor(None, self._reap, True)
             waiter.add_done_callback(self._waited)
             return
-        self._loop.add_reader(fd, self._pidfd_ready, fd)
+        self._readiness.add(fd, lambda: self._pidfd_ready(fd))
 
     def _waited(self, future: asyncio.Future[int | None]) -> None:
         self.returncode = future.result()
         self._set_exited()
 
     def _pidfd_ready(self, fd: int) -> None:
-        self._loop.remove_reader(fd)
+        self._readiness.remove(fd)
         os.close(fd)
         code = self._reap(False)  # the pidfd says it exited: the zombie is there
         self.returncode = code if code is not None else self._reap(True)
@@ -90,27 +94,32 @@ class Child:
         self._drained = self._loop.create_future()
         for fd, stream in self._pipes.items():
             self._reading[fd] = stream
-            self._loop.add_reader(fd, self._readable, fd, on_output)
+            self._readiness.add(fd, self._reader(fd, on_output))
         if not self._reading:
             self._drained.set_result(None)
 
-    def _readable(self, fd: int, on_output: Callable[[int, bytes], None]) -> None:
-        # One read per readiness: the loop polls level-triggered and calls again while
-        # data remains, and a read after readiness cannot block, so the pipes need no
-        # O_NONBLOCK (two fcntl calls each, on a path run thousands of times a second).
-        try:
-            data = os.read(fd, _READ)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if data:
-            on_output(self._reading[fd], data)
-        else:
-            self._stop_reading(fd)
+    def _reader(self, fd: int, on_output: Callable[[int, bytes], None]) -> Callable[[], None]:
+        stream = self._reading[fd]
+
+        def readable() -> None:
+            # One read per readiness: readiness is level-triggered, so it comes again
+            # while data remains, and a read after readiness cannot block: the pipes
+            # need no O_NONBLOCK (two fcntl calls each, thousands of times a second).
+            try:
+                data = os.read(fd, _READ)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if data:
+                on_output(stream, data)
+            else:
+                self._stop_reading(fd)
+
+        return readable
 
     def _stop_reading(self, fd: int) -> None:
-        self._loop.remove_reader(fd)
+        self._readiness.remove(fd)
         del self._reading[fd]
         if not self._reading and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
@@ -133,25 +142,39 @@ class Spawner:
 
     def __init__(self) -> None:
         self._devnull: int | None = None
+        self._readiness: Readiness | None = None
         self._posix_spawn = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
 
     async def spawn(
         self, command: str, env: Mapping[str, str], *, capture_stdout: bool = False
     ) -> Child:
-        loop = asyncio.get_running_loop()
+        readiness = self._readiness_for(asyncio.get_running_loop())
         if self._posix_spawn:
             try:
-                return self._spawn(command, env, capture_stdout, loop)
+                return self._spawn(command, env, capture_stdout, readiness)
             except NotImplementedError:  # no way to start a session this way here
                 self._posix_spawn = False
-        return _popen(command, env, capture_stdout, loop)
+        return _popen(command, env, capture_stdout, readiness)
+
+    def _readiness_for(self, loop: asyncio.AbstractEventLoop) -> Readiness:
+        readiness = self._readiness
+        if readiness is None or readiness.loop is not loop:
+            self._close_readiness()
+            readiness = self._readiness = Readiness(loop)
+        return readiness
+
+    def _close_readiness(self) -> None:
+        if self._readiness is not None:
+            with contextlib.suppress(RuntimeError):  # its loop is closed already
+                self._readiness.close()
+            self._readiness = None
 
     def _spawn(
         self,
         command: str,
         env: Mapping[str, str],
         capture_stdout: bool,
-        loop: asyncio.AbstractEventLoop,
+        readiness: Readiness,
     ) -> Child:
         if self._devnull is None:
             self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -181,9 +204,10 @@ class Spawner:
         if capture_stdout:
             os.close(out_w)
             pipes[out_r] = 1
-        return Child(pid, pipes, loop, lambda block: _waitpid(pid, block))
+        return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
 
     def close(self) -> None:
+        self._close_readiness()
         if self._devnull is not None:
             os.close(self._devnull)
             self._devnull = None
@@ -199,7 +223,7 @@ def _waitpid(pid: int, block: bool) -> int | None:
 
 
 def _popen(
-    command: str, env: Mapping[str, str], capture_stdout: bool, loop: asyncio.AbstractEventLoop
+    command: str, env: Mapping[str, str], capture_stdout: bool, readiness: Readiness
 ) -> Child:
     proc = subprocess.Popen(
         [_SHELL, "-c", command],
@@ -219,4 +243,4 @@ def _popen(
     def reap(block: bool) -> int | None:
         return proc.wait() if block else proc.poll()
 
-    return Child(proc.pid, pipes, loop, reap)
+    return Child(proc.pid, pipes, readiness, reap)
