@@ -22,6 +22,9 @@ __all__ = ["STDERR_TAIL", "OutputSink", "ShellExecutor", "describe_exit"]
 #: How much of the end of stderr is kept in ``last_error``.
 STDERR_TAIL = 4096
 
+#: The variables that tell a command which job and attempt it is.
+_JOB_VARIABLES = ("QUEUECTL_JOB_ID", "QUEUECTL_ATTEMPT", "QUEUECTL_CLAIM")
+
 #: Receives a job's output as it is produced: ``sink(stream, data)``, stream 1 or 2.
 OutputSink = Callable[[int, bytes], None]
 
@@ -77,17 +80,22 @@ class ShellExecutor:
         self.kill_grace = kill_grace
         self._env = dict(os.environ if env is None else env)
         self._env["QUEUECTL_RUNNER_ID"] = runner_id
+        for name in _JOB_VARIABLES:  # set per job (a runner may itself run in a job)
+            self._env.pop(name, None)
         self._spawner = spawner or Spawner()
         self._sinks = sinks
 
     async def __call__(self, job: Job) -> Outcome:
-        env = dict(self._env)
-        env["QUEUECTL_JOB_ID"] = job.id
-        env["QUEUECTL_ATTEMPT"] = str(job.attempts)
-        env["QUEUECTL_CLAIM"] = f"{job.id}:{job.token}"
+        job_env = {
+            "QUEUECTL_JOB_ID": job.id,
+            "QUEUECTL_ATTEMPT": str(job.attempts),
+            "QUEUECTL_CLAIM": f"{job.id}:{job.token}",
+        }
         sink = None if self._sinks is None else self._sinks(job)
         try:
-            child = await self._spawner.spawn(job.command, env, capture_stdout=sink is not None)
+            child = await self._spawner.spawn(
+                job.command, self._env, job_env, capture_stdout=sink is not None
+            )
         except OSError as exc:
             return Outcome(exit_code=None, reason="error", error=f"could not start: {exc}")
         tail = _Tail(STDERR_TAIL)

@@ -19,14 +19,19 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
+from queuectl import libc_spawn
 from queuectl.readiness import Readiness
+from queuectl.spawn_thread import SpawnThread
 
 __all__ = ["Child", "Spawner"]
 
 _READ = 65536
 _SHELL = "/bin/sh"
+_SHELL_BYTES = os.fsencode(_SHELL)
 # Python ignores these for itself, and an ignored signal stays ignored across exec: a
 # command would see EPIPE instead of dying of SIGPIPE (``yes | head`` would complain).
 # Children get the defaults back, as subprocess's ``restore_signals`` does.
@@ -137,18 +142,64 @@ class Child:
         self._pipes = {}
 
 
+class _Start(NamedTuple):
+    command: str
+    env: list[bytes]
+    extra_env: Mapping[str, str]
+    capture_stdout: bool
+
+
+#: A started child: its pid and its output pipes (read end -> stream number).
+_Started = tuple[int, dict[int, int]]
+
+
 class Spawner:
-    """Starts ``/bin/sh -c COMMAND`` children in their own session, stdin on /dev/null."""
+    """Starts ``/bin/sh -c COMMAND`` children in their own session, stdin on /dev/null.
+
+    Where glibc allows (``libc_spawn``), children start on a thread of their own
+    (``spawn_thread``); elsewhere with ``os.posix_spawn`` on the loop, or ``Popen``.
+    """
 
     def __init__(self) -> None:
         self._devnull: int | None = None
         self._readiness: Readiness | None = None
+        self._libc = libc_spawn.load(_DEFAULT_SIGNALS)
+        self._thread: SpawnThread[_Start, _Started] | None = None
+        self._env_source: Mapping[str, str] | None = None
+        self._env_block: list[bytes] = []
         self._posix_spawn = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
 
     async def spawn(
-        self, command: str, env: Mapping[str, str], *, capture_stdout: bool = False
+        self,
+        command: str,
+        env: Mapping[str, str],
+        extra_env: Mapping[str, str] | None = None,
+        *,
+        capture_stdout: bool = False,
     ) -> Child:
-        readiness = self._readiness_for(asyncio.get_running_loop())
+        """Start ``command`` with ``env`` and ``extra_env`` over it.
+
+        Pass the same ``env`` object each time and only what changes in ``extra_env``:
+        ``env`` is encoded once and kept while it is the one given.
+        """
+        loop = asyncio.get_running_loop()
+        readiness = self._readiness_for(loop)
+        if self._devnull is None:
+            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        if self._libc is not None:
+            if self._thread is None or self._thread.loop is not loop:
+                self._close_thread()
+                self._thread = SpawnThread(loop, self._start, _orphan)
+            extra_env = extra_env or {}
+            if any(name in env for name in extra_env):
+                env, extra_env = {**env, **extra_env}, {}  # the first of two entries wins
+            if env is not self._env_source:
+                self._env_block, self._env_source = libc_spawn.env_block(env), env
+            start = _Start(command, self._env_block, extra_env, capture_stdout)
+            pid, pipes = await self._thread.submit(start)
+            return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
+        if extra_env:
+            env = {**env, **extra_env}
         if self._posix_spawn:
             try:
                 return self._spawn(command, env, capture_stdout, readiness)
@@ -169,6 +220,44 @@ class Spawner:
                 self._readiness.close()
             self._readiness = None
 
+    def _close_thread(self) -> None:
+        if self._thread is not None:
+            self._thread.close()
+            self._thread = None
+
+    def _start(self, start: _Start) -> _Started:
+        """On the spawning thread: pipes, then the child (the GIL is free while it execs)."""
+        libc, devnull = self._libc, self._devnull
+        assert libc is not None
+        assert devnull is not None
+        envp = start.env + libc_spawn.env_block(start.extra_env)
+        argv = [_SHELL_BYTES, b"-c", os.fsencode(start.command)]
+        return self._with_pipes(
+            start.capture_stdout,
+            lambda stdout, stderr: libc.spawn(_SHELL_BYTES, argv, envp, (devnull, stdout, stderr)),
+        )
+
+    def _with_pipes(self, capture_stdout: bool, start: Callable[[int, int], int]) -> _Started:
+        """Run ``start(stdout, stderr)`` with fresh pipes; the pid and our read ends."""
+        assert self._devnull is not None
+        err_r, err_w = os.pipe()  # both close-on-exec; dup2 makes the child's copy inherit
+        out_r, out_w = os.pipe() if capture_stdout else (-1, self._devnull)
+        try:
+            pid = start(out_w, err_w)
+        except BaseException:
+            for fd in (err_r, out_r):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            os.close(err_w)
+            if capture_stdout:
+                os.close(out_w)
+        pipes = {err_r: 2}
+        if capture_stdout:
+            pipes[out_r] = 1
+        return pid, pipes
+
     def _spawn(
         self,
         command: str,
@@ -176,41 +265,42 @@ class Spawner:
         capture_stdout: bool,
         readiness: Readiness,
     ) -> Child:
-        if self._devnull is None:
-            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        err_r, err_w = os.pipe()  # both close-on-exec; dup2 makes the child's copy inherit
-        out_r, out_w = os.pipe() if capture_stdout else (-1, self._devnull)
-        actions = [
-            (os.POSIX_SPAWN_DUP2, self._devnull, 0),
-            (os.POSIX_SPAWN_DUP2, out_w, 1),
-            (os.POSIX_SPAWN_DUP2, err_w, 2),
-        ]
-        try:
-            pid = os.posix_spawn(
+        devnull = self._devnull
+        assert devnull is not None
+
+        def start(stdout: int, stderr: int) -> int:
+            return os.posix_spawn(
                 _SHELL,
                 [_SHELL, "-c", command],
                 env,
-                file_actions=actions,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, devnull, 0),
+                    (os.POSIX_SPAWN_DUP2, stdout, 1),
+                    (os.POSIX_SPAWN_DUP2, stderr, 2),
+                ],
                 setsid=True,
                 setsigdef=_DEFAULT_SIGNALS,
             )
-        except BaseException:
-            for fd in (err_r, err_w, out_r, out_w if capture_stdout else -1):
-                if fd >= 0:
-                    os.close(fd)
-            raise
-        os.close(err_w)
-        pipes = {err_r: 2}
-        if capture_stdout:
-            os.close(out_w)
-            pipes[out_r] = 1
+
+        pid, pipes = self._with_pipes(capture_stdout, start)
         return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
 
     def close(self) -> None:
+        self._close_thread()
         self._close_readiness()
         if self._devnull is not None:
             os.close(self._devnull)
             self._devnull = None
+
+
+def _orphan(started: _Started) -> None:
+    """Dispose of a child whose submitter went away: kill its group, reap it aside."""
+    pid, pipes = started
+    for fd in pipes:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    threading.Thread(target=_waitpid, args=(pid, True), daemon=True).start()
 
 
 def _waitpid(pid: int, block: bool) -> int | None:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -32,8 +33,10 @@ def unique_sleep() -> str:
 
 
 @pytest.fixture
-def executor() -> ShellExecutor:
-    return ShellExecutor(runner_id="exec-test-runner", kill_grace=0.5)
+def executor() -> Iterator[ShellExecutor]:
+    executor = ShellExecutor(runner_id="exec-test-runner", kill_grace=0.5)
+    yield executor
+    executor.close()
 
 
 async def test_exit_code_and_stderr_tail(executor: ShellExecutor) -> None:
@@ -99,3 +102,24 @@ async def test_the_group_is_terminated_gently_first(executor: ShellExecutor) -> 
     outcome = await asyncio.wait_for(executor(shell_job(command, timeout=0.3)), 10)
     assert outcome.reason == "timeout"
     assert outcome.error == "timed out after 0.3s (exit code 9)\ngot TERM"
+
+
+async def test_the_job_variables_win_over_inherited_ones() -> None:
+    # A runner started from inside a job inherits that job's variables.
+    inherited = {"PATH": os.environ["PATH"], "QUEUECTL_JOB_ID": "outer", "QUEUECTL_ATTEMPT": "9"}
+    executor = ShellExecutor(runner_id="exec-test-runner", env=inherited)
+    try:
+        outcome = await asyncio.wait_for(
+            # The environment as exec'd (a shell would hide a duplicate, getenv would not).
+            executor(shell_job("tr '\\0' '\\n' < /proc/$$/environ | grep ^QUEUECTL_ >&2; exit 1")),
+            10,
+        )
+    finally:
+        executor.close()
+    assert outcome.error is not None
+    assert sorted(outcome.error.splitlines()[1:]) == [
+        "QUEUECTL_ATTEMPT=1",
+        "QUEUECTL_CLAIM=exec-test:1",
+        "QUEUECTL_JOB_ID=exec-test",
+        "QUEUECTL_RUNNER_ID=exec-test-runner",
+    ]
