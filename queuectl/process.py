@@ -2,13 +2,15 @@
 
 uvloop's own subprocess support forks the whole process and runs its after-fork hooks
 while the loop is blocked (a few hundred spawns a second on two cores). Here a child is
-started with ``os.posix_spawn`` (glibc uses a vfork-style clone: the loop waits only
-until the child has exec'd), in its own session, with its stdio wired by file actions;
-``subprocess.Popen`` (also vfork) where posix_spawn cannot start a session. Spawning on
-the loop itself measured faster than from a thread pool, where spawning threads and
-the loop contend for the GIL. Exits are watched through a pidfd (Linux ≥ 5.3; a waiting
-thread elsewhere) and output pipes are read as they become readable, both through one
-epoll set on the loop (``queuectl.readiness``). Measured with
+started with ``posix_spawn`` (glibc uses a vfork-style clone), in its own session, with
+its stdio wired by file actions. On Linux with glibc the start runs on one thread of its
+own with the GIL free (``queuectl.spawn_thread``, ``queuectl.libc_spawn``): neither the
+loop nor the store's thread waits for the child's exec. Elsewhere ``os.posix_spawn``
+runs on the loop, or ``subprocess.Popen`` (also vfork) where posix_spawn cannot start a
+session. A pool of spawning threads measured slower than either: its threads contend
+for the GIL. Exits are watched through a pidfd (Linux ≥ 5.3; a waiting thread
+elsewhere) and output pipes are read as they become readable, both through one epoll
+set on the loop (``queuectl.readiness``). Measured with
 ``python -m benchmarks --only dispatch``.
 """
 
