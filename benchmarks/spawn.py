@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import resource
 import select
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
@@ -180,6 +182,38 @@ def _thread_popen_pidfd(n: int, c: int) -> float:
         pool.shutdown()
 
 
+def _spawn_thread_pidfd(n: int, c: int) -> float:
+    """One thread starting children with the GIL free (ctypes posix_spawn), pidfds on uvloop."""
+    from queuectl import libc_spawn
+
+    libc = libc_spawn.load([])
+    if libc is None:
+        raise Unavailable("calling posix_spawn through ctypes needs Linux with glibc >= 2.26")
+    requests: queue.SimpleQueue[asyncio.Future[int] | None] = queue.SimpleQueue()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    argv = [os.fsencode(arg) for arg in ARGV]
+    envp = libc_spawn.env_block(os.environ)
+
+    def starter() -> None:
+        while (future := requests.get()) is not None:
+            pid = libc.spawn(argv[0], argv, envp, (devnull, devnull, devnull))
+            future.get_loop().call_soon_threadsafe(future.set_result, pid)
+
+    async def spawn_one() -> None:
+        future = asyncio.get_running_loop().create_future()
+        requests.put(future)
+        await _pidfd_wait(await future)
+
+    thread = threading.Thread(target=starter, daemon=True)
+    thread.start()
+    try:
+        return _pidfd_method(_run_uvloop, spawn_one)(n, c)
+    finally:
+        requests.put(None)
+        thread.join()
+        os.close(devnull)
+
+
 def _thread_spawn_wait(n: int, c: int) -> float:
     """posix_spawn then a blocking waitpid, in a pool of ``c`` threads, awaited from uvloop."""
     pool = ThreadPoolExecutor(c)
@@ -259,7 +293,7 @@ METHODS: dict[str, tuple[str, Callable[[int, int], float]]] = {
         _loop_method(lambda main: _run_default_loop(main, "PidfdChildWatcher")),
     ),
     "uvloop": (
-        "uvloop, create_subprocess_exec (libuv's spawn; what queuectl does today)",
+        "uvloop, create_subprocess_exec (libuv's spawn)",
         _loop_method(_run_uvloop),
     ),
     "uvloop-threads": (
@@ -289,6 +323,10 @@ METHODS: dict[str, tuple[str, Callable[[int, int], float]]] = {
     "asyncio-posix_spawn-pidfd": (
         "default loop, os.posix_spawn + pidfd reader + waitpid",
         _pidfd_method(lambda main: _run_default_loop(main, None), _posix_spawn_pidfd),
+    ),
+    "uvloop-spawnthread-pidfd": (
+        "uvloop, posix_spawn through ctypes (GIL free) on one thread, pidfd reader + waitpid",
+        _spawn_thread_pidfd,
     ),
     "sync-posix_spawn-epoll": (
         "no event loop: os.posix_spawn + epoll on pidfds + waitpid",
