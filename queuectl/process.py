@@ -243,8 +243,10 @@ class Spawner:
         """Run ``start(stdout, stderr)`` with fresh pipes; the pid and our read ends."""
         assert self._devnull is not None
         err_r, err_w = os.pipe()  # both close-on-exec; dup2 makes the child's copy inherit
-        out_r, out_w = os.pipe() if capture_stdout else (-1, self._devnull)
+        out_r, out_w = -1, self._devnull
         try:
+            if capture_stdout:
+                out_r, out_w = os.pipe()  # out of descriptors: err's pipe is closed below
             pid = start(out_w, err_w)
         except BaseException:
             for fd in (err_r, out_r):
@@ -253,10 +255,10 @@ class Spawner:
             raise
         finally:
             os.close(err_w)
-            if capture_stdout:
+            if out_r >= 0:
                 os.close(out_w)
         pipes = {err_r: 2}
-        if capture_stdout:
+        if out_r >= 0:
             pipes[out_r] = 1
         return pid, pipes
 

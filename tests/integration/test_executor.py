@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from queuectl.executor import ShellExecutor
-from queuectl.models import Job, JobState
+from queuectl.models import SUCCESS, Job, JobState
 from tests.helpers import eventually, job_record, processes_with
 
 
@@ -123,3 +124,25 @@ async def test_the_job_variables_win_over_inherited_ones() -> None:
         "QUEUECTL_JOB_ID=exec-test",
         "QUEUECTL_RUNNER_ID=exec-test-runner",
     ]
+
+
+async def test_running_out_of_descriptors_fails_the_start_and_leaks_none() -> None:
+    executor = ShellExecutor(runner_id="exec-test-runner", sinks=lambda job: lambda s, d: None)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        assert await asyncio.wait_for(executor(shell_job("true")), 10) == SUCCESS  # warm up
+        before = set(os.listdir("/proc/self/fd"))
+        # Room for exactly two more descriptors: the stderr pipe, not the stdout one.
+        free = [fd for fd in range(soft) if str(fd) not in before]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (free[1] + 1, hard))
+        try:
+            outcome = await asyncio.wait_for(executor(shell_job("true")), 10)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert set(os.listdir("/proc/self/fd")) == before
+    finally:
+        executor.close()
+    assert outcome.reason == "error"
+    assert outcome.error is not None
+    assert "could not start" in outcome.error
+    assert "Too many open files" in outcome.error
