@@ -65,7 +65,9 @@ def test_the_child_starts_with_no_signal_blocked_and_sigpipe_at_its_default(
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     ignored = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        code, output = run_shell("grep -E '^(SigBlk|SigIgn)' /proc/$$/status", devnull)
+        # exec: grep reads its own masks, inherited unchanged. A shell blocks every
+        # signal for a moment around each fork, so reading the shell's would race.
+        code, output = run_shell("exec grep -E '^(SigBlk|SigIgn)' /proc/self/status", devnull)
     finally:
         signal.signal(signal.SIGPIPE, ignored)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
