@@ -112,18 +112,8 @@ def duplicate_in_batch(ids: Sequence[str]) -> DuplicateJob:
 class ExchangeParts:
     """``claim`` and ``finish`` for a store whose one statement for both is ``exchange``."""
 
-    async def exchange(
-        self,
-        finishes: Sequence[Finish],
-        runner_id: str,
-        limit: int,
-        lease_seconds: float,
-        queues: Sequence[str] | None = None,
-    ) -> tuple[set[str], list[Job]]:
-        raise NotImplementedError
-
     async def claim(
-        self,
+        self: Store,
         runner_id: str,
         limit: int,
         lease_seconds: float,
@@ -131,7 +121,7 @@ class ExchangeParts:
     ) -> list[Job]:
         return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
 
-    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
+    async def finish(self: Store, finishes: Sequence[Finish]) -> set[str]:
         return (await self.exchange(finishes, "", 0, 0.0))[0]
 
 
