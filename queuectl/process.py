@@ -165,7 +165,9 @@ class Spawner:
     def __init__(self) -> None:
         self._devnull: int | None = None
         self._readiness: Readiness | None = None
-        self._libc = libc_spawn.load(_DEFAULT_SIGNALS)
+        # Loaded at the first spawn: ctypes and the attributes cost ~8 ms of start-up.
+        self._libc: libc_spawn.LibcSpawn | None = None
+        self._libc_loaded = False
         self._thread: SpawnThread[_Start, _Started] | None = None
         self._env_source: Mapping[str, str] | None = None
         self._env_block: list[bytes] = []
@@ -188,6 +190,8 @@ class Spawner:
         readiness = self._readiness_for(loop)
         if self._devnull is None:
             self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        if not self._libc_loaded:
+            self._libc, self._libc_loaded = libc_spawn.load(_DEFAULT_SIGNALS), True
         if self._libc is not None:
             if self._thread is None or self._thread.loop is not loop:
                 self._close_thread()
