@@ -12,6 +12,7 @@ few cores, ``cores / total`` bounds the rate whatever the process does with its 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from benchmarks.harness import (
     BenchError,
@@ -23,11 +24,20 @@ from benchmarks.harness import (
     queuectl_argv,
     run_child,
 )
+from benchmarks.reference import DESCRIPTION as REFERENCE
 from benchmarks.report import Goal, Report, Row, Table
 from benchmarks.seed import counts_via_api, enqueue_via_api
 from benchmarks.spawn import METHODS
 
-__all__ = ["NAME", "PARAMS", "run", "run_worker", "run_worker_cost", "spawn_floor"]
+__all__ = [
+    "NAME",
+    "PARAMS",
+    "reference_cost",
+    "run",
+    "run_worker",
+    "run_worker_cost",
+    "spawn_floor",
+]
 
 NAME = "dispatch"
 PARAMS = {
@@ -48,10 +58,16 @@ def run_worker(
 
 
 def run_worker_cost(
-    ctx: Context, label: str, jobs: int, count: int, command: str, db: str | None = None
+    ctx: Context,
+    label: str,
+    jobs: int,
+    count: int,
+    command: str,
+    db: str | None = None,
+    home: Path | None = None,
 ) -> RunCost:
-    """``run_worker``, with the runner's own CPU and its commands' CPU."""
-    home = ctx.home(label)
+    """``run_worker``, with the runner's own CPU and its commands' CPU (in ``home``)."""
+    home = home or ctx.home(label)
     enqueue_via_api(home, db, jobs, command)
     argv = [*queuectl_argv(), "worker", "start", "--count", str(count), "--burst"]
     cost = measured_run(argv, env=ctx.env(home, db))
@@ -59,6 +75,22 @@ def run_worker_cost(
     if done != jobs:
         raise BenchError(f"{label}: {done} of {jobs} jobs completed")
     return cost
+
+
+def reference_cost(ctx: Context, jobs: int, count: int, command: str) -> RunCost | None:
+    """The fastest of ``ctx.repeat`` runs of ``benchmarks.reference``; None if it cannot run.
+
+    Its CPU figures are per run, as ``run_worker_cost`` gives them.
+    """
+    best: RunCost | None = None
+    for _ in range(max(1, ctx.repeat)):
+        result = run_child("benchmarks.reference", jobs, count, command)
+        if "skip" in result:
+            return None
+        cost = RunCost(float(result["seconds"]), result["own_cpu"], result["children_cpu"])
+        if best is None or cost.seconds < best.seconds:
+            best = cost
+    return best
 
 
 def spawn_floor(
@@ -141,6 +173,8 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
             _cpu_row(f"floor ({best}), c={count}", ctx.shared[f"spawn-cost:{count}"], 1)
         )
         cpu.rows.append(_cpu_row(f"queuectl worker, --count {count}", cost, jobs))
+        ctx.log(f"dispatch: reference runner, {jobs} jobs at {count}")
+        reference = reference_cost(ctx, jobs, count, "true")
         report.add(
             Row(
                 NAME,
@@ -152,6 +186,18 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
                 goal=GOALS.get(count),
             )
         )
+        if reference is not None:
+            cpu.rows.append(_cpu_row(f"reference runner, {count}", reference, jobs))
+            report.add(
+                Row(
+                    NAME,
+                    f"reference runner: {jobs} x true at {count}, from its first claim",
+                    jobs / reference.seconds,
+                    "jobs/s",
+                    floor=floor,
+                    note=f"benchmarks/reference.py ({REFERENCE})",
+                )
+            )
     for method, cells in per_method.items():
         table.rows.append([method, *cells, METHODS[method][0]])
     report.tables.append(table)

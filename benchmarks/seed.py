@@ -11,6 +11,7 @@ __all__ = [
     "DB_FILE",
     "add_history",
     "add_pending",
+    "busy_span_via_api",
     "copy_store",
     "counts_via_api",
     "create_store",
@@ -131,3 +132,30 @@ def counts_via_api(home: Path, db: str | None) -> dict[str, int]:
             return {state.value: n for state, n in (await queue.counts()).items()}
 
     return asyncio.run(counts())
+
+
+def busy_span_via_api(home: Path, db: str | None) -> float:
+    """Seconds from the first claim to the last recorded outcome of the completed jobs.
+
+    Both ends are the runner's own timestamps: its start-up and exit are outside.
+    """
+    import asyncio
+
+    from queuectl.api import Queue
+    from queuectl.models import JobState
+
+    async def span() -> float:
+        first = last = None
+        async with Queue.open(db, home=home) as queue:
+            async for job in queue.jobs(state=JobState.COMPLETED):
+                assert job.started_at is not None
+                assert job.finished_at is not None
+                if first is None or job.started_at < first:
+                    first = job.started_at
+                if last is None or job.finished_at > last:
+                    last = job.finished_at
+        if first is None or last is None:
+            raise ValueError("no completed jobs")
+        return (last - first).total_seconds()
+
+    return asyncio.run(span())

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["METHODS"]
+__all__ = ["METHODS", "cpu_times"]
 
 ARGV = ["/bin/sh", "-c", "true"]
 _DEVNULL = subprocess.DEVNULL
@@ -337,13 +337,13 @@ METHODS: dict[str, tuple[str, Callable[[int, int], float]]] = {
 
 def main(argv: list[str]) -> None:
     method, n, concurrency = argv[0], int(argv[1]), int(argv[2])
-    own, children = _cpu()
+    own, children = cpu_times()
     try:
         elapsed = METHODS[method][1](n, concurrency)
     except Unavailable as exc:
         print(json.dumps({"skip": str(exc)}))
         return
-    own_after, children_after = _cpu()
+    own_after, children_after = cpu_times()
     result = {
         "rate": n / elapsed,
         "seconds": elapsed,
@@ -353,7 +353,7 @@ def main(argv: list[str]) -> None:
     print(json.dumps(result))
 
 
-def _cpu() -> tuple[float, float]:
+def cpu_times() -> tuple[float, float]:
     """CPU seconds (user + system) of this process and of its reaped children."""
     mine = resource.getrusage(resource.RUSAGE_SELF)
     theirs = resource.getrusage(resource.RUSAGE_CHILDREN)

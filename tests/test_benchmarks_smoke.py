@@ -6,6 +6,7 @@ benchmarks`` works end to end (figures at these sizes mean nothing).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,5 +47,12 @@ def test_benchmarks_print_their_table(tmp_path: Path) -> None:
     # Where the runner's CPU went: read from /proc on Linux, "n/a" elsewhere.
     (cpu_row,) = [line for line in lines if line.startswith("queuectl worker, --count 2")]
     assert sys.platform != "linux" or "n/a" not in cpu_row, cpu_row
+    # The reference runner (benchmarks/reference.py) ran beside the worker in both.
+    if hasattr(os, "pidfd_open"):
+        references = [
+            line for line in lines if not line.startswith(" ") and "reference runner:" in line
+        ]
+        assert [line.split()[0] for line in references] == ["dispatch", "sleep"], references
+    assert any("first claim to last outcome" in line for line in lines)
     assert "goals met:" in result.stdout
     assert not list(tmp_path.iterdir()), "temporary homes were left behind"
