@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import (
     BenchError,
@@ -77,20 +78,28 @@ def run_worker_cost(
     return cost
 
 
+def _fastest_child_run(ctx: Context, module: str, *args: object) -> dict[str, Any]:
+    """The result with the highest rate of ``ctx.repeat`` runs of ``module``, or its skip."""
+    best: dict[str, Any] | None = None
+    for _ in range(max(1, ctx.repeat)):
+        result = run_child(module, *args)
+        if "skip" in result:
+            return result
+        if best is None or float(result["rate"]) > float(best["rate"]):
+            best = result
+    assert best is not None
+    return best
+
+
 def reference_cost(ctx: Context, jobs: int, count: int, command: str) -> RunCost | None:
     """The fastest of ``ctx.repeat`` runs of ``benchmarks.reference``; None if it cannot run.
 
     Its CPU figures are per run, as ``run_worker_cost`` gives them.
     """
-    best: RunCost | None = None
-    for _ in range(max(1, ctx.repeat)):
-        result = run_child("benchmarks.reference", jobs, count, command)
-        if "skip" in result:
-            return None
-        cost = RunCost(float(result["seconds"]), result["own_cpu"], result["children_cpu"])
-        if best is None or cost.seconds < best.seconds:
-            best = cost
-    return best
+    result = _fastest_child_run(ctx, "benchmarks.reference", jobs, count, command)
+    if "skip" in result:
+        return None
+    return RunCost(float(result["seconds"]), result["own_cpu"], result["children_cpu"])
 
 
 def spawn_floor(
@@ -108,19 +117,15 @@ def spawn_floor(
     rates: dict[str, float | str] = {}
     costs: dict[str, RunCost] = {}  # per spawn, of each method's fastest run
     for method in methods or list(METHODS):
-        for _ in range(max(1, ctx.repeat)):
-            result = run_child("benchmarks.spawn", method, n, concurrency)
-            if "skip" in result:
-                rates[method] = str(result["skip"])
-                break
-            rate = float(result["rate"])
-            if rate > float(rates.get(method, 0.0)):
-                rates[method] = rate
-                costs[method] = RunCost(
-                    1 / rate, result.get("own_cpu", 0.0) / n, result.get("children_cpu", 0.0) / n
-                )
-        if method in costs:
-            ctx.log(f"  spawn {method} c={concurrency}: {rates[method]:,.0f}/s")
+        result = _fastest_child_run(ctx, "benchmarks.spawn", method, n, concurrency)
+        if "skip" in result:
+            rates[method] = str(result["skip"])
+            continue
+        rate = rates[method] = float(result["rate"])
+        costs[method] = RunCost(
+            1 / rate, result.get("own_cpu", 0.0) / n, result.get("children_cpu", 0.0) / n
+        )
+        ctx.log(f"  spawn {method} c={concurrency}: {rate:,.0f}/s")
     measured = {m: r for m, r in rates.items() if isinstance(r, float)}
     if not measured:
         raise BenchError("no spawn method worked on this machine")

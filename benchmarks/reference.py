@@ -42,9 +42,9 @@ WHERE seq IN (SELECT seq FROM jobs WHERE state = 'pending' ORDER BY seq LIMIT :l
 RETURNING seq, command
 """
 _FINISH = """
-UPDATE jobs SET state = 'completed', finished_at = :now, exit_code = :code,
+UPDATE jobs SET state = 'completed', finished_at = ?, exit_code = ?,
     runner_id = NULL, lease_until = NULL
-WHERE seq = :seq AND state = 'processing' AND runner_id = 'reference'
+WHERE seq = ? AND state = 'processing' AND runner_id = 'reference'
 """
 
 
@@ -82,13 +82,13 @@ def _drain(db: sqlite3.Connection, concurrency: int) -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     poller = select.epoll()
     running: dict[int, tuple[int, int, int]] = {}  # pidfd -> (pid, stderr pipe, seq)
-    outcomes: list[dict[str, float | int]] = []
+    outcomes: list[tuple[int, int]] = []  # (exit code, seq) of each ended child
     finished = 0
     try:
         while True:
             now = time.time()
             db.execute("BEGIN IMMEDIATE")
-            db.executemany(_FINISH, [{**o, "now": now} for o in outcomes])
+            db.executemany(_FINISH, [(now, code, seq) for code, seq in outcomes])
             free = concurrency - len(running)
             claimed = db.execute(_CLAIM, {"now": now, "limit": free}).fetchall() if free else []
             db.execute("COMMIT")
@@ -108,7 +108,7 @@ def _drain(db: sqlite3.Connection, concurrency: int) -> int:
                     pass
                 os.close(err)
                 _, status = os.waitpid(pid, 0)
-                outcomes.append({"seq": seq, "code": os.waitstatus_to_exitcode(status)})
+                outcomes.append((os.waitstatus_to_exitcode(status), seq))
     finally:
         poller.close()
         os.close(devnull)
