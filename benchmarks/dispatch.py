@@ -26,6 +26,7 @@ from benchmarks.harness import (
     run_child,
 )
 from benchmarks.reference import DESCRIPTION as REFERENCE
+from benchmarks.reference import MODELS
 from benchmarks.report import Goal, Report, Row, Table
 from benchmarks.seed import counts_via_api, enqueue_via_api
 from benchmarks.spawn import METHODS
@@ -91,12 +92,14 @@ def _fastest_child_run(ctx: Context, module: str, *args: object) -> dict[str, An
     return best
 
 
-def reference_cost(ctx: Context, jobs: int, count: int, command: str) -> RunCost | None:
+def reference_cost(
+    ctx: Context, jobs: int, count: int, command: str, model: str = "minimal"
+) -> RunCost | None:
     """The fastest of ``ctx.repeat`` runs of ``benchmarks.reference``; None if it cannot run.
 
     Its CPU figures are per run, as ``run_worker_cost`` gives them.
     """
-    result = _fastest_child_run(ctx, "benchmarks.reference", jobs, count, command)
+    result = _fastest_child_run(ctx, "benchmarks.reference", jobs, count, command, model)
     if "skip" in result:
         return None
     return RunCost(float(result["seconds"]), result["own_cpu"], result["children_cpu"])
@@ -178,8 +181,6 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
             _cpu_row(f"floor ({best}), c={count}", ctx.shared[f"spawn-cost:{count}"], 1)
         )
         cpu.rows.append(_cpu_row(f"queuectl worker, --count {count}", cost, jobs))
-        ctx.log(f"dispatch: reference runner, {jobs} jobs at {count}")
-        reference = reference_cost(ctx, jobs, count, "true")
         report.add(
             Row(
                 NAME,
@@ -191,16 +192,20 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
                 goal=GOALS.get(count),
             )
         )
-        if reference is not None:
-            cpu.rows.append(_cpu_row(f"reference runner, {count}", reference, jobs))
+        for model, label in (("minimal", ""), ("queuectl", " on queuectl's schema")):
+            ctx.log(f"dispatch: reference runner ({model}), {jobs} jobs at {count}")
+            reference = reference_cost(ctx, jobs, count, "true", model)
+            if reference is None:
+                continue
+            cpu.rows.append(_cpu_row(f"reference runner{label}, {count}", reference, jobs))
             report.add(
                 Row(
                     NAME,
-                    f"reference runner: {jobs} x true at {count}, from its first claim",
+                    f"reference runner{label}: {jobs} x true at {count}, from its first claim",
                     jobs / reference.seconds,
                     "jobs/s",
                     floor=floor,
-                    note=f"benchmarks/reference.py ({REFERENCE})",
+                    note=f"benchmarks/reference.py ({REFERENCE}; {MODELS[model]})",
                 )
             )
     for method, cells in per_method.items():

@@ -47,12 +47,21 @@ def test_benchmarks_print_their_table(tmp_path: Path) -> None:
     # Where the runner's CPU went: read from /proc on Linux, "n/a" elsewhere.
     (cpu_row,) = [line for line in lines if line.startswith("queuectl worker, --count 2")]
     assert sys.platform != "linux" or "n/a" not in cpu_row, cpu_row
-    # The reference runner (benchmarks/reference.py) ran beside the worker in both.
+    # The reference runner (benchmarks/reference.py) ran beside the worker in both, and
+    # in dispatch on queuectl's own schema too.
     if hasattr(os, "pidfd_open"):
         references = [
-            line for line in lines if not line.startswith(" ") and "reference runner:" in line
+            line.split()[0]
+            for line in lines
+            if not line.startswith(" ") and "reference runner:" in line
         ]
-        assert [line.split()[0] for line in references] == ["dispatch", "sleep"], references
+        assert references == ["dispatch", "sleep"], references
+        on_schema = [
+            line.split()[0]
+            for line in lines
+            if not line.startswith(" ") and "reference runner on queuectl's schema:" in line
+        ]
+        assert on_schema == ["dispatch"], on_schema
     assert any("first claim to last outcome" in line for line in lines)
     assert "goals met:" in result.stdout
     assert not list(tmp_path.iterdir()), "temporary homes were left behind"

@@ -151,7 +151,7 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
     ) -> tuple[set[str], list[Job]]:
         names = list(dict.fromkeys(queues or ()))
         params: dict[str, Any] = {
-            "batch": _finish_batch(finishes),
+            "batch": sql.finish_batch(finishes),
             "runner": runner_id,
             "now": self.now(),
             "lease": lease_seconds,
@@ -238,22 +238,3 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
             (runner_id,),
         )
         return [sql.job_from_row(row) for row in rows]
-
-
-def _finish_batch(finishes: Sequence[Finish]) -> str:
-    return json.dumps(
-        [
-            [
-                f.job_id,
-                f.token,
-                f.state.value,
-                f.delay,
-                int(f.counted),
-                f.exit_code,
-                f.last_error,
-                f.reason,
-                f.signal,
-            ]
-            for f in finishes
-        ]
-    )

@@ -21,13 +21,20 @@ import aiosqlite
 from queuectl.errors import StoreError
 from queuectl.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Conn", "SQLiteConnection"]
+__all__ = ["PRAGMAS", "Conn", "SQLiteConnection"]
 
 T = TypeVar("T")
 Conn = aiosqlite.Connection
 S = TypeVar("S", bound="SQLiteConnection")
 
 _BUSY_TIMEOUT_MS = 30_000
+#: Set on every connection. Recursive triggers are off: the deps_cancel trigger cancels
+#: a whole chain itself; fired again for each job it cancels, it would recurse as deep
+#: as the chain.
+PRAGMAS = (
+    f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
+    "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
+)
 #: SQLite's default: a commit that takes the log past this many pages checkpoints it.
 _AUTOCHECKPOINT = 1000
 
@@ -88,12 +95,7 @@ class SQLiteConnection:
         return store
 
     async def _prepare(self, conn: Conn) -> None:
-        # Recursive triggers off: the deps_cancel trigger cancels a whole chain itself;
-        # fired again for each job it cancels, it would recurse as deep as the chain.
-        await conn.executescript(
-            f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
-            "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
-        )
+        await conn.executescript(PRAGMAS)
         version = await self._user_version(conn)
         if version > SCHEMA_VERSION:
             raise StoreError(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from queuectl.models import Attempt, Job, JobState, RunnerInfo, from_epoch
+from queuectl.store.base import Finish
 
 __all__ = [
     "INSERT",
@@ -14,6 +16,7 @@ __all__ = [
     "RUNNER_COLUMNS",
     "claim_sql",
     "exchange_sql",
+    "finish_batch",
     "job_from_row",
     "runner_from_row",
 ]
@@ -118,6 +121,26 @@ WHERE jobs.seq = t.seq
 RETURNING {JOB_COLUMNS}, jobs.state = 'completed'
     AND EXISTS (SELECT 1 FROM deps WHERE deps.dep_seq = jobs.seq)
 """
+
+
+def finish_batch(finishes: Sequence[Finish]) -> str:
+    """The finishes as ``exchange_sql`` reads them (its ``:batch`` parameter)."""
+    return json.dumps(
+        [
+            [
+                f.job_id,
+                f.token,
+                f.state.value,
+                f.delay,
+                int(f.counted),
+                f.exit_code,
+                f.last_error,
+                f.reason,
+                f.signal,
+            ]
+            for f in finishes
+        ]
+    )
 
 
 INSERT = """
