@@ -17,7 +17,16 @@ from queuectl.models import SUCCESS, Job, Outcome
 from queuectl.process import Child, Spawner
 from queuectl.procinfo import group_alive, signal_group
 
-__all__ = ["STDERR_TAIL", "OutputSink", "ShellExecutor", "describe_exit"]
+__all__ = [
+    "STDERR_TAIL",
+    "OutputSink",
+    "ShellExecutor",
+    "Tail",
+    "describe_exit",
+    "exit_outcome",
+    "job_variables",
+    "runner_env",
+]
 
 #: How much of the end of stderr is kept in ``last_error``.
 STDERR_TAIL = 4096
@@ -29,7 +38,7 @@ _JOB_VARIABLES = ("QUEUECTL_JOB_ID", "QUEUECTL_ATTEMPT", "QUEUECTL_CLAIM")
 OutputSink = Callable[[int, bytes], None]
 
 
-class _Tail:
+class Tail:
     """Keeps the last ``size`` bytes of a stream, whatever its length."""
 
     def __init__(self, size: int) -> None:
@@ -46,6 +55,24 @@ class _Tail:
     def text(self) -> str:
         text = self.data.decode("utf-8", errors="replace").strip()
         return ("…" + text) if self.cut and text else text
+
+
+def runner_env(runner_id: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a runner's commands, before each job's own variables."""
+    base = dict(os.environ if env is None else env)
+    base["QUEUECTL_RUNNER_ID"] = runner_id
+    for name in _JOB_VARIABLES:  # set per job (a runner may itself run in a job)
+        base.pop(name, None)
+    return base
+
+
+def job_variables(job: Job) -> dict[str, str]:
+    """The variables that tell a command which job and attempt it is."""
+    return {
+        "QUEUECTL_JOB_ID": job.id,
+        "QUEUECTL_ATTEMPT": str(job.attempts),
+        "QUEUECTL_CLAIM": f"{job.id}:{job.token}",
+    }
 
 
 def describe_exit(returncode: int) -> str:
@@ -78,19 +105,12 @@ class ShellExecutor:
     ) -> None:
         self.default_timeout = default_timeout
         self.kill_grace = kill_grace
-        self._env = dict(os.environ if env is None else env)
-        self._env["QUEUECTL_RUNNER_ID"] = runner_id
-        for name in _JOB_VARIABLES:  # set per job (a runner may itself run in a job)
-            self._env.pop(name, None)
+        self._env = runner_env(runner_id, env)
         self._spawner = spawner or Spawner()
         self._sinks = sinks
 
     async def __call__(self, job: Job) -> Outcome:
-        job_env = {
-            "QUEUECTL_JOB_ID": job.id,
-            "QUEUECTL_ATTEMPT": str(job.attempts),
-            "QUEUECTL_CLAIM": f"{job.id}:{job.token}",
-        }
+        job_env = job_variables(job)
         sink = None if self._sinks is None else self._sinks(job)
         try:
             child = await self._spawner.spawn(
@@ -98,7 +118,7 @@ class ShellExecutor:
             )
         except OSError as exc:
             return Outcome(exit_code=None, reason="error", error=f"could not start: {exc}")
-        tail = _Tail(STDERR_TAIL)
+        tail = Tail(STDERR_TAIL)
 
         def on_output(stream: int, data: bytes) -> None:
             if stream == 2:
@@ -124,7 +144,7 @@ class ShellExecutor:
             signal_group(child.pid, signal.SIGKILL)
             await child.close()
         assert child.returncode is not None
-        return _outcome(child.returncode, timed_out, timeout, tail.text())
+        return exit_outcome(child.returncode, timed_out, timeout, tail.text())
 
     async def _terminate(self, child: Child) -> None:
         """SIGTERM the group, wait up to the grace period for all of it, then SIGKILL."""
@@ -143,7 +163,8 @@ class ShellExecutor:
         self._spawner.close()
 
 
-def _outcome(returncode: int, timed_out: bool, timeout: float | None, tail: str) -> Outcome:
+def exit_outcome(returncode: int, timed_out: bool, timeout: float | None, tail: str) -> Outcome:
+    """What an attempt records once its command has exited (or was ended on timeout)."""
     if timed_out:
         reason = f"timed out after {timeout:g}s ({describe_exit(returncode)})"
         error = f"{reason}\n{tail}" if tail else reason

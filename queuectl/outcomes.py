@@ -6,7 +6,18 @@ from queuectl.models import Job, Outcome
 from queuectl.retry import RetryPolicy, Transition, decide
 from queuectl.store.base import Finish
 
-__all__ = ["finish_for"]
+__all__ = ["INTERRUPTIONS", "finish_for"]
+
+#: Why the runner itself interrupted a command, and what the attempt then records
+#: (``lost`` records nothing: the job is another runner's now).
+INTERRUPTIONS: dict[str, Outcome] = {
+    "shutdown": Outcome(
+        exit_code=None,
+        reason="shutdown",
+        error="given back by a hard stop of its runner (attempt not counted)",
+    ),
+    "cancel": Outcome(exit_code=None, reason="cancel", error="cancelled by request"),
+}
 
 
 def finish_for(job: Job, outcome: Outcome, policy: RetryPolicy) -> tuple[Transition, Finish]:

@@ -188,30 +188,65 @@ class Spawner:
         """
         loop = asyncio.get_running_loop()
         readiness = self._readiness_for(loop)
-        if self._devnull is None:
-            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        if not self._libc_loaded:
-            self._libc, self._libc_loaded = libc_spawn.load(_DEFAULT_SIGNALS), True
+        self._prepare()
         if self._libc is not None:
             if self._thread is None or self._thread.loop is not loop:
                 self._close_thread()
                 self._thread = SpawnThread(loop, self._start, _orphan)
-            extra_env = extra_env or {}
-            if any(name in env for name in extra_env):
-                env, extra_env = {**env, **extra_env}, {}  # the first of two entries wins
-            if env is not self._env_source:
-                self._env_block, self._env_source = libc_spawn.env_block(env), env
-            start = _Start(command, self._env_block, extra_env, capture_stdout)
-            pid, pipes = await self._thread.submit(start)
+            pid, pipes = await self._thread.submit(
+                self._request(command, env, extra_env, capture_stdout)
+            )
             return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
         if extra_env:
             env = {**env, **extra_env}
         if self._posix_spawn:
             try:
-                return self._spawn(command, env, capture_stdout, readiness)
+                pid, pipes = self._posix_start(command, env, capture_stdout)
+                return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
             except NotImplementedError:  # no way to start a session this way here
                 self._posix_spawn = False
         return _popen(command, env, capture_stdout, readiness)
+
+    def start_now(
+        self,
+        command: str,
+        env: Mapping[str, str],
+        extra_env: Mapping[str, str],
+        *,
+        capture_stdout: bool = False,
+    ) -> tuple[int, dict[int, int]]:
+        """Start ``command`` on the calling thread: its pid and its output pipes.
+
+        For a caller that reaps and reads by itself (the shell core's thread); the same
+        session, signals, stdio and environment as ``spawn``. Raises NotImplementedError
+        where a new session needs ``Popen`` (no posix_spawn with setsid here).
+        """
+        self._prepare()
+        if self._libc is not None:
+            return self._start(self._request(command, env, extra_env, capture_stdout))
+        if not self._posix_spawn:
+            raise NotImplementedError("posix_spawn cannot start a session here")
+        return self._posix_start(command, {**env, **extra_env}, capture_stdout)
+
+    def _prepare(self) -> None:
+        if self._devnull is None:
+            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        if not self._libc_loaded:
+            self._libc, self._libc_loaded = libc_spawn.load(_DEFAULT_SIGNALS), True
+
+    def _request(
+        self,
+        command: str,
+        env: Mapping[str, str],
+        extra_env: Mapping[str, str] | None,
+        capture_stdout: bool,
+    ) -> _Start:
+        extra_env = extra_env or {}
+        if any(name in env for name in extra_env):
+            env, extra_env = {**env, **extra_env}, {}  # the first of two entries wins
+        if env is not self._env_source:
+            self._env_block, self._env_source = libc_spawn.env_block(env), env
+        return _Start(command, self._env_block, extra_env, capture_stdout)
 
     def _readiness_for(self, loop: asyncio.AbstractEventLoop) -> Readiness:
         readiness = self._readiness
@@ -266,13 +301,7 @@ class Spawner:
             pipes[out_r] = 1
         return pid, pipes
 
-    def _spawn(
-        self,
-        command: str,
-        env: Mapping[str, str],
-        capture_stdout: bool,
-        readiness: Readiness,
-    ) -> Child:
+    def _posix_start(self, command: str, env: Mapping[str, str], capture_stdout: bool) -> _Started:
         devnull = self._devnull
         assert devnull is not None
 
@@ -290,8 +319,7 @@ class Spawner:
                 setsigdef=_DEFAULT_SIGNALS,
             )
 
-        pid, pipes = self._with_pipes(capture_stdout, start)
-        return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
+        return self._with_pipes(capture_stdout, start)
 
     def close(self) -> None:
         self._close_thread()

@@ -7,6 +7,9 @@ when there is nothing to do, until a wake-up, the earliest scheduled ``run_at``,
 fallback poll or a stop. Side tasks renew leases and recover jobs of dead runners.
 ``stop()`` drains; ``stop(hard=True)`` also ends running commands and gives their jobs
 back uncounted.
+
+Shell jobs on SQLite (on Linux) skip the dispatch loop: the shell core's thread
+(``core.py``) claims, runs and records them, and the side tasks stay here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterator
 
 from queuectl.capture import OutputCapture, OutputWriter
 from queuectl.config import Settings
+from queuectl.core import ShellCore, core_connection
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.models import RUNNABLE_STATES, Job, JobState, RunnerInfo
@@ -82,6 +86,8 @@ class Runner:
         self._stopping = False
         self._info: RunnerInfo | None = None
         self._upkeep: Upkeep | None = None
+        #: The shell core's thread runs this runner's jobs when it can (``core.py``).
+        self._core: ShellCore | None = None
 
     # -- control ------------------------------------------------------------
     def stop(self, *, hard: bool = False) -> None:
@@ -95,6 +101,8 @@ class Runner:
         if hard and not self._slots.hard:
             self._slots.hard = True
             self._slots.interrupt_all("shutdown")
+        if self._core is not None:
+            self._core.stop(hard=self._slots.hard)
 
     @property
     def stopping(self) -> bool:
@@ -107,15 +115,21 @@ class Runner:
 
     def active_jobs(self) -> Iterator[str]:
         """Ids of the jobs whose command runs."""
+        if self._core is not None:
+            return iter(self._core.running())
         return self._slots.running()
 
     def interrupt(self, job_id: str, why: str) -> None:
         """End a running job's command: ``cancel`` it, or drop it because it was ``lost``."""
+        if self._core is not None:
+            self._core.interrupt(job_id, why)
         self._slots.interrupt(job_id, why)
 
     def wake(self) -> None:
         """Have the dispatch loop look again (a slot freed, an outcome to write, a stop)."""
         self._kick.set()
+        if self._core is not None:
+            self._core.wake()
 
     def emit(self, event: JobEvent) -> None:
         if self._on_event is not None:
@@ -129,7 +143,7 @@ class Runner:
             if self._upkeep is not None:
                 self._upkeep.control_requested()
         else:
-            self._kick.set()
+            self.wake()
 
     # -- main ---------------------------------------------------------------
     async def run(self) -> RunStats:
@@ -158,10 +172,15 @@ class Runner:
         try:
             # Give back the jobs of dead runners before deciding there is nothing to do.
             await upkeep.recover()
-            await self._dispatch()
+            core = self._new_core()
+            if core is not None:
+                await core.run()  # drains by itself when cancelled from outside
+            else:
+                await self._dispatch()
         except asyncio.CancelledError:
-            self.stop()
-            await self._dispatch()  # claims nothing now: records what is running, then ends
+            if self._core is None:
+                self.stop()
+                await self._dispatch()  # claims nothing now: records what runs, then ends
             raise
         finally:
             for task in side:
@@ -179,7 +198,18 @@ class Runner:
                 self._shell.close()
             self._info = None
             self._upkeep = None
+            self._core = None
         return self.stats
+
+    def _new_core(self) -> ShellCore | None:
+        """The shell core, for the default executor on a store that allows one."""
+        if self._shell is None or self._stopping:
+            return None
+        conn = core_connection(self.store)
+        if conn is None:
+            return None
+        self._core = ShellCore(self, conn)
+        return self._core
 
     def _side_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from queuectl.capture import OutputCapture, OutputWriter
 from queuectl.models import SUCCESS, Job, Outcome
-from queuectl.outcomes import finish_for
+from queuectl.outcomes import INTERRUPTIONS, finish_for
 from queuectl.runstats import JobEvent
 
 if TYPE_CHECKING:
@@ -29,16 +29,6 @@ log = logging.getLogger("queuectl.runner")
 
 #: Runs one job; returns its Outcome (None means success) or raises (a failed attempt).
 Execute = Callable[[Job], Awaitable[Outcome | None]]
-
-# Why the runner itself interrupted a command, and what the attempt then records.
-_INTERRUPTIONS: dict[str, Outcome] = {
-    "shutdown": Outcome(
-        exit_code=None,
-        reason="shutdown",
-        error="given back by a hard stop of its runner (attempt not counted)",
-    ),
-    "cancel": Outcome(exit_code=None, reason="cancel", error="cancelled by request"),
-}
 
 
 @dataclass(slots=True)
@@ -123,7 +113,7 @@ class Slots:
                 task = asyncio.current_task()
                 if active.interrupted is None or (task is not None and task.cancelling()):
                     raise
-                outcome = _INTERRUPTIONS.get(active.interrupted, _INTERRUPTIONS["shutdown"])
+                outcome = INTERRUPTIONS.get(active.interrupted, INTERRUPTIONS["shutdown"])
             # The slot is free now; the dispatch loop claims for it when it writes this
             # outcome (the submit below wakes it), in the same statement.
             self._running.pop(job.id, None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.models import Job, JobState
@@ -133,12 +132,8 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
     ) -> float | None:
-        params: list[Any] = [s.value for s in states]
-        where = f"state IN ({', '.join('?' * len(states))}) AND blocked = 0"
-        if queues:
-            where += f" AND queue IN ({', '.join('?' * len(queues))})"
-            params += list(queues)
-        rows = await self._fetch(f"SELECT min(run_at) FROM jobs WHERE {where}", params)
+        query, params = sql.next_run_at_sql(states, queues)
+        rows = await self._fetch(query, params)
         return None if not rows else rows[0][0]
 
     async def exchange(
@@ -150,25 +145,11 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
         queues: Sequence[str] | None = None,
     ) -> tuple[set[str], list[Job]]:
         names = list(dict.fromkeys(queues or ()))
-        params: dict[str, Any] = {
-            "batch": sql.finish_batch(finishes),
-            "runner": runner_id,
-            "now": self.now(),
-            "lease": lease_seconds,
-            "limit": limit,
-        }
-        params.update({f"q{i}": name for i, name in enumerate(names)})
+        params = sql.exchange_params(finishes, runner_id, self.now(), lease_seconds, limit, names)
         rows = await self._fetch(sql.exchange_sql(len(names)), params)
-        done, taken, unblocking = set(), [], False
-        for row in rows:
-            if row[2] == JobState.PROCESSING:
-                taken.append(sql.job_from_row(row))
-            else:
-                done.add(row[0])
-                unblocking = unblocking or bool(row[-1])  # a completed job's waiters may run
-        if unblocking or any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes):
+        done, taken, wake_others = sql.exchange_result(rows, finishes)
+        if wake_others:
             await self.notify("jobs")
-        taken.sort(key=lambda job: (-job.priority, job.run_at))
         return done, taken
 
     async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:

@@ -81,7 +81,7 @@ class SQLiteSideTables(SQLiteConnection):
 
     # -- output and history ---------------------------------------------------
     async def write_output(self, writes: Sequence[OutputWrite]) -> None:
-        rows = [(w.token, w.stream, w.head, w.tail, w.total, w.job_id) for w in writes]
+        rows = sql.output_rows(writes)
 
         async def run(conn: Conn) -> None:
             await conn.execute("BEGIN IMMEDIATE")

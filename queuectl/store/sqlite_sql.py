@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from queuectl.models import Attempt, Job, JobState, RunnerInfo, from_epoch
-from queuectl.store.base import Finish
+from queuectl.store.base import Finish, OutputWrite
 
 __all__ = [
     "INSERT",
     "JOB_COLUMNS",
     "RUNNER_COLUMNS",
     "claim_sql",
+    "exchange_params",
+    "exchange_result",
     "exchange_sql",
     "finish_batch",
     "job_from_row",
+    "next_run_at_sql",
+    "output_rows",
     "runner_from_row",
 ]
 
@@ -121,6 +125,55 @@ WHERE jobs.seq = t.seq
 RETURNING {JOB_COLUMNS}, jobs.state = 'completed'
     AND EXISTS (SELECT 1 FROM deps WHERE deps.dep_seq = jobs.seq)
 """
+
+
+def exchange_params(
+    finishes: Sequence[Finish],
+    runner_id: str,
+    now: float,
+    lease_seconds: float,
+    limit: int,
+    queues: Sequence[str],
+) -> dict[str, Any]:
+    """The parameters of ``exchange_sql(len(queues))`` (``queues`` without duplicates)."""
+    params: dict[str, Any] = {
+        "batch": finish_batch(finishes),
+        "runner": runner_id,
+        "now": now,
+        "lease": lease_seconds,
+        "limit": limit,
+    }
+    params.update({f"q{i}": name for i, name in enumerate(queues)})
+    return params
+
+
+def exchange_result(
+    rows: Sequence[Sequence[Any]], finishes: Sequence[Finish]
+) -> tuple[set[str], list[Job], bool]:
+    """The ids of the finishes that applied, the jobs claimed in claim order, and whether
+    other runners should look again (waiters unblocked, or a job back in the queue)."""
+    done, taken, unblocking = set(), [], False
+    for row in rows:
+        if row[2] == JobState.PROCESSING:
+            taken.append(job_from_row(row))
+        else:
+            done.add(row[0])
+            unblocking = unblocking or bool(row[-1])  # a completed job's waiters may run
+    taken.sort(key=lambda job: (-job.priority, job.run_at))
+    again = unblocking or any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes)
+    return done, taken, again
+
+
+def next_run_at_sql(
+    states: Iterable[JobState], queues: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    """The earliest ``run_at`` of unblocked jobs in ``states`` (and ``queues``)."""
+    params: list[Any] = [s.value for s in states]
+    where = f"state IN ({', '.join('?' * len(params))}) AND blocked = 0"
+    if queues:
+        where += f" AND queue IN ({', '.join('?' * len(queues))})"
+        params += list(queues)
+    return f"SELECT min(run_at) FROM jobs WHERE {where}", params
 
 
 def finish_batch(finishes: Sequence[Finish]) -> str:
@@ -238,6 +291,11 @@ def runner_from_row(row: Sequence[Any]) -> RunnerInfo:
         wake=row[8],
         stop_requested=int(row[9]),
     )
+
+
+def output_rows(writes: Sequence[OutputWrite]) -> list[tuple[Any, ...]]:
+    """``WRITE_OUTPUT``'s parameters, one tuple per write."""
+    return [(w.token, w.stream, w.head, w.tail, w.total, w.job_id) for w in writes]
 
 
 WRITE_OUTPUT = """

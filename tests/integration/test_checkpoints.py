@@ -10,14 +10,22 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from queuectl import JobState, Queue
 from queuectl.models import Job
+from queuectl.runner import Execute
 from queuectl.store.sqlite_wal import OWN_PAGES
 from tests.helpers import eventually, running
 
 
 async def noop(job: Job) -> None:
     return None
+
+
+#: A no-op ``execute`` keeps the runner on the dispatch loop (writes through the store's
+#: connection); without one, ``true`` runs through the shell core (its own connection).
+PATHS = pytest.mark.parametrize("execute", [noop, None], ids=["loop", "core"])
 
 
 def completed_in_database_file(path: Path, scratch: Path) -> int:
@@ -39,14 +47,15 @@ async def autocheckpoint(queue: Queue) -> int:
     return int(rows[0][0])
 
 
+@PATHS
 async def test_a_runners_writes_reach_the_database_file_without_a_commit_copying_them(
-    tmp_path: Path,
+    tmp_path: Path, execute: Execute | None
 ) -> None:
     path, scratch = tmp_path / "q.db", tmp_path / "scratch"
     scratch.mkdir()
     async with Queue.open(str(path)) as queue:
         await queue.enqueue_many(["true"] * 20)  # a few hundred pages: under any threshold
-        async with running(queue.runner(concurrency=4, execute=noop)):
+        async with running(queue.runner(concurrency=4, execute=execute)):
             await eventually(lambda: _completed(queue, 20), what="the runner completes the jobs")
             await eventually(lambda: _autocheckpoint_is(queue, OWN_PAGES), what="side checkpoints")
             await eventually(
@@ -57,12 +66,18 @@ async def test_a_runners_writes_reach_the_database_file_without_a_commit_copying
         assert await autocheckpoint(queue) == 1000  # SQLite's default again
 
 
-async def test_the_log_stays_bounded_under_a_stream_of_commits(tmp_path: Path) -> None:
+@PATHS
+async def test_the_log_stays_bounded_under_a_stream_of_commits(
+    tmp_path: Path, execute: Execute | None
+) -> None:
     path = tmp_path / "q.db"
+    # Some 8,000 pages of log either way, far past OWN_PAGES (real commands come in
+    # smaller batches, so each job writes more pages).
+    jobs = 8000 if execute is not None else 3000
     async with Queue.open(str(path)) as queue:
-        await queue.enqueue_many(["true"] * 8000)  # some 8,000 pages, far past OWN_PAGES
-        await queue.runner(concurrency=16, execute=noop, burst=True).run()
-        assert (await queue.counts())[JobState.COMPLETED] == 8000
+        await queue.enqueue_many(["true"] * jobs)
+        await queue.runner(concurrency=16, execute=execute, burst=True).run()
+        assert (await queue.counts())[JobState.COMPLETED] == jobs
         # Measured while the store is open: closing the last connection removes the log.
         # Its file keeps the largest size it reached (a reset log is written over).
         size = path.with_name(path.name + "-wal").stat().st_size

@@ -175,9 +175,14 @@ async def test_cancellation_while_claiming_leaves_no_job_processing(
     queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fault injection: the runner is cancelled from outside exactly while its claim
-    # is in flight (the real store still does the round trip).
+    # is in flight (the real store still does the round trip). An execute of its own
+    # keeps the runner on the loop's dispatch, which calls Store.exchange, on every
+    # store (the shell core's cancellation is in test_core.py).
+    async def execute(job: Job) -> None:
+        return None
+
     job = await queue.enqueue("true")
-    runner = queue.runner()
+    runner = queue.runner(execute=execute)
     task: asyncio.Task[RunStats] | None = None
     real_exchange = queue.store.exchange
 
