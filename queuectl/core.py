@@ -403,9 +403,8 @@ class ShellCore:
             run.capture(stream, data)
 
     def _forget(self, fd: int) -> None:
+        # Closing is enough: these descriptors have no copies, so epoll drops them.
         self._by_fd.pop(fd, None)
-        with contextlib.suppress(OSError):
-            self._epoll.unregister(fd)
         os.close(fd)
 
     def _advance(self, now: float) -> None:

@@ -25,6 +25,7 @@ _SETSID = 0x80
 _ATTR_SIZE = 1024
 _ACTIONS_SIZE = 256
 _SIGSET_SIZE = 256
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def load(default_signals: Iterable[int]) -> LibcSpawn | None:
@@ -52,7 +53,8 @@ def env_block(env: Mapping[str, str]) -> list[bytes]:
     """``KEY=value`` entries, checked as ``os.posix_spawn`` checks them."""
     block = []
     for key, value in env.items():
-        entry = os.fsencode(key) + b"=" + os.fsencode(value)
+        # os.fsencode's encoding, in one call per entry (a spawn encodes several).
+        entry = f"{key}={value}".encode(_FS_ENCODING, _FS_ERRORS)
         if not key or "=" in key or b"\0" in entry:
             raise ValueError(f"illegal environment variable {key!r}")
         block.append(entry)
