@@ -6,7 +6,7 @@ about 0.04 ms a job more than the least a durable runner does; the event loop's 
 doing the same (a task and futures per job, descriptors watched by the loop, hand-offs
 to aiosqlite's and a spawning thread) spent about 0.45 ms more, which on two cores kept
 dispatch near 0.6 of the spawn floor. So, where it can (the SQLite store, the default
-shell executor, Linux pidfds), a runner gives its jobs to this thread. It owns a
+shell executor, Linux pidfds and glibc), a runner gives its jobs to this thread. It owns a
 ``sqlite3`` connection and writes each round's outcomes and output and claims for the
 free slots in one commit; it starts the commands (``posix_spawn``, GIL free), and waits
 for their exits, output, timeouts and requests with one epoll call.
@@ -33,6 +33,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from queuectl import libc_spawn
 from queuectl.capture import FLUSH_INTERVAL, OutputCapture
 from queuectl.errors import StoreError
 from queuectl.executor import STDERR_TAIL, Tail, exit_outcome, job_variables, runner_env
@@ -74,6 +75,8 @@ def core_connection(store: Store) -> SyncConnection | None:
     try:
         os.close(os.pidfd_open(os.getpid()))  # the call exists; is the kernel new enough?
     except OSError:
+        return None
+    if libc_spawn.load(()) is None:  # glibc's posix_spawn, which starts sessions GIL free
         return None
     from queuectl.store.sqlite_sync import SyncConnection
 

@@ -217,16 +217,15 @@ class Spawner:
     ) -> tuple[int, dict[int, int]]:
         """Start ``command`` on the calling thread: its pid and its output pipes.
 
-        For a caller that reaps and reads by itself (the shell core's thread); the same
-        session, signals, stdio and environment as ``spawn``. Raises NotImplementedError
-        where a new session needs ``Popen`` (no posix_spawn with setsid here).
+        For a caller that reaps and reads by itself (the shell core's thread), with the
+        same session, signals, stdio and environment as ``spawn``. Only where glibc's
+        ``posix_spawn`` can be called directly (``libc_spawn``): NotImplementedError
+        elsewhere.
         """
         self._prepare()
-        if self._libc is not None:
-            return self._start(self._request(command, env, extra_env, capture_stdout))
-        if not self._posix_spawn:
-            raise NotImplementedError("posix_spawn cannot start a session here")
-        return self._posix_start(command, {**env, **extra_env}, capture_stdout)
+        if self._libc is None:
+            raise NotImplementedError("starting children this way needs glibc 2.26 or newer")
+        return self._start(self._request(command, env, extra_env, capture_stdout))
 
     def _prepare(self) -> None:
         if self._devnull is None:

@@ -8,7 +8,7 @@ fallback poll or a stop. Side tasks renew leases and recover jobs of dead runner
 ``stop()`` drains; ``stop(hard=True)`` also ends running commands and gives their jobs
 back uncounted.
 
-Shell jobs on SQLite (on Linux) skip the dispatch loop: the shell core's thread
+Shell jobs on SQLite (on Linux with glibc) skip the dispatch loop: the shell core's thread
 (``core.py``) claims, runs and records them, and the side tasks stay here.
 """
 
