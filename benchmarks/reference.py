@@ -40,8 +40,7 @@ from typing import Any, Protocol
 from benchmarks.seed import add_pending, create_store
 from benchmarks.spawn import cpu_times
 from queuectl.config import Settings
-from queuectl.executor import describe_exit
-from queuectl.models import SUCCESS, JobState, Outcome
+from queuectl.executor import exit_outcome, job_variables
 from queuectl.outcomes import finish_for
 from queuectl.retry import RetryPolicy
 from queuectl.store import sqlite_sql
@@ -122,7 +121,6 @@ class _Queuectl:
     def __init__(self, home: str, n: int, command: str) -> None:
         path = create_store(Path(home))
         add_pending(path, n, command)
-        self._sql = sqlite_sql
         self._db = db = sqlite3.connect(path, isolation_level=None)
         db.executescript(PRAGMAS)
         # The history trigger reads the runner's host and pid from its registry row.
@@ -140,36 +138,14 @@ class _Queuectl:
         self._env = dict(os.environ)
 
     def exchange(self, outcomes: list[tuple[Any, int]], free: int) -> list[Claimed]:
-        sql = self._sql
         finishes = [
-            finish_for(
-                job,
-                SUCCESS
-                if code == 0
-                else Outcome(exit_code=code, reason="exit", error=describe_exit(code)),
-                self._policy,
-            )[1]
+            finish_for(job, exit_outcome(code, False, None, ""), self._policy)[1]
             for job, code in outcomes
         ]
-        params = {
-            "batch": sql.finish_batch(finishes),
-            "runner": "reference",
-            "now": time.time(),
-            "lease": _LEASE,
-            "limit": free,
-        }
-        claimed: list[Claimed] = []
-        for row in self._db.execute(sql.exchange_sql(0), params).fetchall():
-            if row[2] == JobState.PROCESSING:
-                job = sql.job_from_row(row)
-                env = {
-                    **self._env,
-                    "QUEUECTL_JOB_ID": job.id,
-                    "QUEUECTL_ATTEMPT": str(job.attempts),
-                    "QUEUECTL_CLAIM": f"{job.id}:{job.token}",
-                }
-                claimed.append((job, job.command, env))
-        return claimed
+        params = sqlite_sql.exchange_params(finishes, "reference", time.time(), _LEASE, free, ())
+        rows = self._db.execute(sqlite_sql.exchange_sql(0), params).fetchall()
+        _, jobs, _ = sqlite_sql.exchange_result(rows, finishes)
+        return [(job, job.command, {**self._env, **job_variables(job)}) for job in jobs]
 
     def close(self) -> None:
         self._db.close()

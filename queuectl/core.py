@@ -30,10 +30,10 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from queuectl import libc_spawn
 from queuectl.capture import FLUSH_INTERVAL, OutputCapture
 from queuectl.errors import StoreError
 from queuectl.executor import STDERR_TAIL, Tail, exit_outcome, job_variables, runner_env
@@ -41,16 +41,17 @@ from queuectl.models import RUNNABLE_STATES, Job, JobState, Outcome
 from queuectl.outcomes import INTERRUPTIONS, finish_for
 from queuectl.process import Spawner
 from queuectl.procinfo import group_alive, signal_group
-from queuectl.retry import Transition
 from queuectl.runstats import JobEvent
-from queuectl.store.base import Finish, OutputWrite, Store
+from queuectl.store.base import Finish, OutputWrite
 from queuectl.wakeup import send_wakes
 
 if TYPE_CHECKING:
     from queuectl.runner import Runner
     from queuectl.store.sqlite_sync import SyncConnection
 
-__all__ = ["ShellCore", "core_connection"]
+__all__ = ["ShellCore", "open_core"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("queuectl.runner")
 
@@ -64,23 +65,31 @@ _TERM_POLL = 0.02
 _RETRY = 1.0
 
 
-def core_connection(store: Store) -> SyncConnection | None:
-    """A connection for a shell core on ``store``, or None where there can be none."""
+def open_core(runner: Runner) -> ShellCore | None:
+    """A shell core for ``runner``, or None where its store or system allows none."""
     if not (hasattr(os, "pidfd_open") and hasattr(os, "eventfd") and hasattr(select, "epoll")):
         return None
     from queuectl.store.sqlite import SQLiteStore
 
+    store = runner.store
     if not isinstance(store, SQLiteStore):
         return None
     try:
         os.close(os.pidfd_open(os.getpid()))  # the call exists; is the kernel new enough?
     except OSError:
         return None
-    if libc_spawn.load(()) is None:  # glibc's posix_spawn, which starts sessions GIL free
+    spawner = Spawner()
+    if not spawner.can_start_now():  # glibc's posix_spawn, which starts sessions GIL free
+        spawner.close()
         return None
     from queuectl.store.sqlite_sync import SyncConnection
 
-    return SyncConnection(store.path, store.now)
+    try:
+        conn = SyncConnection(store.path, store.now)
+    except BaseException:
+        spawner.close()
+        raise
+    return ShellCore(runner, conn, spawner)
 
 
 @dataclass(slots=True, eq=False)
@@ -109,17 +118,16 @@ class _Run:
 @dataclass(slots=True)
 class _Done:
     finish: Finish
-    transition: Transition
-    event: JobEvent
+    event: JobEvent  # its state is the one the finish records
 
 
 class ShellCore:
     """The dispatch thread of one Runner (see the module docstring)."""
 
-    def __init__(self, runner: Runner, conn: SyncConnection) -> None:
+    def __init__(self, runner: Runner, conn: SyncConnection, spawner: Spawner) -> None:
         self._runner = runner
         self._conn = conn
-        self._spawner = Spawner()
+        self._spawner = spawner
         self._env = runner_env(runner.id)
         self._queues = list(runner.queues)
         self._epoll = select.epoll()
@@ -184,13 +192,13 @@ class ShellCore:
     def _deliver(self, done: list[_Done]) -> None:
         runner = self._runner
         for item in done:
-            runner.stats.count(item.transition.state)
+            runner.stats.count(item.event.state)
             runner.emit(item.event)
 
-    def _post(self, callback: object, *args: object) -> None:
+    def _post(self, callback: Callable[[T], None], arg: T) -> None:
         assert self._loop is not None
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-            self._loop.call_soon_threadsafe(callback, *args)  # type: ignore[arg-type]
+            self._loop.call_soon_threadsafe(callback, arg)
 
     # -- the thread -----------------------------------------------------------
     def _main(self) -> None:
@@ -451,7 +459,7 @@ class ShellCore:
             outcome = exit_outcome(run.returncode, run.timed_out, run.timeout, run.tail.text())
         t, finish = finish_for(job, outcome, self._runner.policy)
         event = JobEvent(job, t.state, outcome, time.monotonic() - run.started)
-        self._done.append(_Done(finish, t, event))
+        self._done.append(_Done(finish, event))
 
     def _recorded(self, done: list[_Done], applied: set[str], again: bool) -> None:
         recorded = []

@@ -201,8 +201,7 @@ class Spawner:
             env = {**env, **extra_env}
         if self._posix_spawn:
             try:
-                pid, pipes = self._posix_start(command, env, capture_stdout)
-                return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
+                return self._spawn(command, env, capture_stdout, readiness)
             except NotImplementedError:  # no way to start a session this way here
                 self._posix_spawn = False
         return _popen(command, env, capture_stdout, readiness)
@@ -226,6 +225,11 @@ class Spawner:
         if self._libc is None:
             raise NotImplementedError("starting children this way needs glibc 2.26 or newer")
         return self._start(self._request(command, env, extra_env, capture_stdout))
+
+    def can_start_now(self) -> bool:
+        """Whether ``start_now`` works here (loads what it needs, as a first spawn would)."""
+        self._prepare()
+        return self._libc is not None
 
     def _prepare(self) -> None:
         if self._devnull is None:
@@ -300,7 +304,13 @@ class Spawner:
             pipes[out_r] = 1
         return pid, pipes
 
-    def _posix_start(self, command: str, env: Mapping[str, str], capture_stdout: bool) -> _Started:
+    def _spawn(
+        self,
+        command: str,
+        env: Mapping[str, str],
+        capture_stdout: bool,
+        readiness: Readiness,
+    ) -> Child:
         devnull = self._devnull
         assert devnull is not None
 
@@ -318,7 +328,8 @@ class Spawner:
                 setsigdef=_DEFAULT_SIGNALS,
             )
 
-        return self._with_pipes(capture_stdout, start)
+        pid, pipes = self._with_pipes(capture_stdout, start)
+        return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
 
     def close(self) -> None:
         self._close_thread()

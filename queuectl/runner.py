@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from queuectl.capture import OutputCapture, OutputWriter
 from queuectl.config import Settings
-from queuectl.core import ShellCore, core_connection
+from queuectl.core import ShellCore, open_core
 from queuectl.errors import StoreError
 from queuectl.executor import ShellExecutor
 from queuectl.models import RUNNABLE_STATES, Job, JobState, RunnerInfo
@@ -123,7 +123,8 @@ class Runner:
         """End a running job's command: ``cancel`` it, or drop it because it was ``lost``."""
         if self._core is not None:
             self._core.interrupt(job_id, why)
-        self._slots.interrupt(job_id, why)
+        else:
+            self._slots.interrupt(job_id, why)
 
     def wake(self) -> None:
         """Have the dispatch loop look again (a slot freed, an outcome to write, a stop)."""
@@ -205,10 +206,7 @@ class Runner:
         """The shell core, for the default executor on a store that allows one."""
         if self._shell is None or self._stopping:
             return None
-        conn = core_connection(self.store)
-        if conn is None:
-            return None
-        self._core = ShellCore(self, conn)
+        self._core = open_core(self)
         return self._core
 
     def _side_task_done(self, task: asyncio.Task[None]) -> None:

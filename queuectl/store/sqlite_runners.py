@@ -76,7 +76,7 @@ class SQLiteSideTables(SQLiteConnection):
         await checkpoint_loop(self)
 
     async def notify(self, kind: WakeKind = "jobs") -> None:
-        rows = await self._fetch("SELECT wake FROM runners WHERE wake IS NOT NULL")
+        rows = await self._fetch(sql.WAKE_ADDRESSES)
         send_wakes((row[0] for row in rows), kind)
 
     # -- output and history ---------------------------------------------------

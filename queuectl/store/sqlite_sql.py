@@ -298,6 +298,8 @@ def output_rows(writes: Sequence[OutputWrite]) -> list[tuple[Any, ...]]:
     return [(w.token, w.stream, w.head, w.tail, w.total, w.job_id) for w in writes]
 
 
+WAKE_ADDRESSES = "SELECT wake FROM runners WHERE wake IS NOT NULL"
+
 WRITE_OUTPUT = """
 INSERT INTO output (job_seq, token, stream, head, tail, total)
 SELECT seq, ?, ?, ?, ?, ? FROM jobs WHERE id = ?

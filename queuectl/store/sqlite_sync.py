@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from queuectl.models import Job, JobState
 from queuectl.store import sqlite_sql as sql
@@ -57,14 +58,16 @@ class SyncConnection:
 
         Also says whether other runners should look again (see ``exchange_result``).
         """
-        params = sql.exchange_params(finishes, runner_id, self.now(), lease_seconds, limit, queues)
         conn = self._conn
+        rows = []
         try:
             if outputs:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(sql.WRITE_OUTPUT, sql.output_rows(outputs))
-            rows = []
             if finishes or limit:
+                params = sql.exchange_params(
+                    finishes, runner_id, self.now(), lease_seconds, limit, queues
+                )
                 rows = conn.execute(sql.exchange_sql(len(queues)), params).fetchall()
             if conn.in_transaction:
                 conn.execute("COMMIT")
@@ -76,16 +79,15 @@ class SyncConnection:
 
     def next_run_at(self, states: frozenset[JobState], queues: Sequence[str]) -> float | None:
         query, params = sql.next_run_at_sql(states, queues)
-        try:
-            row = self._conn.execute(query, params).fetchone()
-        except sqlite3.Error as exc:
-            raise _explain(self.path, exc) from None
-        return None if row is None else row[0]
+        row = self._read(query, params)
+        return None if not row else row[0][0]
 
     def wake_addresses(self) -> list[str]:
+        return [row[0] for row in self._read(sql.WAKE_ADDRESSES)]
+
+    def _read(self, query: str, params: Sequence[object] = ()) -> list[Any]:
         try:
-            rows = self._conn.execute("SELECT wake FROM runners WHERE wake IS NOT NULL")
-            return [row[0] for row in rows]
+            return self._conn.execute(query, params).fetchall()
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
 
