@@ -274,11 +274,13 @@ class Spawner:
         libc, devnull = self._libc, self._devnull
         assert libc is not None
         assert devnull is not None
-        envp = start.env + libc_spawn.env_block(start.extra_env)
+        extra = libc_spawn.env_block(start.extra_env)
         argv = [_SHELL_BYTES, b"-c", os.fsencode(start.command)]
         return self._with_pipes(
             start.capture_stdout,
-            lambda stdout, stderr: libc.spawn(_SHELL_BYTES, argv, envp, (devnull, stdout, stderr)),
+            lambda stdout, stderr: libc.spawn(
+                _SHELL_BYTES, argv, start.env, (devnull, stdout, stderr), extra
+            ),
         )
 
     def _with_pipes(self, capture_stdout: bool, start: Callable[[int, int], int]) -> _Started:
