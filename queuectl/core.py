@@ -216,6 +216,8 @@ class ShellCore:
     def _main(self) -> None:
         error: BaseException | None = None
         try:
+            # Children may inherit this thread's signal mask (vfork_spawn): none blocked.
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
             self._dispatch()
         except BaseException as exc:
             error = exc

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from queuectl import libc_spawn
+from queuectl import libc_spawn, vfork_spawn
 from queuectl.readiness import Readiness
 from queuectl.spawn_thread import SpawnThread
 
@@ -168,6 +168,8 @@ class Spawner:
         # Loaded at the first spawn: ctypes and the attributes cost ~8 ms of start-up.
         self._libc: libc_spawn.LibcSpawn | None = None
         self._libc_loaded = False
+        self._vfork: vfork_spawn.VforkSpawn | None = None  # start_now's, when it works
+        self._vfork_loaded = False
         self._thread: SpawnThread[_Start, _Started] | None = None
         self._env_source: Mapping[str, str] | None = None
         self._env_block: list[bytes] = []
@@ -192,7 +194,7 @@ class Spawner:
         if self._libc is not None:
             if self._thread is None or self._thread.loop is not loop:
                 self._close_thread()
-                self._thread = SpawnThread(loop, self._start, _orphan)
+                self._thread = SpawnThread(loop, self._start_libc, _orphan)
             pid, pipes = await self._thread.submit(
                 self._request(command, env, extra_env, capture_stdout)
             )
@@ -221,14 +223,20 @@ class Spawner:
         ``posix_spawn`` can be called directly (``libc_spawn``): NotImplementedError
         elsewhere.
         """
-        self._prepare()
-        if self._libc is None:
+        if not self.can_start_now():
             raise NotImplementedError("starting children this way needs glibc 2.26 or newer")
-        return self._start(self._request(command, env, extra_env, capture_stdout))
+        start = self._request(command, env, extra_env, capture_stdout)
+        return self._start(start, self._vfork or self._libc)
 
     def can_start_now(self) -> bool:
-        """Whether ``start_now`` works here (loads what it needs, as a first spawn would)."""
+        """Whether ``start_now`` works here (loads what it needs, as a first spawn would).
+
+        It uses ``vfork_spawn`` where that works (it keeps the GIL, but costs less CPU
+        a child: the core's thread starts many while the loop's does little).
+        """
         self._prepare()
+        if not self._vfork_loaded:
+            self._vfork, self._vfork_loaded = vfork_spawn.load(), True
         return self._libc is not None
 
     def _prepare(self) -> None:
@@ -269,16 +277,21 @@ class Spawner:
             self._thread.close()
             self._thread = None
 
-    def _start(self, start: _Start) -> _Started:
+    def _start_libc(self, start: _Start) -> _Started:
         """On the spawning thread: pipes, then the child (the GIL is free while it execs)."""
-        libc, devnull = self._libc, self._devnull
-        assert libc is not None
+        return self._start(start, self._libc)
+
+    def _start(
+        self, start: _Start, spawner: libc_spawn.LibcSpawn | vfork_spawn.VforkSpawn | None
+    ) -> _Started:
+        devnull = self._devnull
+        assert spawner is not None
         assert devnull is not None
         extra = libc_spawn.env_block(start.extra_env)
         argv = [_SHELL_BYTES, b"-c", os.fsencode(start.command)]
         return self._with_pipes(
             start.capture_stdout,
-            lambda stdout, stderr: libc.spawn(
+            lambda stdout, stderr: spawner.spawn(
                 _SHELL_BYTES, argv, start.env, (devnull, stdout, stderr), extra
             ),
         )

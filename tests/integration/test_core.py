@@ -7,6 +7,7 @@ leases, drain) runs through the core; these cover what is the core's own.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import uuid
 from pathlib import Path
@@ -93,3 +94,18 @@ async def test_a_failing_core_fails_the_runner_and_leaves_no_command_behind(
     await eventually(lambda: not processes_with(marker), within=5, what="no survivor")
     assert await queue.store.list_runners() == []
     assert core_threads() == []
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+async def test_commands_start_with_no_signal_blocked_whatever_the_starting_thread_blocks(
+    queue: Queue, work: Path
+) -> None:
+    # The core's thread inherits the mask of the thread that starts the runner, and
+    # its children may inherit the core's (vfork_spawn): the core clears its own.
+    await queue.enqueue(f"exec grep SigBlk /proc/self/status > {work}/masks")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        await run_burst(queue.runner(burst=True))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    assert int((work / "masks").read_text().split()[1], 16) == 0

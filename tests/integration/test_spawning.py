@@ -1,4 +1,5 @@
-"""Starting children off the loop: glibc's posix_spawn through ctypes, and the thread.
+"""Starting children off the loop: glibc's posix_spawn through ctypes, subprocess's
+vfork helper (the shell core's), and the spawning thread.
 
 Real children throughout; the thread's orphan handling is checked with a recorder
 in place of the kill, so that the test sees exactly which results were given up.
@@ -11,14 +12,31 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from queuectl import libc_spawn
+from queuectl import libc_spawn, vfork_spawn
 from queuectl.spawn_thread import SpawnThread
 
 LIBC = libc_spawn.load([signal.SIGPIPE])
+VFORK = vfork_spawn.load()
 needs_libc = pytest.mark.skipif(LIBC is None, reason="needs Linux with glibc 2.26 or newer")
+Spawn = libc_spawn.LibcSpawn | vfork_spawn.VforkSpawn
+SPAWNERS = [
+    pytest.param(LIBC, id="libc", marks=needs_libc),
+    pytest.param(
+        VFORK,
+        id="vfork",
+        marks=pytest.mark.skipif(VFORK is None, reason="needs Linux and Python 3.11 to 3.13"),
+    ),
+]
+
+
+@pytest.fixture(params=SPAWNERS)
+def spawner(request: pytest.FixtureRequest) -> Spawn:
+    assert request.param is not None
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -28,13 +46,16 @@ def devnull() -> Iterator[int]:
     os.close(fd)
 
 
-def run_shell(script: str, devnull: int, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Start ``sh -c script`` with libc_spawn; its exit code and its stdout."""
-    assert LIBC is not None
+def run_shell(
+    script: str, devnull: int, env: dict[str, str] | None = None, spawner: Spawn | None = LIBC
+) -> tuple[int, str]:
+    """Start ``sh -c script`` with ``spawner``; its exit code and its stdout."""
+    assert spawner is not None
     r, w = os.pipe()
     try:
         block = libc_spawn.env_block(env if env is not None else {"PATH": os.environ["PATH"]})
-        pid = LIBC.spawn(b"/bin/sh", [b"/bin/sh", b"-c", script.encode()], block, (devnull, w, w))
+        argv = [b"/bin/sh", b"-c", script.encode()]
+        pid = spawner.spawn(b"/bin/sh", argv, block, (devnull, w, w))
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as out:
@@ -43,18 +64,43 @@ def run_shell(script: str, devnull: int, env: dict[str, str] | None = None) -> t
     return os.waitstatus_to_exitcode(status), output
 
 
-@needs_libc
-def test_the_child_gets_its_arguments_environment_and_stdio(devnull: int) -> None:
-    code, output = run_shell('echo "$GREETING"; exit 3', devnull, {"GREETING": "hello there"})
+def test_the_child_gets_its_arguments_environment_and_stdio(devnull: int, spawner: Spawn) -> None:
+    env = {"GREETING": "hello there"}
+    code, output = run_shell('echo "$GREETING"; exit 3', devnull, env, spawner)
     assert (code, output) == (3, "hello there\n")
 
 
-@needs_libc
-def test_the_child_leads_its_own_session(devnull: int) -> None:
-    code, output = run_shell("cut -d' ' -f6 /proc/$$/stat; echo $$", devnull)
+def test_extra_variables_follow_the_base_environment(devnull: int, spawner: Spawn) -> None:
+    base = libc_spawn.env_block({"A": "1", "B": "2"})
+    r, w = os.pipe()
+    try:
+        for extra in ([b"C=3"], [b"C=4", b"D=5"], []):  # the same base list each time
+            script = b'echo "$A$B${C-}${D-}"'
+            pid = spawner.spawn(
+                b"/bin/sh", [b"/bin/sh", b"-c", script], base, (devnull, w, w), extra
+            )
+            os.waitpid(pid, 0)
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as out:
+        assert out.read().decode().split() == ["123", "1245", "12"]
+
+
+def test_the_child_leads_its_own_session(devnull: int, spawner: Spawn) -> None:
+    code, output = run_shell("cut -d' ' -f6 /proc/$$/stat; echo $$", devnull, spawner=spawner)
     session, pid = output.split()
     assert code == 0
     assert session == pid
+
+
+def test_sigpipe_is_back_at_its_default_in_the_child(devnull: int, spawner: Spawn) -> None:
+    ignored = signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python sets it
+    try:
+        code, output = run_shell("exec grep SigIgn /proc/self/status", devnull, spawner=spawner)
+    finally:
+        signal.signal(signal.SIGPIPE, ignored)
+    assert code == 0
+    assert not int(output.split()[1], 16) & (1 << (signal.SIGPIPE - 1))
 
 
 @needs_libc
@@ -77,18 +123,23 @@ def test_the_child_starts_with_no_signal_blocked_and_sigpipe_at_its_default(
     assert not int(masks["SigIgn"], 16) & (1 << (signal.SIGPIPE - 1))
 
 
-@needs_libc
-def test_a_missing_program_is_an_os_error(devnull: int) -> None:
-    assert LIBC is not None
+def test_a_missing_program_is_an_os_error(devnull: int, spawner: Spawn) -> None:
     with pytest.raises(FileNotFoundError):
-        LIBC.spawn(b"/nonexistent/sh", [b"sh"], [], (devnull, devnull, devnull))
+        spawner.spawn(b"/nonexistent/sh", [b"sh"], [], (devnull, devnull, devnull))
 
 
-@needs_libc
-def test_a_nul_byte_is_refused_rather_than_cut(devnull: int) -> None:
-    assert LIBC is not None
+def test_a_program_that_cannot_run_is_an_os_error(
+    devnull: int, spawner: Spawn, tmp_path: Path
+) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(PermissionError):
+        spawner.spawn(os.fsencode(script), [b"x"], [], (devnull, devnull, devnull))
+
+
+def test_a_nul_byte_is_refused_rather_than_cut(devnull: int, spawner: Spawn) -> None:
     with pytest.raises(ValueError, match="null byte"):
-        LIBC.spawn(b"/bin/sh", [b"/bin/sh", b"-c", b"true\0rm -rf x"], [], (devnull,) * 3)
+        spawner.spawn(b"/bin/sh", [b"/bin/sh", b"-c", b"true\0rm -rf x"], [], (devnull,) * 3)
 
 
 @pytest.mark.parametrize("env", [{"A=B": "x"}, {"": "x"}, {"A": "x\0y"}])
