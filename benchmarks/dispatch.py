@@ -34,6 +34,7 @@ from benchmarks.spawn import METHODS
 __all__ = [
     "NAME",
     "PARAMS",
+    "fastest_child_run",
     "reference_cost",
     "run",
     "run_worker",
@@ -79,7 +80,7 @@ def run_worker_cost(
     return cost
 
 
-def _fastest_child_run(ctx: Context, module: str, *args: object) -> dict[str, Any]:
+def fastest_child_run(ctx: Context, module: str, *args: object) -> dict[str, Any]:
     """The result with the highest rate of ``ctx.repeat`` runs of ``module``, or its skip."""
     best: dict[str, Any] | None = None
     for _ in range(max(1, ctx.repeat)):
@@ -99,7 +100,7 @@ def reference_cost(
 
     Its CPU figures are per run, as ``run_worker_cost`` gives them.
     """
-    result = _fastest_child_run(ctx, "benchmarks.reference", jobs, count, command, model)
+    result = fastest_child_run(ctx, "benchmarks.reference", jobs, count, command, model)
     if "skip" in result:
         return None
     return RunCost(float(result["seconds"]), result["own_cpu"], result["children_cpu"])
@@ -120,7 +121,7 @@ def spawn_floor(
     rates: dict[str, float | str] = {}
     costs: dict[str, RunCost] = {}  # per spawn, of each method's fastest run
     for method in methods or list(METHODS):
-        result = _fastest_child_run(ctx, "benchmarks.spawn", method, n, concurrency)
+        result = fastest_child_run(ctx, "benchmarks.spawn", method, n, concurrency)
         if "skip" in result:
             rates[method] = str(result["skip"])
             continue

@@ -6,12 +6,15 @@ interpreter start-up. (Subtracting a separately measured start-up from the whole
 did the same less precisely: on this VM start-up varies by tens of milliseconds.) The
 whole-process figure is printed beside it, and so is the reference runner
 (``benchmarks/reference.py``) on the same commands: what the machine allows a durable
-runner once ``sh -c`` and ``sleep`` themselves are paid for.
+runner once ``sh -c`` and ``sleep`` themselves are paid for. Last comes no queue at all:
+the same commands started and reaped directly (the fastest of ``RAW_METHODS``). Each
+start of ``sh`` and then ``sleep`` costs about 2 ms beyond the sleep on this VM, so that
+row shows the most any runner could reach here.
 """
 
 from __future__ import annotations
 
-from benchmarks.dispatch import reference_cost, run_worker_cost
+from benchmarks.dispatch import fastest_child_run, reference_cost, run_worker_cost
 from benchmarks.harness import Context, Param, Sizes
 from benchmarks.reference import DESCRIPTION as REFERENCE
 from benchmarks.report import Goal, Report, Row
@@ -25,6 +28,9 @@ PARAMS = {
     "count": Param(4, "worker --count", scaled=False),
     "seconds": Param(0.05, "how long each job sleeps", scaled=False),
 }
+#: Ways of starting the commands with no queue (``benchmarks.spawn``): threads that each
+#: start and wait, and one thread with epoll; the fastest two for ``true`` here.
+RAW_METHODS = ("uvloop-threads", "sync-posix_spawn-epoll")
 
 
 def run(ctx: Context, sizes: Sizes, report: Report) -> None:
@@ -64,3 +70,21 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
                 note=f"benchmarks/reference.py ({REFERENCE})",
             )
         )
+    ctx.log(f"sleep: no queue, {jobs} x {command} at {count}")
+    results = [
+        fastest_child_run(ctx, "benchmarks.spawn", method, jobs, count, command)
+        for method in RAW_METHODS
+    ]
+    rates = [float(result["rate"]) for result in results if "skip" not in result]
+    if not rates:
+        return
+    report.add(
+        Row(
+            NAME,
+            f"no queue: {case}, started and reaped directly",
+            max(rates),
+            "jobs/s",
+            floor=ideal,
+            note=f"benchmarks/spawn.py, the fastest of {', '.join(RAW_METHODS)}",
+        )
+    )

@@ -4,7 +4,10 @@ Each candidate keeps ``concurrency`` children in flight until ``n`` have run, ev
 in its own session with stdin/stdout/stderr on /dev/null (a job runner needs at least
 that). Each runs in a fresh interpreter so that loops and child watchers do not mix:
 
-    python -m benchmarks.spawn METHOD N CONCURRENCY   →   {"rate": spawns per second, …}
+    python -m benchmarks.spawn METHOD N CONCURRENCY [COMMAND]   →   {"rate": spawns per second, …}
+
+COMMAND (default ``true``) is what ``sh -c`` runs: the sleep-bound benchmark measures
+``sleep 0.05`` this way, with no queue at all.
 
 The result also gives the CPU seconds of the interpreter itself (``own_cpu``) and of
 the children it reaped (``children_cpu``): on few cores their sum bounds the rate.
@@ -337,6 +340,8 @@ METHODS: dict[str, tuple[str, Callable[[int, int], float]]] = {
 
 def main(argv: list[str]) -> None:
     method, n, concurrency = argv[0], int(argv[1]), int(argv[2])
+    if len(argv) > 3:
+        ARGV[2] = argv[3]  # in place: every method reads this list
     own, children = cpu_times()
     try:
         elapsed = METHODS[method][1](n, concurrency)

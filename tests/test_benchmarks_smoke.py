@@ -63,5 +63,7 @@ def test_benchmarks_print_their_table(tmp_path: Path) -> None:
         ]
         assert on_schema == ["dispatch"], on_schema
     assert any("first claim to last outcome" in line for line in lines)
+    # And sleep-bound's commands with no queue at all: the most a runner could reach.
+    assert any(line.startswith("sleep ") and "no queue:" in line for line in lines)
     assert "goals met:" in result.stdout
     assert not list(tmp_path.iterdir()), "temporary homes were left behind"
