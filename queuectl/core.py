@@ -8,8 +8,9 @@ to aiosqlite's and a spawning thread) spent about 0.45 ms more, which on two cor
 dispatch near 0.6 of the spawn floor. So, where it can (the SQLite store, the default
 shell executor, Linux pidfds and glibc), a runner gives its jobs to this thread. It owns a
 ``sqlite3`` connection and writes each round's outcomes and output and claims for the
-free slots in one commit; it starts the commands (``posix_spawn``, GIL free), and waits
-for their exits, output, timeouts and requests with one epoll call.
+free slots in one commit; it starts the commands (``vfork_spawn``, else
+``libc_spawn``), and waits for their exits, output, timeouts and requests with one epoll
+call.
 
 The event loop keeps what is not per job: leases, recovery, retention, wake-ups and
 stop requests. It hears of recorded outcomes in batches (events and counts) and tells
