@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from benchmarks.harness import (
     BenchError,
@@ -21,9 +20,9 @@ from benchmarks.harness import (
     Param,
     RunCost,
     Sizes,
+    fastest_child_run,
     measured_run,
     queuectl_argv,
-    run_child,
 )
 from benchmarks.reference import DESCRIPTION as REFERENCE
 from benchmarks.reference import MODELS
@@ -34,7 +33,6 @@ from benchmarks.spawn import METHODS
 __all__ = [
     "NAME",
     "PARAMS",
-    "fastest_child_run",
     "reference_cost",
     "run",
     "run_worker",
@@ -78,19 +76,6 @@ def run_worker_cost(
     if done != jobs:
         raise BenchError(f"{label}: {done} of {jobs} jobs completed")
     return cost
-
-
-def fastest_child_run(ctx: Context, module: str, *args: object) -> dict[str, Any]:
-    """The result with the highest rate of ``ctx.repeat`` runs of ``module``, or its skip."""
-    best: dict[str, Any] | None = None
-    for _ in range(max(1, ctx.repeat)):
-        result = run_child(module, *args)
-        if "skip" in result:
-            return result
-        if best is None or float(result["rate"]) > float(best["rate"]):
-            best = result
-    assert best is not None
-    return best
 
 
 def reference_cost(

@@ -14,8 +14,8 @@ row shows the most any runner could reach here.
 
 from __future__ import annotations
 
-from benchmarks.dispatch import fastest_child_run, reference_cost, run_worker_cost
-from benchmarks.harness import Context, Param, Sizes
+from benchmarks.dispatch import reference_cost, run_worker_cost
+from benchmarks.harness import Context, Param, Sizes, fastest_child_run
 from benchmarks.reference import DESCRIPTION as REFERENCE
 from benchmarks.report import Goal, Report, Row
 from benchmarks.seed import busy_span_via_api
