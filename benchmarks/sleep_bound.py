@@ -29,8 +29,8 @@ PARAMS = {
     "seconds": Param(0.05, "how long each job sleeps", scaled=False),
 }
 #: Ways of starting the commands with no queue (``benchmarks.spawn``): threads that each
-#: start and wait, and one thread with epoll; the fastest two for ``true`` here.
-RAW_METHODS = ("uvloop-threads", "sync-posix_spawn-epoll")
+#: start and wait, and one thread with epoll; the fastest for ``true`` here.
+RAW_METHODS = ("uvloop-threads", "sync-posix_spawn-epoll", "sync-vfork-epoll")
 
 
 def run(ctx: Context, sizes: Sizes, report: Report) -> None:

@@ -237,15 +237,15 @@ def _run_sync() -> None:
     subprocess.run(ARGV, stdin=_DEVNULL, stdout=_DEVNULL, stderr=_DEVNULL, start_new_session=True)
 
 
-def _sync_posix_spawn(n: int, c: int) -> float:
-    """No event loop at all: posix_spawn, and epoll on the children's pidfds."""
+def _sync_loop(n: int, c: int, spawn: Callable[[], int]) -> float:
+    """No event loop at all: ``spawn``, and epoll on the children's pidfds."""
     poller = select.epoll()
     running: dict[int, int] = {}
     started = finished = 0
     start = time.perf_counter()
     while finished < n:
         while started < n and len(running) < c:
-            pid = _posix_spawn()
+            pid = spawn()
             fd = os.pidfd_open(pid)
             poller.register(fd, select.EPOLLIN)
             running[fd] = pid
@@ -257,6 +257,19 @@ def _sync_posix_spawn(n: int, c: int) -> float:
             finished += 1
     poller.close()
     return time.perf_counter() - start
+
+
+def _vfork_spawner() -> Callable[[], int]:
+    """subprocess's own helper (vfork, and a pipe for exec errors), as queuectl uses it."""
+    from queuectl import vfork_spawn
+
+    spawner = vfork_spawn.load()
+    if spawner is None:
+        raise Unavailable("_posixsubprocess.fork_exec is not usable here")
+    path, argv = os.fsencode(ARGV[0]), [os.fsencode(arg) for arg in ARGV]
+    env = [os.fsencode(f"{key}={value}") for key, value in os.environ.items()]
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # for the whole run
+    return lambda: spawner.spawn(path, argv, env, (devnull, devnull, devnull))
 
 
 def _needs_pidfd() -> None:
@@ -282,7 +295,12 @@ def _loop_method(
 
 def _sync_method(n: int, c: int) -> float:
     _needs_pidfd()
-    return _sync_posix_spawn(n, c)
+    return _sync_loop(n, c, _posix_spawn)
+
+
+def _sync_vfork_method(n: int, c: int) -> float:
+    _needs_pidfd()
+    return _sync_loop(n, c, _vfork_spawner())
 
 
 #: name → (description, function(n, concurrency) → seconds)
@@ -334,6 +352,10 @@ METHODS: dict[str, tuple[str, Callable[[int, int], float]]] = {
     "sync-posix_spawn-epoll": (
         "no event loop: os.posix_spawn + epoll on pidfds + waitpid",
         _sync_method,
+    ),
+    "sync-vfork-epoll": (
+        "no event loop: subprocess's vfork helper (fork_exec) + epoll on pidfds + waitpid",
+        _sync_vfork_method,
     ),
 }
 
