@@ -2,10 +2,11 @@
 
 uvloop's own subprocess support forks the whole process and runs its after-fork hooks
 while the loop is blocked (a few hundred spawns a second on two cores). Here a child is
-started with ``posix_spawn`` (glibc uses a vfork-style clone), in its own session, with
-its stdio wired by file actions. On Linux with glibc the start runs on one thread of its
-own with the GIL free (``queuectl.spawn_thread``, ``queuectl.libc_spawn``): neither the
-loop nor the store's thread waits for the child's exec. Elsewhere ``os.posix_spawn``
+started with vfork (subprocess's own helper, ``queuectl.vfork_spawn``, else glibc's
+``posix_spawn`` through ``queuectl.libc_spawn``), in its own session, with its stdio
+wired to /dev/null and pipes. On Linux with glibc the start runs on one thread of its
+own with the GIL free (``queuectl.spawn_thread``): neither the loop nor the store's
+thread waits for the child's exec. Elsewhere ``os.posix_spawn``
 runs on the loop, or ``subprocess.Popen`` (also vfork) where posix_spawn cannot start a
 session. A pool of spawning threads measured slower than either: its threads contend
 for the GIL. Exits are watched through a pidfd (Linux ≥ 5.3; a waiting thread
@@ -159,7 +160,8 @@ class Spawner:
     """Starts ``/bin/sh -c COMMAND`` children in their own session, stdin on /dev/null.
 
     Where glibc allows (``libc_spawn``), children start on a thread of their own
-    (``spawn_thread``); elsewhere with ``os.posix_spawn`` on the loop, or ``Popen``.
+    (``spawn_thread``, with ``vfork_spawn`` where that works); elsewhere with
+    ``os.posix_spawn`` on the loop, or ``Popen``.
     """
 
     def __init__(self) -> None:
@@ -190,11 +192,10 @@ class Spawner:
         """
         loop = asyncio.get_running_loop()
         readiness = self._readiness_for(loop)
-        self._prepare()
-        if self._libc is not None:
+        if self.can_start_now():
             if self._thread is None or self._thread.loop is not loop:
                 self._close_thread()
-                self._thread = SpawnThread(loop, self._start_libc, _orphan)
+                self._thread = SpawnThread(loop, self._start_threaded, _orphan)
             pid, pipes = await self._thread.submit(
                 self._request(command, env, extra_env, capture_stdout)
             )
@@ -231,8 +232,8 @@ class Spawner:
     def can_start_now(self) -> bool:
         """Whether ``start_now`` works here (loads what it needs, as a first spawn would).
 
-        It uses ``vfork_spawn`` where that works (it keeps the GIL, but costs less CPU
-        a child: the core's thread starts many while the loop's does little).
+        Both it and the spawning thread use ``vfork_spawn`` where that works (less CPU
+        a child than ``libc_spawn``), else ``libc_spawn``.
         """
         self._prepare()
         if not self._vfork_loaded:
@@ -277,9 +278,9 @@ class Spawner:
             self._thread.close()
             self._thread = None
 
-    def _start_libc(self, start: _Start) -> _Started:
+    def _start_threaded(self, start: _Start) -> _Started:
         """On the spawning thread: pipes, then the child (the GIL is free while it execs)."""
-        return self._start(start, self._libc)
+        return self._start(start, self._vfork or self._libc)
 
     def _start(
         self, start: _Start, spawner: libc_spawn.LibcSpawn | vfork_spawn.VforkSpawn | None

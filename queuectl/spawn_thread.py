@@ -4,7 +4,7 @@ Starting a child suspends the caller until the child has called ``exec`` (0.1 to
 on a busy two-core machine). On the loop, that wait was the runner's bottleneck at
 high concurrency: ~0.4 ms of every job during which no outcome was read and no claim
 was sent. Here the loop queues a request and goes on; one thread starts whatever is
-queued, with the GIL free during each start (``queuectl.libc_spawn``), and hands the
+queued, with the GIL free during each start (``vfork_spawn``, ``libc_spawn``), and hands the
 results back in one loop call per batch. One thread rather than a pool: a pool's
 threads would contend for the GIL and each hand-off costs more than it saves.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -58,6 +59,8 @@ class SpawnThread(Generic[R, T]):
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        # A child started with vfork keeps this thread's signal mask: none blocked.
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
         get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
             item = get()

@@ -6,9 +6,10 @@ unmaps it after, and resets each signal with two calls. On the shell core's thre
 5,000 ``true`` jobs ran about 2 % faster at --count 4 and 4 % at 16, with 7 to 9 % less
 CPU a job (interleaved pairs against ``libc_spawn``).
 
-The price: the GIL stays held until the child has called exec (0.1 to 0.4 ms), so it
-suits a thread that starts children while the process's other threads have little to
-do, as the shell core's thread does, and not the event loop's spawning thread.
+Like ``libc_spawn``, it leaves the GIL free while the caller waits for the child's
+exec (0.1 to 0.4 ms under load): CPython releases it around the vfork. A child keeps
+the calling thread's signal mask, so the threads that use it (the shell core's and the
+spawning thread) unblock every signal first.
 
 ``fork_exec`` is private. Its arguments are the same in Python 3.11 to 3.13, and
 ``load`` returns None elsewhere, or where a first child cannot be started this way; the

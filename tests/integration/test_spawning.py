@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from queuectl import libc_spawn, vfork_spawn
+from queuectl.process import Spawner
 from queuectl.spawn_thread import SpawnThread
 
 LIBC = libc_spawn.load([signal.SIGPIPE])
@@ -121,6 +122,26 @@ def test_the_child_starts_with_no_signal_blocked_and_sigpipe_at_its_default(
     assert code == 0
     assert int(masks["SigBlk"], 16) == 0
     assert not int(masks["SigIgn"], 16) & (1 << (signal.SIGPIPE - 1))
+
+
+@needs_libc
+async def test_the_spawning_thread_starts_children_with_no_signal_blocked(
+    tmp_path: Path,
+) -> None:
+    # The loop path: the spawning thread is created by the loop's thread, which blocks
+    # SIGUSR1 here; a vfork child would keep the mask of the thread that starts it.
+    out = tmp_path / "masks"
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    spawner = Spawner()
+    try:
+        child = await spawner.spawn(f"exec grep SigBlk /proc/self/status > {out}", os.environ)
+        code = await child.wait()
+        await child.close()
+    finally:
+        spawner.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    assert code == 0
+    assert int(out.read_text().split()[1], 16) == 0
 
 
 def test_a_missing_program_is_an_os_error(devnull: int, spawner: Spawn) -> None:
