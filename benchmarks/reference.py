@@ -2,8 +2,9 @@
 
 One thread, no event loop, no other threads: each round writes the outcomes collected
 so far and claims as many pending jobs as there are free slots in one transaction (WAL,
-``synchronous=NORMAL``, as queuectl), starts the claimed commands with ``posix_spawn``
-(own session, stdin on /dev/null, stderr on a pipe that is read), and waits on the
+``synchronous=NORMAL``, as queuectl), starts the claimed commands as queuectl and the
+dispatch floor do (subprocess's vfork helper, ``os.posix_spawn`` where it cannot be
+used; own session, stdin on /dev/null, stderr on a pipe that is read), and waits on the
 children's pidfds with epoll. It shows how close a runner that keeps queuectl's claim
 rule (never more claims than free slots) can get to the spawn floor on this machine,
 so that a gap between queuectl and the floor can be told apart from a limit of the
@@ -39,6 +40,7 @@ from typing import Any, Protocol
 
 from benchmarks.seed import add_pending, create_store
 from benchmarks.spawn import cpu_times
+from queuectl import libc_spawn, vfork_spawn
 from queuectl.config import Settings
 from queuectl.executor import exit_outcome, job_variables
 from queuectl.outcomes import finish_for
@@ -48,7 +50,7 @@ from queuectl.store.sqlite_conn import PRAGMAS
 
 __all__ = ["DESCRIPTION", "MODELS", "run"]
 
-DESCRIPTION = "one thread: sqlite3 claim + finish per round, posix_spawn, epoll on pidfds"
+DESCRIPTION = "one thread: sqlite3 claim + finish per round, vfork starts, epoll on pidfds"
 #: What each data model writes and does per job (see the module docstring).
 MODELS = {
     "minimal": "two plain updates a round on a one-index table",
@@ -210,18 +212,39 @@ def _drain(store: _Model, concurrency: int) -> int:
         os.close(devnull)
 
 
+class _Environments:
+    """Encoded environments for vfork starts; the last one is kept while it is reused."""
+
+    def __init__(self) -> None:
+        self._env: Mapping[str, str] | None = None
+        self._block: list[bytes] = []
+
+    def __call__(self, env: Mapping[str, str]) -> list[bytes]:
+        if env is not self._env:
+            self._env, self._block = env, libc_spawn.env_block(env)
+        return self._block
+
+
+_environment = _Environments()
+
+
 def _start(
     command: str, env: Mapping[str, str], devnull: int, capture_stdout: bool
 ) -> tuple[int, list[int]]:
     """The child's pid and the read ends of its stderr (and stdout) pipes."""
     pipes: list[int] = []
     ends: list[int] = []
+    vfork = vfork_spawn.load()
     try:
         for _ in range(2 if capture_stdout else 1):
             read, write = os.pipe()
             pipes.append(read)
             ends.append(write)
         stdout = ends[1] if capture_stdout else devnull
+        if vfork is not None:
+            argv = [b"/bin/sh", b"-c", os.fsencode(command)]
+            pid = vfork.spawn(argv[0], argv, _environment(env), (devnull, stdout, ends[0]))
+            return pid, pipes
         pid = os.posix_spawn(
             "/bin/sh",
             ["/bin/sh", "-c", command],
