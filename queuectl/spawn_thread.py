@@ -4,9 +4,9 @@ Starting a child suspends the caller until the child has called ``exec`` (0.1 to
 on a busy two-core machine). On the loop, that wait was the runner's bottleneck at
 high concurrency: ~0.4 ms of every job during which no outcome was read and no claim
 was sent. Here the loop queues a request and goes on; one thread starts whatever is
-queued, with the GIL free during each start (``vfork_spawn``, ``libc_spawn``), and hands the
-results back in one loop call per batch. One thread rather than a pool: a pool's
-threads would contend for the GIL and each hand-off costs more than it saves.
+queued, with the GIL free during each start (``vfork_spawn``, else ``libc_spawn``), and
+hands the results back in one loop call per batch. One thread rather than a pool: a
+pool's threads would contend for the GIL and each hand-off costs more than it saves.
 """
 
 from __future__ import annotations
