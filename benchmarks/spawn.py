@@ -261,13 +261,13 @@ def _sync_loop(n: int, c: int, spawn: Callable[[], int]) -> float:
 
 def _vfork_spawner() -> Callable[[], int]:
     """subprocess's own helper (vfork, and a pipe for exec errors), as queuectl uses it."""
-    from queuectl import vfork_spawn
+    from queuectl import libc_spawn, vfork_spawn
 
     spawner = vfork_spawn.load()
     if spawner is None:
         raise Unavailable("_posixsubprocess.fork_exec is not usable here")
     path, argv = os.fsencode(ARGV[0]), [os.fsencode(arg) for arg in ARGV]
-    env = [os.fsencode(f"{key}={value}") for key, value in os.environ.items()]
+    env = libc_spawn.env_block(os.environ)
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # for the whole run
     return lambda: spawner.spawn(path, argv, env, (devnull, devnull, devnull))
 

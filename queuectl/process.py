@@ -195,7 +195,7 @@ class Spawner:
         if self.can_start_now():
             if self._thread is None or self._thread.loop is not loop:
                 self._close_thread()
-                self._thread = SpawnThread(loop, self._start_threaded, _orphan)
+                self._thread = SpawnThread(loop, self._start, _orphan)
             pid, pipes = await self._thread.submit(
                 self._request(command, env, extra_env, capture_stdout)
             )
@@ -227,7 +227,7 @@ class Spawner:
         if not self.can_start_now():
             raise NotImplementedError("starting children this way needs glibc 2.26 or newer")
         start = self._request(command, env, extra_env, capture_stdout)
-        return self._start(start, self._vfork or self._libc)
+        return self._start(start)
 
     def can_start_now(self) -> bool:
         """Whether ``start_now`` works here (loads what it needs, as a first spawn would).
@@ -278,14 +278,13 @@ class Spawner:
             self._thread.close()
             self._thread = None
 
-    def _start_threaded(self, start: _Start) -> _Started:
-        """On the spawning thread: pipes, then the child (the GIL is free while it execs)."""
-        return self._start(start, self._vfork or self._libc)
+    def _start(self, start: _Start) -> _Started:
+        """Pipes, then the child, with ``vfork_spawn`` or else ``libc_spawn``.
 
-    def _start(
-        self, start: _Start, spawner: libc_spawn.LibcSpawn | vfork_spawn.VforkSpawn | None
-    ) -> _Started:
-        devnull = self._devnull
+        On the spawning thread or the core's, once ``can_start_now`` said yes; the GIL
+        is free while the child execs.
+        """
+        devnull, spawner = self._devnull, self._vfork or self._libc
         assert spawner is not None
         assert devnull is not None
         extra = libc_spawn.env_block(start.extra_env)
