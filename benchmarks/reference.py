@@ -212,20 +212,7 @@ def _drain(store: _Model, concurrency: int) -> int:
         os.close(devnull)
 
 
-class _Environments:
-    """Encoded environments for vfork starts; the last one is kept while it is reused."""
-
-    def __init__(self) -> None:
-        self._env: Mapping[str, str] | None = None
-        self._block: list[bytes] = []
-
-    def __call__(self, env: Mapping[str, str]) -> list[bytes]:
-        if env is not self._env:
-            self._env, self._block = env, libc_spawn.env_block(env)
-        return self._block
-
-
-_environment = _Environments()
+_environment = libc_spawn.EnvBlocks()  # for vfork starts: encoded once per environment
 
 
 def _start(

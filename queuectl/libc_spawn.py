@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import ctypes
 
-__all__ = ["LibcSpawn", "env_block", "load"]
+__all__ = ["EnvBlocks", "LibcSpawn", "env_block", "load"]
 
 # <spawn.h> flag values, which are not part of the ABI of other C libraries.
 _SETSIGDEF = 0x04
@@ -66,6 +66,23 @@ def env_block(env: Mapping[str, str]) -> list[bytes]:
             raise ValueError(f"illegal environment variable {key!r}")
         block.append(entry)
     return block
+
+
+class EnvBlocks:
+    """``env_block`` of the last mapping given, encoded again only for another object.
+
+    Callers pass the same mapping while it is unchanged, and get the same list back:
+    ``LibcSpawn.spawn`` then reuses its array too.
+    """
+
+    def __init__(self) -> None:
+        self._source: Mapping[str, str] | None = None
+        self._block: list[bytes] = []
+
+    def __call__(self, env: Mapping[str, str]) -> list[bytes]:
+        if env is not self._source:
+            self._source, self._block = env, env_block(env)
+        return self._block
 
 
 class LibcSpawn:

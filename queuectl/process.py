@@ -173,8 +173,7 @@ class Spawner:
         self._vfork: vfork_spawn.VforkSpawn | None = None  # start_now's, when it works
         self._vfork_loaded = False
         self._thread: SpawnThread[_Start, _Started] | None = None
-        self._env_source: Mapping[str, str] | None = None
-        self._env_block: list[bytes] = []
+        self._env_blocks = libc_spawn.EnvBlocks()
         self._posix_spawn = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
 
     async def spawn(
@@ -226,8 +225,7 @@ class Spawner:
         """
         if not self.can_start_now():
             raise NotImplementedError("starting children this way needs glibc 2.26 or newer")
-        start = self._request(command, env, extra_env, capture_stdout)
-        return self._start(start)
+        return self._start(self._request(command, env, extra_env, capture_stdout))
 
     def can_start_now(self) -> bool:
         """Whether ``start_now`` works here (loads what it needs, as a first spawn would).
@@ -256,9 +254,7 @@ class Spawner:
         extra_env = extra_env or {}
         if any(name in env for name in extra_env):
             env, extra_env = {**env, **extra_env}, {}  # the first of two entries wins
-        if env is not self._env_source:
-            self._env_block, self._env_source = libc_spawn.env_block(env), env
-        return _Start(command, self._env_block, extra_env, capture_stdout)
+        return _Start(command, self._env_blocks(env), extra_env, capture_stdout)
 
     def _readiness_for(self, loop: asyncio.AbstractEventLoop) -> Readiness:
         readiness = self._readiness
