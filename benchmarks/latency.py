@@ -53,7 +53,7 @@ def _command(out: Path, name: str) -> str:
 
 
 async def _wait_registered(home: Path, db: str | None, within: float = 30) -> None:
-    from queuectl.api import Queue
+    from queuectl.api.queue import Queue
 
     async with Queue.open(db, home=home) as queue:
         deadline = time.monotonic() + within
@@ -189,7 +189,7 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
 def _child_enqueue(
     home: str, db: str, out: str, jobs: int, gap: float
 ) -> dict[str, tuple[float, float]]:
-    from queuectl.api import Queue
+    from queuectl.api.queue import Queue
 
     async def go() -> dict[str, tuple[float, float]]:
         sent: dict[str, tuple[float, float]] = {}

@@ -17,7 +17,7 @@ from typing import Any
 from benchmarks.harness import BenchError, Context, Param, Sizes, run_async, run_child
 from benchmarks.report import Goal, Report, Row
 from benchmarks.seed import add_pending, copy_store, create_store
-from queuectl.store.sqlite_sql import RUNNABLE  # the floor uses queuectl's predicate
+from queuectl.store.sqlite.statements import RUNNABLE  # the floor uses queuectl's predicate
 
 __all__ = ["NAME", "PARAMS", "measure_queue", "measure_sqlite3", "run"]
 
@@ -101,8 +101,8 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
 
 # -- the child processes ------------------------------------------------------
 def _child_queue(db: str, home: str, concurrency: int) -> dict[str, Any]:
-    from queuectl.api import Queue
-    from queuectl.models import Job, JobState, Outcome
+    from queuectl.api.queue import Queue
+    from queuectl.domain.models import Job, JobState, Outcome
 
     async def noop(job: Job) -> Outcome | None:
         return None

@@ -68,7 +68,7 @@ def database(ctx: Context) -> Iterator[str]:
 
 def _unsupported(url: str) -> str | None:
     """Why queuectl cannot use a PostgreSQL store here, or None when it can."""
-    from queuectl.errors import ConfigError, QueuectlError
+    from queuectl.domain.errors import ConfigError, QueuectlError
     from queuectl.store import open_store
 
     async def probe() -> None:

@@ -40,13 +40,13 @@ from typing import Any, Protocol
 
 from benchmarks.seed import add_pending, create_store
 from benchmarks.spawn import cpu_times
-from queuectl import libc_spawn, vfork_spawn
-from queuectl.config import Settings
-from queuectl.executor import exit_outcome, job_variables
-from queuectl.outcomes import finish_for
-from queuectl.retry import RetryPolicy
-from queuectl.store import sqlite_sql
-from queuectl.store.sqlite_conn import PRAGMAS
+from queuectl.domain.config import Settings
+from queuectl.domain.retry import RetryPolicy
+from queuectl.runner import libc_spawn, vfork_spawn
+from queuectl.runner.executor import exit_outcome, job_variables
+from queuectl.runner.outcomes import finish_for
+from queuectl.store.sqlite import statements as sqlite_sql
+from queuectl.store.sqlite.connection import PRAGMAS
 
 __all__ = ["DESCRIPTION", "MODELS", "run"]
 

@@ -112,7 +112,7 @@ def enqueue_via_api(home: Path, db: str | None, count: int, command: str) -> Non
     """``count`` jobs through queuectl's own API (any store), in one transaction."""
     import asyncio
 
-    from queuectl.api import Queue
+    from queuectl.api.queue import Queue
 
     async def enqueue() -> None:
         async with Queue.open(db, home=home) as queue:
@@ -125,7 +125,7 @@ def enqueue_via_api(home: Path, db: str | None, count: int, command: str) -> Non
 def counts_via_api(home: Path, db: str | None) -> dict[str, int]:
     import asyncio
 
-    from queuectl.api import Queue
+    from queuectl.api.queue import Queue
 
     async def counts() -> dict[str, int]:
         async with Queue.open(db, home=home) as queue:
@@ -141,8 +141,8 @@ def busy_span_via_api(home: Path, db: str | None) -> float:
     """
     import asyncio
 
-    from queuectl.api import Queue
-    from queuectl.models import JobState
+    from queuectl.api.queue import Queue
+    from queuectl.domain.models import JobState
 
     async def span() -> float:
         first = last = None

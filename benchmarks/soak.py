@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from queuectl.api import Queue
-from queuectl.models import JobState
+from queuectl.api.queue import Queue
+from queuectl.domain.models import JobState
 
 # Attempts up to FAIL fail; the job's FAIL is drawn at enqueue time.
 _COMMAND = (
@@ -123,7 +123,7 @@ def _check_books(
     elapsed: float,
     args: argparse.Namespace,
 ) -> int:
-    from queuectl.models import Job
+    from queuectl.domain.models import Job
 
     oks: dict[str, list[str]] = defaultdict(list)
     starts: Counter[str] = Counter()

@@ -187,7 +187,7 @@ def _thread_popen_pidfd(n: int, c: int) -> float:
 
 def _spawn_thread_pidfd(n: int, c: int) -> float:
     """One thread starting children with the GIL free (ctypes posix_spawn), pidfds on uvloop."""
-    from queuectl import libc_spawn
+    from queuectl.runner import libc_spawn
 
     libc = libc_spawn.load([])
     if libc is None:
@@ -261,7 +261,7 @@ def _sync_loop(n: int, c: int, spawn: Callable[[], int]) -> float:
 
 def _vfork_spawner() -> Callable[[], int]:
     """subprocess's own helper (vfork, and a pipe for exec errors), as queuectl uses it."""
-    from queuectl import libc_spawn, vfork_spawn
+    from queuectl.runner import libc_spawn, vfork_spawn
 
     spawner = vfork_spawn.load()
     if spawner is None:

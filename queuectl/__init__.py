@@ -8,36 +8,37 @@ from typing import TYPE_CHECKING, Any
 # Names are imported when first used (PEP 562): `import queuectl` stays cheap, and a
 # CLI command pays only for what it touches.
 _WHERE = {
-    "ConfigError": "queuectl.errors",
-    "DuplicateJob": "queuectl.errors",
-    "Execute": "queuectl.slots",
-    "InvalidInput": "queuectl.errors",
-    "InvalidState": "queuectl.errors",
-    "Job": "queuectl.models",
-    "JobEvent": "queuectl.runstats",
-    "JobNotFound": "queuectl.errors",
-    "JobSpec": "queuectl.spec",
-    "JobState": "queuectl.models",
+    "ConfigError": "queuectl.domain.errors",
+    "DuplicateJob": "queuectl.domain.errors",
+    "Execute": "queuectl.runner.slots",
+    "InvalidInput": "queuectl.domain.errors",
+    "InvalidState": "queuectl.domain.errors",
+    "Job": "queuectl.domain.models",
+    "JobEvent": "queuectl.runner.events",
+    "JobNotFound": "queuectl.domain.errors",
+    "JobSpec": "queuectl.domain.spec",
+    "JobState": "queuectl.domain.models",
     "MemoryStore": "queuectl.store.memory",
-    "Outcome": "queuectl.models",
-    "QueuectlError": "queuectl.errors",
-    "Queue": "queuectl.api",
-    "RunStats": "queuectl.runstats",
-    "Runner": "queuectl.runner",
-    "RunnerInfo": "queuectl.models",
-    "Settings": "queuectl.config",
-    "StopTimeout": "queuectl.stopping",
+    "Outcome": "queuectl.domain.models",
+    "QueuectlError": "queuectl.domain.errors",
+    "Queue": "queuectl.api.queue",
+    "RunStats": "queuectl.runner.events",
+    "Runner": "queuectl.runner.lifecycle",
+    "RunnerInfo": "queuectl.domain.models",
+    "Settings": "queuectl.domain.config",
+    "StopTimeout": "queuectl.runner.stopping",
     "Store": "queuectl.store",
-    "StoreError": "queuectl.errors",
-    "WaitTimeout": "queuectl.watching",
-    "handle_signals": "queuectl.signals",
+    "StoreError": "queuectl.domain.errors",
+    "WaitTimeout": "queuectl.api.watching",
+    "handle_signals": "queuectl.runner.signals",
     "open_store": "queuectl.store",
 }
 
 if TYPE_CHECKING:
-    from queuectl.api import Queue
-    from queuectl.config import Settings
-    from queuectl.errors import (
+    from queuectl.api.queue import Queue
+    from queuectl.api.watching import WaitTimeout
+    from queuectl.domain.config import Settings
+    from queuectl.domain.errors import (
         ConfigError,
         DuplicateJob,
         InvalidInput,
@@ -46,14 +47,13 @@ if TYPE_CHECKING:
         QueuectlError,
         StoreError,
     )
-    from queuectl.models import Job, JobState, Outcome, RunnerInfo
-    from queuectl.runner import Execute, JobEvent, Runner, RunStats
-    from queuectl.signals import handle_signals
-    from queuectl.spec import JobSpec
-    from queuectl.stopping import StopTimeout
+    from queuectl.domain.models import Job, JobState, Outcome, RunnerInfo
+    from queuectl.domain.spec import JobSpec
+    from queuectl.runner.lifecycle import Execute, JobEvent, Runner, RunStats
+    from queuectl.runner.signals import handle_signals
+    from queuectl.runner.stopping import StopTimeout
     from queuectl.store import Store, open_store
     from queuectl.store.memory import MemoryStore
-    from queuectl.watching import WaitTimeout
 
 
 def __getattr__(name: str) -> Any:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.config import Settings
+from queuectl.api.queue import Queue
+from queuectl.domain.config import Settings
 from queuectl.store import Store, open_store
 from tests import pgsupport
 

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queuectl.models import Job, JobState, RunnerInfo, from_epoch
-from queuectl.runner import Runner, RunStats
+from queuectl.domain.models import Job, JobState, RunnerInfo, from_epoch
+from queuectl.runner.lifecycle import Runner, RunStats
 from queuectl.store import Store
 
 Predicate = Callable[[], bool | Awaitable[bool]]

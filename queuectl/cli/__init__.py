@@ -1,4 +1,4 @@
-"""The ``queuectl`` command: a thin asyncclick layer over ``queuectl.api``.
+"""The ``queuectl`` command: a thin asyncclick layer over ``queuectl.api.queue``.
 
 Imports stay lazy: each command imports the API pieces it uses, so short commands
 start fast.
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import asyncclick as click
 
     from queuectl.cli.app import cli
-    from queuectl.errors import QueuectlError
+    from queuectl.domain.errors import QueuectlError
 
     args = list(sys.argv[1:] if argv is None else argv)
     code = 0

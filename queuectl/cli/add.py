@@ -59,7 +59,7 @@ async def add(ctx: Context, /, words: tuple[str, ...], **options: Any) -> None:
     queuectl add --id build -- make; queuectl add --after build -- make test
     queuectl add -- 'sort big.txt | uniq -c > counts.txt'
     """
-    from queuectl.spec import parse_spec
+    from queuectl.domain.spec import parse_spec
 
     fields: dict[str, Any] = {
         "command": join_command(words),

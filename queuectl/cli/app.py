@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 if TYPE_CHECKING:
-    from queuectl.api import Queue
-    from queuectl.config import Settings
+    from queuectl.api.queue import Queue
+    from queuectl.domain.config import Settings
 
 __all__ = ["Context", "cli", "pass_context"]
 
@@ -24,19 +24,20 @@ class Context:
 
     @property
     def home(self) -> Path:
-        from queuectl.paths import resolve_home
+        from queuectl.host.paths import resolve_home
 
         return resolve_home(self.home_arg)
 
     def settings(self) -> Settings:
-        from queuectl.config import Settings, load_settings
+        from queuectl.domain.config import Settings
+        from queuectl.host.config_file import load_settings
 
         home = self.home
         return load_settings(home) if home.is_dir() else Settings()
 
     @contextlib.asynccontextmanager
     async def queue(self) -> AsyncIterator[Queue]:
-        from queuectl.api import Queue
+        from queuectl.api.queue import Queue
 
         async with Queue.open(self.db, home=self.home) as queue:
             yield queue

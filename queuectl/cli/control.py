@@ -18,7 +18,7 @@ async def wait(ctx: Context, job_ids: tuple[str, ...], within: float | None) -> 
 
     Exits 0 when all completed, 1 otherwise, 124 on timeout; prints each job's state.
     """
-    from queuectl.models import JobState
+    from queuectl.domain.models import JobState
 
     async with ctx.queue() as queue:
         jobs = await queue.wait(job_ids, within=within)
@@ -37,8 +37,8 @@ async def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     A finished job is left alone (exit 1). For a running job, returns once its runner
     has ended the command and recorded it.
     """
-    from queuectl.errors import QueuectlError
-    from queuectl.watching import WaitTimeout
+    from queuectl.api.watching import WaitTimeout
+    from queuectl.domain.errors import QueuectlError
 
     problems = []
     async with ctx.queue() as queue:

@@ -29,7 +29,7 @@ async def enqueue(ctx: Context, job_json: str | None, file: str | None) -> None:
     queuectl enqueue '{"id": "nightly", "command": "make backup", "max_retries": 5}'
     seq 3 | sed 's/.*/{"command": "echo &"}/' | queuectl enqueue -
     """
-    from queuectl.spec import parse_json, parse_lines
+    from queuectl.domain.spec import parse_json, parse_lines
 
     if (job_json is None) == (file is None):
         raise click.UsageError("give one JSON job, or '-' / --file F for JSON lines")
@@ -48,7 +48,7 @@ async def enqueue(ctx: Context, job_json: str | None, file: str | None) -> None:
 
 
 def _read_lines(source: str) -> list[str]:
-    from queuectl.errors import InvalidInput
+    from queuectl.domain.errors import InvalidInput
 
     try:
         if source == "-":

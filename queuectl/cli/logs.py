@@ -47,8 +47,8 @@ async def logs(
     With --follow, print as it is written until the attempt ends, then exit with the
     job's exit code (128+N when a signal ended it). Ctrl-C stops following, not the job.
     """
-    from queuectl.errors import QueuectlError
-    from queuectl.watching import attempt_exit_code, pick_attempt
+    from queuectl.api.watching import attempt_exit_code, pick_attempt
+    from queuectl.domain.errors import QueuectlError
 
     streams = (1, 2) if only is None else (only,)
     async with ctx.queue() as queue:

@@ -22,9 +22,9 @@ async def purge(
     ctx: Context, states: tuple[str, ...], older_than: str | None, queue_name: str | None
 ) -> None:
     """Delete finished jobs; pending, processing and failed jobs are never touched."""
-    from queuectl.durations import parse_duration
-    from queuectl.errors import InvalidInput
-    from queuectl.models import FINISHED_STATES
+    from queuectl.domain.durations import parse_duration
+    from queuectl.domain.errors import InvalidInput
+    from queuectl.domain.models import FINISHED_STATES
 
     age = None
     if older_than is not None:

@@ -8,8 +8,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TextIO
 
-from queuectl.durations import format_duration
-from queuectl.models import RUNNABLE_STATES, Attempt, Job, JobState, RunnerInfo, iso
+from queuectl.domain.durations import format_duration
+from queuectl.domain.models import RUNNABLE_STATES, Attempt, Job, JobState, RunnerInfo, iso
 
 __all__ = [
     "JOB_HEADER",

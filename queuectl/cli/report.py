@@ -9,9 +9,9 @@ import sys
 import time
 from typing import TextIO
 
-from queuectl.durations import format_duration
-from queuectl.models import JobState, from_epoch, iso
-from queuectl.runstats import JobEvent
+from queuectl import JobEvent
+from queuectl.domain.durations import format_duration
+from queuectl.domain.models import JobState, from_epoch, iso
 
 __all__ = ["JsonLogFormatter", "Reporter"]
 

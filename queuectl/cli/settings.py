@@ -21,7 +21,7 @@ def config() -> None:
 def config_get(ctx: Context, key: str | None, as_json: bool) -> None:
     """Show all settings, or the value of one (kebab-case or snake_case)."""
     from queuectl.cli.render import format_value
-    from queuectl.config import normalize_key
+    from queuectl.domain.config import normalize_key
 
     values = ctx.settings().to_dict()
     if key is not None:
@@ -43,8 +43,9 @@ def config_get(ctx: Context, key: str | None, as_json: bool) -> None:
 def config_set(ctx: Context, key: str, value: str) -> None:
     """Validate and save one setting; a bad key or value changes nothing."""
     from queuectl.cli.render import format_value
-    from queuectl.config import normalize_key, update_setting
-    from queuectl.paths import ensure_home
+    from queuectl.domain.config import normalize_key
+    from queuectl.host.config_file import update_setting
+    from queuectl.host.paths import ensure_home
 
     name = normalize_key(key)
     settings = update_setting(ensure_home(ctx.home), name, value)

@@ -30,7 +30,7 @@ async def status(
     --watch, also the recent throughput, refreshed until Ctrl-C.
     """
     from queuectl.cli.render import status_json, status_text
-    from queuectl.procinfo import host_name
+    from queuectl.host.procinfo import host_name
 
     stop = asyncio.Event()
     if watch:

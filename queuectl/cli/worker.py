@@ -12,7 +12,7 @@ import asyncclick as click
 from queuectl.cli.app import Context, pass_context
 
 if TYPE_CHECKING:
-    from queuectl.api import Queue
+    from queuectl.api.queue import Queue
     from queuectl.cli.report import Reporter
 
 
@@ -62,9 +62,9 @@ async def start(
     finish and are recorded. A second one ends the running commands and gives their
     jobs back to pending, uncounted.
     """
+    from queuectl import handle_signals
     from queuectl.cli.report import JsonLogFormatter, Reporter
-    from queuectl.signals import handle_signals
-    from queuectl.spec import validate_queue
+    from queuectl.domain.spec import validate_queue
 
     for name in queues:
         validate_queue(name)
@@ -95,7 +95,7 @@ async def start(
 
 async def _progress(queue: Queue, reporter: Reporter, queues: tuple[str, ...]) -> None:
     """Keep the progress line's count of remaining jobs fresh (burst, on a terminal)."""
-    from queuectl.models import JobState
+    from queuectl.domain.models import JobState
 
     if not reporter.progress:
         return
@@ -125,9 +125,9 @@ async def stop(ctx: Context, drain_timeout: float | None, all_hosts: bool) -> No
     With --all-hosts the request goes through the store to every runner, wherever it
     runs; the command returns once their registry entries are gone (or stale).
     """
-    from queuectl.errors import QueuectlError
-    from queuectl.procinfo import host_name
-    from queuectl.stopping import StopTimeout
+    from queuectl import StopTimeout
+    from queuectl.domain.errors import QueuectlError
+    from queuectl.host.procinfo import host_name
 
     async with ctx.queue() as queue:
         try:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from queuectl.errors import ConfigError, StoreError
+from queuectl.domain.errors import ConfigError, StoreError
 from queuectl.store.base import Finish, Heartbeat, NewJob, Store, Subscription, WakeKind
 
 __all__ = [
@@ -51,7 +51,7 @@ async def open_store(url: str, *, clock: Callable[[], float] | None = None) -> S
         return await _open_postgres(url, clock)
     path = sqlite_path(url)
     if path is not None:
-        from queuectl.store.sqlite import SQLiteStore
+        from queuectl.store.sqlite.store import SQLiteStore
 
         return await SQLiteStore.open(path, clock=clock or time.time)
     raise ConfigError(
@@ -61,7 +61,7 @@ async def open_store(url: str, *, clock: Callable[[], float] | None = None) -> S
 
 async def _open_postgres(url: str, clock: Callable[[], float] | None) -> Store:
     try:
-        from queuectl.store.postgres import PostgresStore
+        from queuectl.store.postgres.store import PostgresStore
     except ImportError as exc:
         if exc.name != "asyncpg":
             raise

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal, NamedTuple, Protocol
 
-from queuectl.errors import DuplicateJob
-from queuectl.models import Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.domain.errors import DuplicateJob
+from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo, WakeKind
 
 __all__ = [
     "CancelResult",
@@ -28,9 +28,6 @@ __all__ = [
 
 #: What ``cancel`` did to one job.
 CancelResult = Literal["cancelled", "requested", "finished", "missing"]
-
-#: ``jobs``: new work may be runnable; ``control``: a runner should re-read its flags.
-WakeKind = Literal["jobs", "control"]
 
 
 class NewJob(NamedTuple):

@@ -10,8 +10,8 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.models import (
+from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
+from queuectl.domain.models import (
     FINISHED_STATES,
     RUNNABLE_STATES,
     Attempt,

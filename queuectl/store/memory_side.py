@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from queuectl.models import Attempt, Job, JobOutput, RunnerInfo
+from queuectl.domain.models import Attempt, Job, JobOutput, RunnerInfo
 from queuectl.store.base import OutputWrite, Subscription, WakeKind
 
 __all__ = ["MemorySideTables"]

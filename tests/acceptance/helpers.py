@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from queuectl.api import Queue
-from queuectl.config import Settings
-from queuectl.models import Job, JobState, RunnerInfo
+from queuectl.api.queue import Queue
+from queuectl.domain.config import Settings
+from queuectl.domain.models import Job, JobState, RunnerInfo
 from tests.conftest import CLI
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from tests.acceptance.helpers import QueueCtl, parse_utc
 
 

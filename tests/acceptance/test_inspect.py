@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from tests.acceptance.helpers import Gate, QueueCtl, parse_utc, shell_path
 
 TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at")

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from tests.acceptance.helpers import (
     STAMP,
     QueueCtl,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from tests.acceptance.helpers import Gate, QueueCtl, RunnerProcess, group_alive, wait_until
 
 

@@ -8,9 +8,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from queuectl.api import Queue
-from queuectl.models import Job, JobState
-from queuectl.procinfo import find_processes_with_env, group_alive
+from queuectl.api.queue import Queue
+from queuectl.domain.models import Job, JobState
+from queuectl.host.procinfo import find_processes_with_env, group_alive
 from tests.conftest import CLI
 
 

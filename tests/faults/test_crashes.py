@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from tests.conftest import CLI
 from tests.faults.helpers import has_runner, job_of, job_processes, jobs_of, lines
 from tests.helpers import eventually

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from queuectl.api import Queue
-from queuectl.models import JobState
+from queuectl.api.queue import Queue
+from queuectl.domain.models import JobState
 from tests.conftest import CLI
 from tests.faults.helpers import job_of, job_processes, jobs_of, lines, peak_rss_kib
 from tests.helpers import eventually
@@ -109,7 +109,7 @@ def _rss_kib(pid: int) -> int:
 
 _ENQUEUER = """
 import asyncio, sys
-from queuectl.api import Queue
+from queuectl.api.queue import Queue
 
 async def main(db, home, name, count):
     async with Queue.open(db, home=home) as queue:

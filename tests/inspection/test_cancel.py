@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.models import JobState
-from queuectl.watching import WaitTimeout
+from queuectl.api.queue import Queue
+from queuectl.api.watching import WaitTimeout
+from queuectl.domain.models import JobState
 from tests.faults.helpers import claim_processes
 from tests.helpers import eventually
 

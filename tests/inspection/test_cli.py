@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from tests.conftest import CLI
 from tests.faults.helpers import has_runner, job_of, job_processes, lines, peak_rss_kib
 from tests.helpers import eventually

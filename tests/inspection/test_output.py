@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from queuectl.api import Queue
-from queuectl.config import Settings
-from queuectl.models import JobState
+from queuectl.api.queue import Queue
+from queuectl.domain.config import Settings
+from queuectl.domain.models import JobState
 from queuectl.store import Store
 from tests.conftest import FAST
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.api import Queue
+from queuectl.api.queue import Queue
 from queuectl.store import open_store
 from tests.conftest import FAST, store_url
 from tests.helpers import Clock

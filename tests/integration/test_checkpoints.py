@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from queuectl import JobState, Queue
-from queuectl.models import Job
-from queuectl.runner import Execute
-from queuectl.store.sqlite_wal import OWN_PAGES
+from queuectl.domain.models import Job
+from queuectl.runner.lifecycle import Execute
+from queuectl.store.sqlite.checkpoints import OWN_PAGES
 from tests.helpers import eventually, running
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from queuectl import core
-from queuectl.api import Queue
-from queuectl.models import Job, JobState
+from queuectl.api.queue import Queue
+from queuectl.domain.models import Job, JobState
+from queuectl.runner import core
 from tests.helpers import eventually, processes_with, run_burst
 
 

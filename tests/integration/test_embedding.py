@@ -12,7 +12,7 @@ import pytest
 
 import queuectl
 from queuectl import DuplicateJob, InvalidInput, Job, JobState, Outcome, Queue, Settings
-from queuectl.spec import validate_job_id
+from queuectl.domain.spec import validate_job_id
 from tests.helpers import eventually, run_burst, running
 
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from queuectl.executor import ShellExecutor
-from queuectl.models import SUCCESS, Job, JobState
+from queuectl.domain.models import SUCCESS, Job, JobState
+from queuectl.runner.executor import ShellExecutor
 from tests.helpers import eventually, job_record, processes_with
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from queuectl.api import Queue
-from queuectl.executor import STDERR_TAIL
-from queuectl.models import Job, JobState
+from queuectl.api.queue import Queue
+from queuectl.domain.models import Job, JobState
+from queuectl.runner.executor import STDERR_TAIL
 from queuectl.store import NewJob
 from tests.conftest import FAST
 from tests.helpers import Clock, Predicate, eventually, run_burst, running

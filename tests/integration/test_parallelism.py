@@ -9,8 +9,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from queuectl.api import Queue
-from queuectl.models import JobState
+from queuectl.api.queue import Queue
+from queuectl.domain.models import JobState
 from tests.helpers import read_times, run_burst
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from queuectl.readiness import Readiness
+from queuectl.runner.readiness import Readiness
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,

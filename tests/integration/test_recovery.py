@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from queuectl.api import Queue
-from queuectl.models import Job, JobState
-from queuectl.procinfo import host_name
+from queuectl.api.queue import Queue
+from queuectl.domain.models import Job, JobState
+from queuectl.host.procinfo import host_name
 from tests.helpers import Clock, dead_pid, eventually, in_state, run_burst, runner_info, running
 
 
@@ -110,7 +110,7 @@ async def test_a_runner_entry_whose_pid_now_names_another_process_is_recovered(
     # runner recorded: the runner is dead and its pid was reused.
     import os
 
-    from queuectl.procinfo import process_start
+    from queuectl.host.procinfo import process_start
 
     start = process_start(os.getpid())
     assert start is not None

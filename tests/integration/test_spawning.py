@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from queuectl import libc_spawn, vfork_spawn
-from queuectl.process import Spawner
-from queuectl.spawn_thread import SpawnThread
+from queuectl.runner import libc_spawn, vfork_spawn
+from queuectl.runner.process import Spawner
+from queuectl.runner.spawn_thread import SpawnThread
 
 LIBC = libc_spawn.load([signal.SIGPIPE])
 VFORK = vfork_spawn.load()

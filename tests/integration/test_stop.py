@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.models import Job, JobState
-from queuectl.procinfo import group_alive
-from queuectl.runner import RunStats
-from queuectl.spec import JobSpec
+from queuectl.api.queue import Queue
+from queuectl.domain.models import Job, JobState
+from queuectl.domain.spec import JobSpec
+from queuectl.host.procinfo import group_alive
+from queuectl.runner.lifecycle import RunStats
 from queuectl.store.base import Finish
 from tests.conftest import FAST
 from tests.helpers import eventually, processes_with, run_burst, running

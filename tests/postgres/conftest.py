@@ -9,7 +9,7 @@ from typing import TypeAlias
 import asyncpg
 import pytest
 
-from queuectl.store.postgres import PostgresStore
+from queuectl.store.postgres.store import PostgresStore
 from tests import pgsupport
 from tests.conftest import store_url
 from tests.postgres.proxy import Proxy

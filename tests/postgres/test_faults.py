@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.config import Settings
-from queuectl.models import JobState
+from queuectl.api.queue import Queue
+from queuectl.domain.config import Settings
+from queuectl.domain.models import JobState
 from queuectl.store.base import Finish, NewJob
-from queuectl.store.postgres import PostgresStore
+from queuectl.store.postgres.store import PostgresStore
 from tests.helpers import eventually
 from tests.pgsupport import with_params
 from tests.postgres.conftest import Admin, backends, terminate

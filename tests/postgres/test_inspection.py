@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from queuectl.store.base import Finish, NewJob, OutputWrite
-from queuectl.store.postgres import PostgresStore
+from queuectl.store.postgres.store import PostgresStore
 from tests.faults.helpers import claim_processes, lines
 from tests.helpers import eventually
 from tests.pgsupport import with_params

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.errors import StoreError
-from queuectl.store.postgres import PostgresStore
-from queuectl.store.postgres_schema import SCHEMA_VERSION
+from queuectl.domain.errors import StoreError
+from queuectl.store.postgres.schema import SCHEMA_VERSION
+from queuectl.store.postgres.store import PostgresStore
 from tests import pgsupport
 from tests.postgres.conftest import Admin
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from queuectl.store.base import NewJob
-from queuectl.store.postgres import PostgresStore
-from queuectl.store.postgres_sql import render
-from queuectl.store.postgres_sql_exchange import exchange_sql
+from queuectl.store.postgres.statements import render
+from queuectl.store.postgres.statements_exchange import exchange_sql
+from queuectl.store.postgres.store import PostgresStore
 from tests.pgsupport import plan_section
 from tests.postgres.conftest import Admin
 

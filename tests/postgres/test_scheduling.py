@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from queuectl.store.base import Finish, NewJob, WakeKind
-from queuectl.store.postgres import PostgresStore
+from queuectl.store.postgres.store import PostgresStore
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.postgres

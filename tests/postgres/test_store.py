@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.models import JobState, RunnerInfo, from_epoch
-from queuectl.registry import live_runners
+from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
+from queuectl.domain.models import JobState, RunnerInfo, from_epoch
+from queuectl.runner.registry import live_runners
 from queuectl.store import open_store
 from queuectl.store.base import Finish, NewJob, WakeKind
-from queuectl.store.postgres import PostgresStore
+from queuectl.store.postgres.store import PostgresStore
 from tests.helpers import eventually
 from tests.postgres.conftest import Admin
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.config import Settings
-from queuectl.models import Job
+from queuectl.api.queue import Queue
+from queuectl.domain.config import Settings
+from queuectl.domain.models import Job
 from queuectl.store.base import NewJob
-from queuectl.store.postgres import PostgresStore
+from queuectl.store.postgres.store import PostgresStore
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.postgres

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from tests.conftest import CLI
 from tests.faults.helpers import job_of, jobs_of, lines
 from tests.helpers import eventually

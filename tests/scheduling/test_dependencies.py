@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.errors import InvalidInput, InvalidState, JobNotFound
-from queuectl.models import JobState, Outcome
-from queuectl.spec import JobSpec
+from queuectl.api.queue import Queue
+from queuectl.domain.errors import InvalidInput, InvalidState, JobNotFound
+from queuectl.domain.models import JobState, Outcome
+from queuectl.domain.spec import JobSpec
 from queuectl.store.base import Finish
 from tests.helpers import runner_info
 
@@ -81,7 +81,7 @@ async def test_a_runner_runs_a_chain_in_order_and_stops_at_a_failure(queue: Queu
     order: list[str] = []
 
     async def execute(job: object) -> Outcome | None:
-        from queuectl.models import Job
+        from queuectl.domain.models import Job
 
         assert isinstance(job, Job)
         order.append(job.id)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.models import JobState
-from queuectl.spec import JobSpec
+from queuectl.api.queue import Queue
+from queuectl.domain.models import JobState
+from queuectl.domain.spec import JobSpec
 from queuectl.store import Store
-from queuectl.store.sqlite_sql import claim_sql
+from queuectl.store.sqlite.statements import claim_sql
 from tests import pgsupport
 from tests.conftest import store_url
 
@@ -91,7 +91,7 @@ async def test_list_and_counts_filter_by_queue(queue: Queue) -> None:
 def test_the_claim_reads_an_index_in_order_without_sorting(
     tmp_path: Path, queue_count: int
 ) -> None:
-    from queuectl.store.sqlite_schema import MIGRATIONS
+    from queuectl.store.sqlite.schema import MIGRATIONS
 
     with contextlib.closing(sqlite3.connect(tmp_path / "plan.db")) as conn:
         for statement in MIGRATIONS[0]:
@@ -116,9 +116,9 @@ async def test_the_postgres_claim_reads_an_index_in_order(tmp_path: Path, queue_
 
     from queuectl.store import open_store
     from queuectl.store.base import NewJob
-    from queuectl.store.postgres import PostgresStore
-    from queuectl.store.postgres_sql import render
-    from queuectl.store.postgres_sql_exchange import exchange_sql
+    from queuectl.store.postgres.statements import render
+    from queuectl.store.postgres.statements_exchange import exchange_sql
+    from queuectl.store.postgres.store import PostgresStore
 
     store = await open_store(store_url("postgres", tmp_path))
     assert isinstance(store, PostgresStore)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.api import Queue
-from queuectl.errors import InvalidInput
-from queuectl.models import JobState
-from queuectl.spec import JobSpec
+from queuectl.api.queue import Queue
+from queuectl.domain.errors import InvalidInput
+from queuectl.domain.models import JobState
+from queuectl.domain.spec import JobSpec
 from queuectl.store.base import Finish
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.models import RUNNABLE_STATES, Job, JobState
+from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
+from queuectl.domain.models import RUNNABLE_STATES, Job, JobState
 from queuectl.store import Finish, NewJob, Store, WakeKind, open_store
 from tests.helpers import EPOCH, Clock, runner_info, utc
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuectl.models import JobState
+from queuectl.domain.models import JobState
 from queuectl.store import Finish, Store
 from tests.store.test_contract import LEASE, end, new
 

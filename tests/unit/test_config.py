@@ -8,16 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.config import (
-    CONFIG_FILE,
-    Settings,
-    load_settings,
-    normalize_key,
-    parse_value,
-    save_settings,
-    update_setting,
-)
-from queuectl.errors import ConfigError
+from queuectl.domain.config import Settings, normalize_key, parse_value
+from queuectl.domain.errors import ConfigError
+from queuectl.host.config_file import CONFIG_FILE, load_settings, save_settings, update_setting
 
 
 def test_defaults_without_a_config_file(home: Path) -> None:
@@ -210,7 +203,7 @@ def test_a_save_that_fails_midway_keeps_the_old_file(
     def full_disk(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("queuectl.config.os.fsync", full_disk)
+    monkeypatch.setattr("queuectl.host.config_file.os.fsync", full_disk)
     with pytest.raises(ConfigError, match="No space left"):
         save_settings(home, Settings(max_retries=2))
     assert (home / CONFIG_FILE).read_bytes() == before

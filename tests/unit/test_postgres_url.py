@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.errors import ConfigError
+from queuectl.domain.errors import ConfigError
 
 asyncpg = pytest.importorskip("asyncpg")
 
-from queuectl.store.postgres_conn import parse_url  # noqa: E402
+from queuectl.store.postgres.connection import parse_url  # noqa: E402
 
 
 def test_defaults() -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from queuectl.procinfo import is_alive, process_start
+from queuectl.host.procinfo import is_alive, process_start
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 

@@ -82,8 +82,9 @@ def test_the_cli_loads_only_what_its_command_needs() -> None:
         "import sys; from queuectl.cli import main\n"
         "try:\n    main(['--home', sys.argv[1], 'config', 'get'])\n"
         "except SystemExit:\n    pass\n"
-        "heavy = {'queuectl.runner', 'queuectl.executor', 'queuectl.process', 'uvloop',"
-        " 'queuectl.cli.worker', 'queuectl.store.sqlite'}\n"
+        "heavy = {'queuectl.runner.lifecycle', 'queuectl.runner.executor',"
+        " 'queuectl.runner.process', 'uvloop',"
+        " 'queuectl.cli.worker', 'queuectl.store.sqlite.store'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
     import tempfile

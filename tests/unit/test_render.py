@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from queuectl.cli.render import status_json, status_text, write_job_stream
-from queuectl.models import Job, JobState, RunnerInfo, from_epoch, iso
+from queuectl.domain.models import Job, JobState, RunnerInfo, from_epoch, iso
 from tests.helpers import EPOCH, job_record, runner_info
 
 COUNTS = {

@@ -6,8 +6,8 @@ import asyncio
 import io
 
 from queuectl.cli.report import FLUSH_DELAY, Reporter
-from queuectl.models import SUCCESS, JobState
-from queuectl.runstats import JobEvent
+from queuectl.domain.models import SUCCESS, JobState
+from queuectl.runner.events import JobEvent
 from tests.helpers import eventually, job_record
 
 

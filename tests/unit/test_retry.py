@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl.models import Job, JobState, Outcome
-from queuectl.retry import MAX_DELAY, RetryPolicy, backoff_delay, decide
+from queuectl.domain.models import Job, JobState, Outcome
+from queuectl.domain.retry import MAX_DELAY, RetryPolicy, backoff_delay, decide
 from tests.helpers import job_record
 
 POLICY = RetryPolicy(backoff_base=2.0)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from queuectl.errors import DuplicateJob, InvalidInput
-from queuectl.spec import JobSpec, parse_json, parse_lines, parse_spec, validate_job_id
+from queuectl.domain.errors import DuplicateJob, InvalidInput
+from queuectl.domain.spec import JobSpec, parse_json, parse_lines, parse_spec, validate_job_id
 
 
 def test_minimal_spec_takes_defaults() -> None:

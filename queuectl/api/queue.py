@@ -1,0 +1,314 @@
+"""Queue: the async API that the CLI and embedding applications share.
+
+Modules that only some methods need (runners, the registry, watching) are imported
+inside those methods, so the CLI's one-shot commands start without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from queuectl.domain.config import Settings
+from queuectl.domain.errors import DuplicateJob, InvalidInput
+from queuectl.domain.models import FINISHED_STATES, Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.domain.spec import JobSpec, parse_spec
+from queuectl.host.config_file import load_settings
+from queuectl.host.paths import default_db_url, ensure_home, resolve_home
+from queuectl.store import NewJob, Store, open_store, sqlite_path
+from queuectl.store.base import CancelResult
+
+if TYPE_CHECKING:  # the runner's modules load only when a runner is made
+    from queuectl.runner.lifecycle import Execute, JobEvent, Runner
+
+__all__ = ["Queue"]
+
+SpecLike = JobSpec | Mapping[str, Any] | str
+
+
+def _as_spec(item: SpecLike) -> JobSpec:
+    if isinstance(item, JobSpec):
+        return item
+    if isinstance(item, str):
+        return JobSpec(command=item)
+    return parse_spec(item)
+
+
+class Queue:
+    """A job queue on one store. Open it with ``Queue.open``; it is cheap to keep open."""
+
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        db: str | None = None,
+        *,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+    ) -> AsyncIterator[Queue]:
+        """Open the queue ``db`` names (a file, ``sqlite:///…``, ``postgresql://…``).
+
+        Without ``db``: ``$QUEUECTL_DB``, else ``queuectl.db`` in the home (``home``,
+        ``$QUEUECTL_HOME`` or ``~/.queuectl``). Settings come from the home's config.json
+        unless given.
+        """
+        queue = await cls.connect(db, home=home, settings=settings)
+        try:
+            yield queue
+        finally:
+            await queue.close()
+
+    @classmethod
+    async def connect(
+        cls,
+        db: str | None = None,
+        *,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+    ) -> Queue:
+        """Like ``open`` without the context manager; call ``close()`` when done."""
+        home_dir = resolve_home(home)
+        url = default_db_url(db, home_dir)
+        path = sqlite_path(url)
+        if path is not None and path.parent == home_dir:
+            ensure_home(home_dir)
+        if settings is None:
+            settings = load_settings(home_dir) if home_dir.is_dir() else Settings()
+        return cls(await open_store(url), settings)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    # -- enqueue ------------------------------------------------------------
+    def _new_job(self, spec: JobSpec, job_id: str | None = None) -> NewJob:
+        return NewJob(
+            id=spec.id or job_id or _new_ids(1)[0],
+            command=spec.command,
+            max_retries=self.settings.max_retries if spec.max_retries is None else spec.max_retries,
+            timeout=spec.timeout,
+            priority=spec.priority,
+            queue=spec.queue,
+            delay=spec.delay or 0.0,
+            run_at=None if spec.run_at is None else spec.run_at.timestamp(),
+            after=tuple(dict.fromkeys(spec.after)),  # a repeat waits once
+            backoff_base=spec.backoff_base,
+            backoff_max=spec.backoff_max,
+            backoff_jitter=spec.backoff_jitter,
+        )
+
+    async def enqueue(self, command: SpecLike, **fields: Any) -> Job:
+        """Add one job: a command string with fields as keywords, a JobSpec or a mapping."""
+        if isinstance(command, str):
+            spec = parse_spec({"command": command, **fields})
+        elif fields:
+            raise InvalidInput("pass fields either as keywords or inside the spec, not both")
+        else:
+            spec = _as_spec(command)
+        new = self._new_job(spec)
+        await self.store.enqueue([new])
+        return await self.store.get(new.id)
+
+    async def enqueue_many(self, specs: Iterable[SpecLike]) -> list[str]:
+        """Add many jobs in one transaction, all or none; returns their ids in order.
+
+        A job may run ``after`` jobs that exist already or come earlier in the batch.
+        """
+        seen: set[str] = set()
+        jobs = []
+        chosen = [_as_spec(spec) for spec in specs]
+        fresh = iter(_new_ids(sum(1 for spec in chosen if spec.id is None)))
+        for spec in chosen:
+            job = self._new_job(spec, None if spec.id is not None else next(fresh))
+            if job.id in seen:
+                raise DuplicateJob(job.id, "it appears twice in this batch")
+            seen.add(job.id)
+            jobs.append(job)
+        ids = {job.id: n for n, job in enumerate(jobs)}
+        for n, job in enumerate(jobs):
+            later = [dep for dep in job.after if ids.get(dep, -1) > n]
+            if later:
+                raise InvalidInput(
+                    f"job {job.id!r} runs after {later[0]!r}, which comes later in the batch"
+                )
+        if jobs:
+            await self.store.enqueue(jobs)
+        return [job.id for job in jobs]
+
+    # -- read ---------------------------------------------------------------
+    async def get(self, job_id: str) -> Job:
+        return await self.store.get(job_id)
+
+    def jobs(
+        self,
+        *,
+        state: JobState | str | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Job]:
+        """Jobs oldest first, streamed from the store page by page."""
+        return self.store.list_jobs(state=_state(state), queue=queue, limit=limit)
+
+    async def counts(self, *, queue: str | None = None) -> dict[JobState, int]:
+        """Jobs per state (all states, zeros included), in one queue or in all."""
+        per_queue = await self.store.count_jobs()
+        totals = dict.fromkeys(JobState, 0)
+        for name, counts in per_queue.items():
+            if queue is None or name == queue:
+                for state, n in counts.items():
+                    totals[state] += n
+        return totals
+
+    async def queue_counts(self) -> dict[str, dict[JobState, int]]:
+        """Jobs per state in each queue that has any."""
+        return dict(sorted((await self.store.count_jobs()).items()))
+
+    async def purge(
+        self,
+        *,
+        states: Iterable[JobState | str] = FINISHED_STATES,
+        older_than: float | None = None,
+        queue: str | None = None,
+        batch: int = 500,
+    ) -> int:
+        """Delete finished jobs (never pending or processing ones); returns how many.
+
+        Deletes in small batches so that runners are never held up for long.
+        """
+        chosen = frozenset(s for s in map(_state, states) if s is not None)
+        unfinished = chosen - FINISHED_STATES
+        if unfinished:
+            names = ", ".join(sorted(s.value for s in unfinished))
+            raise InvalidInput(f"purge only deletes finished jobs, not {names} ones")
+        total = 0
+        while True:
+            deleted = await self.store.purge(
+                states=chosen, older_than=older_than, queue=queue, limit=batch
+            )
+            total += deleted
+            if deleted < batch:
+                return total
+
+    def dead(self, *, limit: int | None = None) -> AsyncIterator[Job]:
+        """The dead letter queue."""
+        return self.jobs(state=JobState.DEAD, limit=limit)
+
+    async def retry(self, job_id: str) -> Job:
+        """Give a dead job a fresh start: pending now, attempts reset to 0."""
+        return await self.store.retry_dead(job_id)
+
+    # -- inspection and control -----------------------------------------------
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        """The job's attempt history, oldest first."""
+        return await self.store.attempts(job_id)
+
+    async def output(self, job_id: str, *, attempt: int | None = None) -> dict[int, JobOutput]:
+        """What an attempt (the last by default) printed, by stream: 1 stdout, 2 stderr."""
+        from queuectl.api.watching import pick_attempt
+
+        chosen = pick_attempt(await self.store.attempts(job_id), attempt)
+        if chosen is None:
+            return {}
+        return await self.store.read_output(job_id, chosen.token)
+
+    def follow(
+        self, job_id: str, *, attempt: int | None = None, poll: float = 0.25
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """Yield ``(stream, bytes)`` of an attempt as it is written, until it ends."""
+        from queuectl.api.watching import follow_output
+
+        return follow_output(self.store, job_id, attempt, poll=poll)
+
+    async def wait(self, job_ids: Iterable[str], *, within: float | None = None) -> list[Job]:
+        """Block until every job is completed, dead or cancelled.
+
+        Raises WaitTimeout (naming the unfinished ones) after ``within`` seconds.
+        """
+        from queuectl.api.watching import wait_for
+
+        return await wait_for(self.store, list(job_ids), within)
+
+    async def cancel(self, job_ids: Iterable[str]) -> dict[str, CancelResult]:
+        """Cancel jobs; see ``Store.cancel``. Running ones end once their runner acts."""
+        return await self.store.cancel(list(job_ids))
+
+    async def throughput(self, window: float = 60.0) -> float:
+        """Jobs finished per second over the last ``window`` seconds."""
+        return await self.store.finished_since(window) / window
+
+    # -- runners ------------------------------------------------------------
+    def runner(
+        self,
+        *,
+        concurrency: int = 1,
+        burst: bool = False,
+        execute: Execute | None = None,
+        queues: Iterable[str] = (),
+        on_event: Callable[[JobEvent], None] | None = None,
+    ) -> Runner:
+        """A Runner on this queue; ``await runner.run()`` in your loop, ``runner.stop()``.
+
+        ``queues``: consume only these named queues (all of them when empty).
+        """
+        from queuectl.runner.lifecycle import Runner
+
+        return Runner(
+            self.store,
+            self.settings,
+            concurrency=concurrency,
+            burst=burst,
+            execute=execute,
+            queues=tuple(queues),
+            on_event=on_event,
+        )
+
+    async def runners(self) -> list[RunnerInfo]:
+        """The live runners of this store (dead entries are ignored)."""
+        from queuectl.runner.registry import live_runners
+
+        return await live_runners(self.store, self.settings.lease_seconds)
+
+    async def stop_runners(
+        self,
+        *,
+        drain_timeout: float | None = None,
+        hard: bool = False,
+        poll: float = 0.05,
+        all_hosts: bool = False,
+    ) -> list[RunnerInfo]:
+        """Ask this host's runners (or, with ``all_hosts``, every host's) to stop.
+
+        See ``queuectl.stopping.stop_runners``; StopTimeout after ``drain_timeout``.
+        """
+        from queuectl.runner.stopping import stop_runners
+
+        return await stop_runners(
+            self.store,
+            self.settings.lease_seconds,
+            drain_timeout=drain_timeout,
+            hard=hard,
+            poll=poll,
+            all_hosts=all_hosts,
+        )
+
+
+def _new_ids(count: int) -> list[str]:
+    """``count`` random 128-bit ids in hex, like uuid4().hex, from one system call."""
+    data = os.urandom(16 * count).hex()
+    return [data[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
+def _state(state: JobState | str | None) -> JobState | None:
+    if state is None or isinstance(state, JobState):
+        return state
+    try:
+        return JobState(state)
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise InvalidInput(f"unknown state {state!r} (one of: {names})") from None

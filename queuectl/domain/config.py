@@ -1,0 +1,181 @@
+"""Settings: their defaults, the validation of every value, and kebab/snake keys.
+
+Reading and writing ``config.json`` is ``queuectl.host.config_file``'s job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from queuectl.domain.durations import parse_duration, parse_size
+from queuectl.domain.errors import ConfigError
+
+__all__ = [
+    "Settings",
+    "normalize_key",
+    "parse_retention",
+    "parse_value",
+    "settings_from_mapping",
+    "with_setting",
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Retries allowed after the first attempt, for jobs that do not say.
+    max_retries: int = 3
+    #: Failed attempt k waits ``min(backoff_max, backoff_base ** k)`` seconds.
+    backoff_base: float = 2.0
+    backoff_max: float = 3600.0
+    #: ``none`` or ``full`` (a uniform draw between 0 and the delay).
+    backoff_jitter: str = "none"
+    #: How long a claim stays valid without a heartbeat from its runner.
+    lease_seconds: float = 30.0
+    #: Default per-job timeout in seconds; None means no timeout.
+    job_timeout: float | None = None
+    #: Seconds between SIGTERM and SIGKILL when a command must be stopped.
+    kill_grace: float = 5.0
+    #: Fallback poll period of an idle runner; wake-ups normally come sooner.
+    poll_interval: float = 5.0
+    #: How long finished jobs are kept, per state (``completed=7d,dead=30d``); None: forever.
+    retention: str | None = None
+    #: Bytes of output kept per stream of each attempt (head and tail); 0 keeps none.
+    output_limit: int = 1024 * 1024
+
+    @property
+    def retention_seconds(self) -> dict[str, float]:
+        return parse_retention(self.retention) if self.retention else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _non_negative_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{_kebab(name)} must be an integer >= 0, not {value!r}")
+    return value
+
+
+def _number(name: str, value: object, low: float, *, inclusive: bool) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        number = float(value)
+        if number >= low if inclusive else number > low:
+            return number
+    op = ">=" if inclusive else ">"
+    raise ConfigError(f"{_kebab(name)} must be a number {op} {low:g}, not {value!r}")
+
+
+def _optional_seconds(name: str, value: object) -> float | None:
+    return None if value is None else _seconds(name, value)
+
+
+def _jitter(name: str, value: object) -> str:
+    if value not in ("none", "full"):
+        raise ConfigError(f"{_kebab(name)} must be none or full, not {value!r}")
+    return str(value)
+
+
+def _seconds(name: str, value: object) -> float:
+    try:
+        seconds = parse_duration(value, _kebab(name))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return _number(name, seconds, 0, inclusive=False)
+
+
+_FINISHED = ("completed", "dead", "cancelled")
+
+
+def parse_retention(text: str) -> dict[str, float]:
+    """``completed=7d,dead=30d`` as seconds per finished state."""
+    result = {}
+    for part in text.split(","):
+        state, sep, age = part.strip().partition("=")
+        if not sep or state.strip() not in _FINISHED:
+            raise ConfigError(
+                f"retention must look like completed=7d,dead=30d (states: {', '.join(_FINISHED)})"
+            )
+        result[state.strip()] = _seconds("retention", age.strip())
+    return result
+
+
+def _retention(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"retention must be a string like completed=7d,dead=30d, not {value!r}")
+    parse_retention(value)
+    return value.replace(" ", "")
+
+
+def _size(name: str, value: object) -> int:
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise ConfigError(
+            f"{_kebab(name)} must be a size in bytes such as 1048576, 512k or 1MiB, not {value!r}"
+        ) from None
+
+
+_VALIDATORS: dict[str, Callable[[str, object], Any]] = {
+    "output_limit": _size,
+    "max_retries": _non_negative_int,
+    "backoff_base": lambda n, v: _number(n, v, 1, inclusive=True),
+    "backoff_max": _seconds,
+    "backoff_jitter": _jitter,
+    "retention": _retention,
+    "lease_seconds": lambda n, v: _number(n, v, 0, inclusive=False),
+    "job_timeout": _optional_seconds,
+    "kill_grace": lambda n, v: _number(n, v, 0, inclusive=True),
+    "poll_interval": lambda n, v: _number(n, v, 0, inclusive=False),
+}
+assert set(_VALIDATORS) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def normalize_key(key: str) -> str:
+    """Accept ``max-retries`` or ``max_retries``; raise ConfigError for unknown keys."""
+    name = key.strip().replace("-", "_")
+    if name not in _VALIDATORS:
+        known = ", ".join(_kebab(k) for k in _VALIDATORS)
+        raise ConfigError(f"unknown setting {key!r} (known: {known})")
+    return name
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Parse a command-line value for setting ``name`` (already normalized)."""
+    raw: object
+    lowered = text.strip().lower()
+    if name == "backoff_jitter":
+        raw = lowered
+    elif lowered in ("none", "null", "off", ""):
+        raw = None
+    else:
+        try:
+            raw = json.loads(lowered)
+        except json.JSONDecodeError:
+            raw = text
+    return _VALIDATORS[name](name, raw)
+
+
+def settings_from_mapping(data: dict[str, object]) -> Settings:
+    """Settings from a decoded ``config.json`` object; ConfigError names a bad key or value."""
+    values = {}
+    for key, value in data.items():
+        name = normalize_key(str(key))
+        values[name] = _VALIDATORS[name](name, value)
+    return Settings(**values)
+
+
+def with_setting(settings: Settings, key: str, text: str) -> Settings:
+    """``settings`` with one value replaced, parsed and validated from the command line."""
+    name = normalize_key(key)
+    return dataclasses.replace(settings, **{name: parse_value(name, text)})

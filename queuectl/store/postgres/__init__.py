@@ -1,0 +1,1 @@
+"""The PostgreSQL store (asyncpg): many runners on many hosts share one database."""

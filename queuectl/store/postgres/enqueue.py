@@ -1,0 +1,95 @@
+"""Enqueue on PostgreSQL: one multi-row INSERT, dependencies linked in the same transaction.
+
+The batch is all or nothing. A job with ``after`` is linked to the jobs it waits for,
+which are share-locked first (see ``postgres_sql.LOCK_DEPS``), and its ``blocked``
+count is their number not completed yet; an unknown one is refused (JobNotFound), and
+so is one that ended dead or cancelled (InvalidState): the job could never run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import asyncpg
+
+from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
+from queuectl.domain.models import from_epoch
+from queuectl.store.base import NewJob, duplicate_in_batch
+from queuectl.store.postgres import statements as sql
+from queuectl.store.postgres.connection import Conn
+
+__all__ = ["insert_jobs"]
+
+_ENDED = ("dead", "cancelled")
+
+
+async def insert_jobs(
+    conn: Conn,
+    q: Callable[[str], str],
+    at: datetime | None,
+    jobs: Sequence[NewJob],
+    channel: str,
+    *,
+    retrying: bool,
+) -> None:
+    """Insert ``jobs`` (not empty) and notify ``channel`` on commit.
+
+    ``q`` renders a statement for the store's schema; ``at`` is the injected time, or
+    None for the server's clock. ``retrying``: an earlier try may have committed unseen.
+    """
+    ids = [j.id for j in jobs]
+    columns = (
+        ids,
+        [j.command for j in jobs],
+        [j.max_retries for j in jobs],
+        [j.priority for j in jobs],
+        [j.queue for j in jobs],
+        [j.timeout for j in jobs],
+    )
+    schedule = (
+        [j.delay for j in jobs],
+        [None if j.run_at is None else from_epoch(j.run_at) for j in jobs],
+        [json.dumps(list(j.after)) if j.after else None for j in jobs],
+        [j.backoff_base for j in jobs],
+        [j.backoff_max for j in jobs],
+        [j.backoff_jitter for j in jobs],
+    )
+    waiting = [j for j in jobs if j.after]
+    try:
+        if not waiting:
+            await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
+        else:
+            async with conn.transaction():
+                await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
+                await _link_dependencies(conn, q, waiting)
+    except asyncpg.UniqueViolationError:
+        if retrying:
+            present = await conn.fetchval(q(sql.ENQUEUED_ALREADY), *columns)
+            if present == len(ids):
+                return  # the first try committed; its reply was lost
+        raise await _duplicate(conn, q, ids) from None
+
+
+async def _link_dependencies(conn: Conn, q: Callable[[str], str], waiting: list[NewJob]) -> None:
+    deps = sorted({d for j in waiting for d in j.after})
+    states = {row["id"]: row["state"] for row in await conn.fetch(q(sql.LOCK_DEPS), deps)}
+    missing = [d for d in deps if d not in states]
+    if missing:
+        raise JobNotFound(missing[0])
+    ended = [d for d in deps if states[d] in _ENDED]
+    if ended:
+        dep_id = ended[0]
+        raise InvalidState(f"job {dep_id!r} is {states[dep_id]}: a job after it would never run")
+    links = [(j.id, d) for j in waiting for d in j.after]
+    await conn.execute(q(sql.LINK_DEPS), [w for w, _ in links], [d for _, d in links])
+    await conn.execute(q(sql.COUNT_BLOCKED), [j.id for j in waiting])
+
+
+async def _duplicate(conn: Conn, q: Callable[[str], str], ids: list[str]) -> DuplicateJob:
+    """The error for a batch the unique index refused: an id that exists, else a repeat."""
+    existing = await conn.fetchval(q(sql.EXISTING_ID), ids)
+    if existing is not None:
+        return DuplicateJob(existing)
+    return duplicate_in_batch(ids)

@@ -1,0 +1,71 @@
+"""A runner's round trip on PostgreSQL: finish a batch, then claim, in one statement.
+
+``claim``, ``finish`` and ``exchange`` of the store are all this operation (see
+``postgres_sql_exchange.py`` for the statement). It is stamped with a random operation
+id: when the reply is lost with its connection, the retry first looks for that stamp
+on the jobs, to return what the first try did instead of doing it again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from queuectl.domain.models import Job
+from queuectl.store.base import Finish
+from queuectl.store.postgres.connection import Conn
+from queuectl.store.postgres.pool import Operation
+from queuectl.store.postgres.rows import sorted_claims
+from queuectl.store.postgres.statements_exchange import EXCHANGED_BY_OP, exchange_sql
+
+__all__ = ["exchange_op"]
+
+Exchanged = tuple[set[str], list[Job]]
+
+
+def exchange_op(
+    q: Callable[[str], str],
+    at: Callable[[], datetime | None],
+    channel: str,
+    finishes: Sequence[Finish],
+    runner_id: str,
+    limit: int,
+    lease_seconds: float,
+    queues: Sequence[str] | None,
+) -> Operation[Exchanged]:
+    """The operation for ``PgPool.run``: returns the ids finished and the jobs claimed.
+
+    ``q`` renders a statement for the store's schema; ``at()`` is the injected time,
+    or None for the server's clock.
+    """
+    op_id = secrets.randbits(63)
+    names = list(dict.fromkeys(queues or ()))
+    query = q(exchange_sql(min(len(names), 2)))
+    where: tuple[object, ...] = () if not names else (names[0] if len(names) == 1 else names,)
+    ids = [f.job_id for f in finishes]
+    batch = (
+        ids,
+        [f.token for f in finishes],
+        [f.state.value for f in finishes],
+        [f.delay for f in finishes],
+        [f.counted for f in finishes],
+        [f.exit_code for f in finishes],
+        [f.last_error for f in finishes],
+        [f.reason for f in finishes],
+        [f.signal for f in finishes],
+    )
+
+    async def op(conn: Conn, retrying: bool) -> Exchanged:
+        if retrying:
+            rows = await conn.fetch(q(EXCHANGED_BY_OP), runner_id, op_id, ids)
+            if rows:  # the first try committed
+                finished = {r["id"] for r in rows if not r["claimed"]}
+                return finished, sorted_claims([r for r in rows if r["claimed"]])
+        rows = await conn.fetch(
+            query, at(), runner_id, lease_seconds, limit, op_id, channel, *batch, *where
+        )
+        claimed = [r for r in rows if r["id"] is not None]
+        return set(rows[0]["finished"]), sorted_claims(claimed)
+
+    return op

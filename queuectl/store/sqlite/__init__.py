@@ -1,0 +1,1 @@
+"""The SQLite store (aiosqlite): the embedded default, one machine, zero set-up."""

@@ -1,0 +1,221 @@
+"""The SQLite store's plumbing: opening, migrating, and one serialised connection.
+
+aiosqlite runs every call on one thread per connection, so two coroutines must never
+interleave a transaction on it: every operation runs under one lock, and SQLite errors
+become StoreError with a message that says what is wrong with the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from queuectl.domain.errors import StoreError
+from queuectl.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["PRAGMAS", "Conn", "SQLiteConnection"]
+
+T = TypeVar("T")
+Conn = aiosqlite.Connection
+S = TypeVar("S", bound="SQLiteConnection")
+
+_BUSY_TIMEOUT_MS = 30_000
+#: Set on every connection. Recursive triggers are off: the deps_cancel trigger cancels
+#: a whole chain itself; fired again for each job it cancels, it would recurse as deep
+#: as the chain.
+PRAGMAS = (
+    f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
+    "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
+)
+#: SQLite's default: a commit that takes the log past this many pages checkpoints it.
+_AUTOCHECKPOINT = 1000
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
+    message = str(exc)
+    lowered = message.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        text = f"{path} is not a usable queuectl database ({message}); move it aside"
+    elif "readonly" in lowered or "read-only" in lowered:
+        text = f"{path} is read-only ({message})"
+    elif "full" in lowered or ("i/o error" in lowered and _disk_nearly_full(path)):
+        text = f"the disk holding {path} is full ({message}); nothing was changed"
+    elif "locked" in lowered or "busy" in lowered:
+        text = f"{path} stayed locked by another process for too long ({message})"
+    elif "unable to open" in lowered:
+        text = f"cannot open {path} ({message})"
+    else:
+        text = f"{path}: {message}"
+    return StoreError(text)
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    # SQLite reports a failed write to a full disk as a plain I/O error.
+    import shutil
+
+    try:
+        return shutil.disk_usage(path.parent).free < 1024 * 1024
+    except OSError:
+        return False
+
+
+class SQLiteConnection:
+    """One SQLite file in WAL mode, behind a lock."""
+
+    def __init__(self, conn: Conn, path: Path, clock: Callable[[], float]) -> None:
+        self._conn = conn
+        self.path = path
+        self._clock = clock
+        self._other_writers: list[Callable[[], int]] = []
+        self._lock = asyncio.Lock()
+        self._log_holders = 0  # runners checkpointing this connection's log from the side
+
+    @classmethod
+    async def open(cls: type[S], path: Path, *, clock: Callable[[], float] = time.time) -> S:
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StoreError(f"queuectl needs SQLite 3.35 or newer, found {sqlite3.sqlite_version}")
+        _create_private(path)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _explain(path, exc) from None
+        store = cls(conn, path, clock)
+        try:
+            await store._call(store._prepare, retry=False)
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def _prepare(self, conn: Conn) -> None:
+        await conn.executescript(PRAGMAS)
+        version = await self._user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer queuectl (schema version {version}; "
+                f"this one knows up to {SCHEMA_VERSION}): upgrade queuectl"
+            )
+        if version == 0:
+            rows = await conn.execute_fetchall("SELECT count(*) FROM sqlite_master")
+            if next(iter(rows))[0]:
+                raise StoreError(f"{self.path} is an SQLite database but not a queuectl one")
+        rows = await conn.execute_fetchall("PRAGMA journal_mode")
+        if next(iter(rows))[0] != "wal":
+            await conn.execute("PRAGMA journal_mode = WAL")
+        if version < SCHEMA_VERSION:
+            await self._migrate(conn)
+
+    @staticmethod
+    async def _user_version(conn: Conn) -> int:
+        rows = await conn.execute_fetchall("PRAGMA user_version")
+        return int(next(iter(rows))[0])
+
+    async def _migrate(self, conn: Conn) -> None:
+        # BEGIN IMMEDIATE takes the write lock, so runners starting together migrate once.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = await self._user_version(conn)
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    def total_changes(self) -> int:
+        """Rows written since it opened (a cheap "wrote since?"), with those of the
+        connections added by ``count_changes_of``."""
+        return int(self._conn.total_changes) + sum(count() for count in self._other_writers)
+
+    def count_changes_of(self, changes: Callable[[], int]) -> Callable[[], None]:
+        """Count another connection's writes (a runner's shell core); the undo."""
+        self._other_writers.append(changes)
+        return lambda: self._other_writers.remove(changes)
+
+    async def hold_checkpoints(self, pages: int) -> None:
+        """Let this connection's commits checkpoint only past ``pages`` of log, while at
+        least one holder (a runner checkpointing from the side) has not released."""
+        self._log_holders += 1
+        if self._log_holders == 1:
+            try:
+                await self._fetch(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+            except BaseException:
+                self._log_holders -= 1
+                raise
+
+    async def release_checkpoints(self) -> None:
+        """Undo one ``hold_checkpoints``; the last one restores SQLite's default."""
+        self._log_holders -= 1
+        if self._log_holders == 0:
+            await self._fetch(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT}")
+
+    async def _call(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
+        """Run ``fn`` alone on the connection, mapping SQLite errors to StoreError.
+
+        SQLITE_BUSY can outlast the busy timeout under heavy contention; ``fn`` is one
+        statement or a whole transaction, so it is safe to run again.
+        """
+        delay = 0.05
+        async with self._lock:
+            for attempt in range(6):
+                try:
+                    return await fn(self._conn)
+                except sqlite3.OperationalError as exc:
+                    await self._rollback()
+                    busy = "locked" in str(exc) or "busy" in str(exc)
+                    if not (retry and busy) or attempt == 5:
+                        raise _explain(self.path, exc) from None
+                except sqlite3.IntegrityError:
+                    await self._rollback()
+                    raise
+                except sqlite3.Error as exc:
+                    await self._rollback()
+                    raise _explain(self.path, exc) from None
+                except BaseException:
+                    await self._rollback()
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                await self._conn.rollback()
+
+    async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        async def run(conn: Conn) -> list[Any]:
+            return list(await conn.execute_fetchall(sql, params))
+
+        return await self._call(run)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would follow the umask)."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file")
+    if not path.parent.is_dir():
+        raise StoreError(f"cannot open {path}: directory {path.parent} does not exist")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror}") from None
+    os.close(fd)

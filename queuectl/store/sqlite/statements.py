@@ -1,0 +1,327 @@
+"""The SQLite store's statements and row mapping, kept apart from connection handling."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from queuectl.domain.models import Attempt, Job, JobState, RunnerInfo, from_epoch
+from queuectl.store.base import Finish, OutputWrite
+
+__all__ = [
+    "INSERT",
+    "JOB_COLUMNS",
+    "RUNNER_COLUMNS",
+    "claim_sql",
+    "exchange_params",
+    "exchange_result",
+    "exchange_sql",
+    "finish_batch",
+    "job_from_row",
+    "next_run_at_sql",
+    "output_rows",
+    "runner_from_row",
+]
+
+JOB_COLUMNS = (
+    "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
+    "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
+    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested"
+)
+ATTEMPT_COLUMNS = (
+    "number, token, started_at, runner_id, host, pid, ended_at, exit_code, signal, reason"
+)
+RUNNER_COLUMNS = (
+    "id, host, pid, started_at, heartbeat_at, concurrency, pid_start, queues, wake, stop_requested"
+)
+# Must match the WHERE clause of the partial indexes jobs_claim and jobs_claim_queue.
+RUNNABLE = "state IN ('pending', 'failed') AND blocked = 0"
+_ORDER = "ORDER BY priority DESC, run_at, seq LIMIT :limit"
+
+
+def _chosen(queue_count: int) -> str:
+    """The seqs a claim takes: the rows an index yields in claim order, up to :limit.
+
+    INDEXED BY pins the plan (without statistics SQLite may prefer jobs_state and
+    sort every runnable job). Several queues: one index range per queue, merged.
+    """
+    ready = f"{RUNNABLE} AND run_at <= :now"
+    if queue_count == 0:
+        return f"SELECT seq FROM jobs INDEXED BY jobs_claim WHERE {ready} {_ORDER}"
+    if queue_count == 1:
+        return (
+            f"SELECT seq FROM jobs INDEXED BY jobs_claim_queue WHERE {ready} AND queue = :q0 "
+            f"{_ORDER}"
+        )
+    branches = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT seq, priority, run_at FROM jobs INDEXED BY jobs_claim_queue "
+        f"WHERE {ready} AND queue = :q{i} {_ORDER})"
+        for i in range(queue_count)
+    )
+    return f"SELECT seq FROM ({branches}) {_ORDER}"
+
+
+@functools.cache
+def claim_sql(queue_count: int) -> str:
+    """A claim alone (the query plan test reads this one)."""
+    return f"""
+UPDATE jobs SET state = 'processing', attempts = attempts + 1, token = token + 1,
+    runner_id = :runner, lease_until = :now + :lease, started_at = :now, updated_at = :now
+WHERE seq IN ({_chosen(queue_count)})
+RETURNING {JOB_COLUMNS}
+"""
+
+
+def _f(i: int) -> str:
+    return f"json_extract(t.v, '$[{i}]')"
+
+
+def _pick(claimed: str, finished: str) -> str:
+    """A column's new value: ``claimed`` for rows being claimed, else ``finished``."""
+    return f"CASE WHEN t.v IS NULL THEN {claimed} ELSE {finished} END"
+
+
+@functools.cache  # built once per queue count: a runner sends it for every batch
+def exchange_sql(queue_count: int) -> str:
+    """Finish a batch and claim for free slots in ONE statement: one commit, one trip.
+
+    The finishes come in as a JSON array of arrays [id, token, state, delay, counted,
+    exit_code, last_error, reason, signal]; a row applies only if its token still
+    holds the job (fencing). Rows to claim carry no JSON (t.v IS NULL). Each column
+    takes the claim's or the finish's new value. RETURNING gives finished rows (state
+    not 'processing', with a flag: a completed job has waiters that may run now) and
+    claimed ones (state 'processing'). Dependency and history triggers fire per row.
+    """
+    return f"""
+WITH fin (seq, v) AS (
+    SELECT jobs.seq, f.value FROM json_each(:batch) AS f
+    JOIN jobs INDEXED BY jobs_id ON jobs.id = json_extract(f.value, '$[0]')
+    WHERE jobs.token = json_extract(f.value, '$[1]') AND jobs.state = 'processing'
+), todo (seq, v) AS (
+    SELECT seq, v FROM fin
+    UNION ALL
+    SELECT seq, NULL FROM ({_chosen(queue_count)})
+)
+UPDATE jobs SET
+    state = {_pick("'processing'", _f(2))},
+    attempts = {_pick("jobs.attempts + 1", "jobs.attempts - 1 + " + _f(4))},
+    token = {_pick("jobs.token + 1", "jobs.token")},
+    run_at = CASE WHEN t.v IS NOT NULL AND {_f(2)} IN ('pending', 'failed')
+        THEN :now + {_f(3)} ELSE jobs.run_at END,
+    exit_code = {_pick("jobs.exit_code", _f(5))},
+    last_error = {_pick("jobs.last_error", _f(6))},
+    last_reason = {_pick("jobs.last_reason", _f(7))},
+    last_signal = {_pick("jobs.last_signal", _f(8))},
+    started_at = {_pick(":now", "jobs.started_at")},
+    finished_at = {_pick("jobs.finished_at", ":now")},
+    runner_id = {_pick(":runner", "NULL")},
+    lease_until = {_pick(":now + :lease", "NULL")},
+    cancel_requested = {_pick("jobs.cancel_requested", "0")},
+    updated_at = :now
+FROM todo AS t
+WHERE jobs.seq = t.seq
+RETURNING {JOB_COLUMNS}, jobs.state = 'completed'
+    AND EXISTS (SELECT 1 FROM deps WHERE deps.dep_seq = jobs.seq)
+"""
+
+
+def exchange_params(
+    finishes: Sequence[Finish],
+    runner_id: str,
+    now: float,
+    lease_seconds: float,
+    limit: int,
+    queues: Sequence[str],
+) -> dict[str, Any]:
+    """The parameters of ``exchange_sql(len(queues))`` (``queues`` without duplicates)."""
+    params: dict[str, Any] = {
+        "batch": finish_batch(finishes),
+        "runner": runner_id,
+        "now": now,
+        "lease": lease_seconds,
+        "limit": limit,
+    }
+    params.update({f"q{i}": name for i, name in enumerate(queues)})
+    return params
+
+
+def exchange_result(
+    rows: Sequence[Sequence[Any]], finishes: Sequence[Finish]
+) -> tuple[set[str], list[Job], bool]:
+    """The ids of the finishes that applied, the jobs claimed in claim order, and whether
+    other runners should look again (waiters unblocked, or a job back in the queue)."""
+    done, taken, unblocking = set(), [], False
+    for row in rows:
+        if row[2] == JobState.PROCESSING:
+            taken.append(job_from_row(row))
+        else:
+            done.add(row[0])
+            unblocking = unblocking or bool(row[-1])  # a completed job's waiters may run
+    taken.sort(key=lambda job: (-job.priority, job.run_at))
+    again = unblocking or any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes)
+    return done, taken, again
+
+
+def next_run_at_sql(
+    states: Iterable[JobState], queues: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    """The earliest ``run_at`` of unblocked jobs in ``states`` (and ``queues``)."""
+    params: list[Any] = [s.value for s in states]
+    where = f"state IN ({', '.join('?' * len(params))}) AND blocked = 0"
+    if queues:
+        where += f" AND queue IN ({', '.join('?' * len(queues))})"
+        params += list(queues)
+    return f"SELECT min(run_at) FROM jobs WHERE {where}", params
+
+
+def finish_batch(finishes: Sequence[Finish]) -> str:
+    """The finishes as ``exchange_sql`` reads them (its ``:batch`` parameter)."""
+    return json.dumps(
+        [
+            [
+                f.job_id,
+                f.token,
+                f.state.value,
+                f.delay,
+                int(f.counted),
+                f.exit_code,
+                f.last_error,
+                f.reason,
+                f.signal,
+            ]
+            for f in finishes
+        ]
+    )
+
+
+INSERT = """
+INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run_at,
+                  created_at, updated_at, after_ids, backoff_base, backoff_max,
+                  backoff_jitter)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+# Dependencies of the jobs just inserted: link rows, then count the unfinished ones.
+LINK_DEPS = """
+INSERT OR IGNORE INTO deps (dep_seq, job_seq)
+SELECT d.seq, j.seq FROM jobs AS j, jobs AS d WHERE j.id = ? AND d.id = ?
+"""
+MISSING_DEPS = "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM jobs)"
+ENDED_DEPS = (
+    "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?)) "
+    "AND state IN ('dead', 'cancelled')"
+)
+COUNT_BLOCKED = """
+UPDATE jobs SET blocked = (
+    SELECT count(*) FROM deps JOIN jobs AS d ON d.seq = deps.dep_seq
+    WHERE deps.job_seq = jobs.seq AND d.state <> 'completed')
+WHERE id IN (SELECT value FROM json_each(?))
+"""
+
+PURGE = """
+DELETE FROM jobs WHERE seq IN (
+    SELECT seq FROM jobs INDEXED BY jobs_finished
+    WHERE state IN ('completed', 'dead', 'cancelled') AND finished_at < :cutoff
+      AND state IN (SELECT value FROM json_each(:states)) {queue}
+    LIMIT :limit)
+RETURNING seq
+"""
+
+
+def _epoch(value: float | None) -> Any:
+    return None if value is None else from_epoch(value)
+
+
+def job_from_row(row: Sequence[Any]) -> Job:
+    return Job(
+        id=row[0],
+        command=row[1],
+        state=JobState(row[2]),
+        attempts=row[3],
+        max_retries=row[4],
+        run_at=from_epoch(row[5]),
+        created_at=from_epoch(row[6]),
+        updated_at=from_epoch(row[7]),
+        priority=row[8],
+        queue=row[9],
+        timeout=row[10],
+        exit_code=row[11],
+        last_error=row[12],
+        started_at=_epoch(row[13]),
+        finished_at=_epoch(row[14]),
+        runner_id=row[15],
+        lease_until=_epoch(row[16]),
+        token=row[17],
+        after=tuple(row[18].split(",")) if row[18] else (),
+        blocked=row[19],
+        backoff_base=row[20],
+        backoff_max=row[21],
+        backoff_jitter=row[22],
+        cancel_requested=bool(row[23]),
+    )
+
+
+def attempt_from_row(row: Sequence[Any]) -> Attempt:
+    return Attempt(
+        number=row[0],
+        token=row[1],
+        started_at=from_epoch(row[2]),
+        runner_id=row[3],
+        host=row[4],
+        pid=row[5],
+        ended_at=_epoch(row[6]),
+        exit_code=row[7],
+        signal=row[8],
+        reason=row[9],
+    )
+
+
+def runner_from_row(row: Sequence[Any]) -> RunnerInfo:
+    return RunnerInfo(
+        id=row[0],
+        host=row[1],
+        pid=row[2],
+        started_at=from_epoch(row[3]),
+        heartbeat_at=from_epoch(row[4]),
+        concurrency=row[5],
+        pid_start=row[6],
+        queues=tuple(q for q in row[7].split(",") if q),
+        wake=row[8],
+        stop_requested=int(row[9]),
+    )
+
+
+def output_rows(writes: Sequence[OutputWrite]) -> list[tuple[Any, ...]]:
+    """``WRITE_OUTPUT``'s parameters, one tuple per write."""
+    return [(w.token, w.stream, w.head, w.tail, w.total, w.job_id) for w in writes]
+
+
+WAKE_ADDRESSES = "SELECT wake FROM runners WHERE wake IS NOT NULL"
+
+WRITE_OUTPUT = """
+INSERT INTO output (job_seq, token, stream, head, tail, total)
+SELECT seq, ?, ?, ?, ?, ? FROM jobs WHERE id = ?
+ON CONFLICT (job_seq, token, stream) DO UPDATE SET
+    head = CAST(head || excluded.head AS BLOB), tail = excluded.tail, total = excluded.total
+"""
+READ_OUTPUT = """
+SELECT stream, head, tail, total FROM output
+WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) AND token = ?
+"""
+ATTEMPTS = f"""
+SELECT {ATTEMPT_COLUMNS} FROM attempts
+WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) ORDER BY rowid
+"""
+CANCEL_UNCLAIMED = """
+UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by request',
+    last_reason = 'cancel', finished_at = :now, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'failed')
+RETURNING id
+"""
+CANCEL_RUNNING = """
+UPDATE jobs SET cancel_requested = 1, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'processing'
+RETURNING id
+"""
