@@ -2,12 +2,11 @@
 
 One thread, no event loop, no other threads: each round writes the outcomes collected
 so far and claims as many pending jobs as there are free slots in one transaction (WAL,
-``synchronous=NORMAL``, as queuectl), starts the claimed commands as queuectl and the
-dispatch floor do (subprocess's vfork helper, ``os.posix_spawn`` where it cannot be
-used; own session, stdin on /dev/null, stderr on a pipe that is read), and waits on the
-children's pidfds with epoll. It shows how close a runner that keeps queuectl's claim
-rule (never more claims than free slots) can get to the spawn floor on this machine,
-so that a gap between queuectl and the floor can be told apart from a limit of the
+``synchronous=NORMAL``, as queuectl), starts the claimed commands as queuectl does
+(``os.posix_spawn``; own session, stdin on /dev/null, stderr on a pipe that is read),
+and waits on the children's pidfds with epoll. It shows how close a runner that keeps
+queuectl's claim rule (never more claims than free slots) can get to the spawn floor on
+this machine, so that a gap between queuectl and the floor can be told apart from a limit of the
 machine or of Python. Two data models:
 
 - ``minimal``: a table with one index and two plain updates a round; none of
@@ -16,8 +15,8 @@ machine or of Python. Two data models:
   history and dependency triggers), its exchange statement, a ``Job`` record per
   claim, each outcome through its retry policy, the job's variables in the command's
   environment, stdout captured too, and the command's process group killed after it
-  exits. What is left between this and queuectl is its architecture (event loop,
-  threads, tasks) and what this loop leaves out (timeouts, cancellation, output
+  exits. What is left between this and queuectl is its architecture (the event loop,
+  aiosqlite's thread) and what this loop leaves out (timeouts, cancellation, output
   stored, leases renewed, events).
 
     python -m benchmarks.reference N CONCURRENCY COMMAND [MODEL]   →   {"rate": …, …}
@@ -42,15 +41,14 @@ from benchmarks.seed import add_pending, create_store
 from benchmarks.spawn import cpu_times
 from queuectl.domain.config import Settings
 from queuectl.domain.retry import RetryPolicy
-from queuectl.runner import libc_spawn, vfork_spawn
-from queuectl.runner.executor import exit_outcome, job_variables
 from queuectl.runner.outcomes import finish_for
+from queuectl.runner.shell import exit_outcome, job_variables
 from queuectl.store.sqlite import statements as sqlite_sql
 from queuectl.store.sqlite.connection import PRAGMAS
 
 __all__ = ["DESCRIPTION", "MODELS", "run"]
 
-DESCRIPTION = "one thread: sqlite3 claim + finish per round, vfork starts, epoll on pidfds"
+DESCRIPTION = "one thread: sqlite3 claim + finish per round, posix_spawn, epoll on pidfds"
 #: What each data model writes and does per job (see the module docstring).
 MODELS = {
     "minimal": "two plain updates a round on a one-index table",
@@ -212,26 +210,18 @@ def _drain(store: _Model, concurrency: int) -> int:
         os.close(devnull)
 
 
-_environment = libc_spawn.EnvBlocks()  # for vfork starts: encoded once per environment
-
-
 def _start(
     command: str, env: Mapping[str, str], devnull: int, capture_stdout: bool
 ) -> tuple[int, list[int]]:
     """The child's pid and the read ends of its stderr (and stdout) pipes."""
     pipes: list[int] = []
     ends: list[int] = []
-    vfork = vfork_spawn.load()
     try:
         for _ in range(2 if capture_stdout else 1):
             read, write = os.pipe()
             pipes.append(read)
             ends.append(write)
         stdout = ends[1] if capture_stdout else devnull
-        if vfork is not None:
-            argv = [b"/bin/sh", b"-c", os.fsencode(command)]
-            pid = vfork.spawn(argv[0], argv, _environment(env), (devnull, stdout, ends[0]))
-            return pid, pipes
         pid = os.posix_spawn(
             "/bin/sh",
             ["/bin/sh", "-c", command],

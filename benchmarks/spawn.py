@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
 import resource
 import select
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
@@ -185,38 +183,6 @@ def _thread_popen_pidfd(n: int, c: int) -> float:
         pool.shutdown()
 
 
-def _spawn_thread_pidfd(n: int, c: int) -> float:
-    """One thread starting children with the GIL free (ctypes posix_spawn), pidfds on uvloop."""
-    from queuectl.runner import libc_spawn
-
-    libc = libc_spawn.load([])
-    if libc is None:
-        raise Unavailable("calling posix_spawn through ctypes needs Linux with glibc >= 2.26")
-    requests: queue.SimpleQueue[asyncio.Future[int] | None] = queue.SimpleQueue()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    argv = [os.fsencode(arg) for arg in ARGV]
-    envp = libc_spawn.env_block(os.environ)
-
-    def starter() -> None:
-        while (future := requests.get()) is not None:
-            pid = libc.spawn(argv[0], argv, envp, (devnull, devnull, devnull))
-            future.get_loop().call_soon_threadsafe(future.set_result, pid)
-
-    async def spawn_one() -> None:
-        future = asyncio.get_running_loop().create_future()
-        requests.put(future)
-        await _pidfd_wait(await future)
-
-    thread = threading.Thread(target=starter, daemon=True)
-    thread.start()
-    try:
-        return _pidfd_method(_run_uvloop, spawn_one)(n, c)
-    finally:
-        requests.put(None)
-        thread.join()
-        os.close(devnull)
-
-
 def _thread_spawn_wait(n: int, c: int) -> float:
     """posix_spawn then a blocking waitpid, in a pool of ``c`` threads, awaited from uvloop."""
     pool = ThreadPoolExecutor(c)
@@ -260,14 +226,14 @@ def _sync_loop(n: int, c: int, spawn: Callable[[], int]) -> float:
 
 
 def _vfork_spawner() -> Callable[[], int]:
-    """subprocess's own helper (vfork, and a pipe for exec errors), as queuectl uses it."""
-    from queuectl.runner import libc_spawn, vfork_spawn
+    """subprocess's own helper (vfork, and a pipe for exec errors): a floor only."""
+    from benchmarks import vfork
 
-    spawner = vfork_spawn.load()
+    spawner = vfork.load()
     if spawner is None:
         raise Unavailable("_posixsubprocess.fork_exec is not usable here")
     path, argv = os.fsencode(ARGV[0]), [os.fsencode(arg) for arg in ARGV]
-    env = libc_spawn.env_block(os.environ)
+    env = vfork.env_block(os.environ)
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # for the whole run
     return lambda: spawner.spawn(path, argv, env, (devnull, devnull, devnull))
 
@@ -344,10 +310,6 @@ METHODS: dict[str, tuple[str, Callable[[int, int], float]]] = {
     "asyncio-posix_spawn-pidfd": (
         "default loop, os.posix_spawn + pidfd reader + waitpid",
         _pidfd_method(lambda main: _run_default_loop(main, None), _posix_spawn_pidfd),
-    ),
-    "uvloop-spawnthread-pidfd": (
-        "uvloop, posix_spawn through ctypes (GIL free) on one thread, pidfd reader + waitpid",
-        _spawn_thread_pidfd,
     ),
     "sync-posix_spawn-epoll": (
         "no event loop: os.posix_spawn + epoll on pidfds + waitpid",

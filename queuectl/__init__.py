@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "ConfigError": "queuectl.domain.errors",
     "DuplicateJob": "queuectl.domain.errors",
-    "Execute": "queuectl.runner.slots",
+    "Execute": "queuectl.runner.executor",
     "InvalidInput": "queuectl.domain.errors",
     "InvalidState": "queuectl.domain.errors",
     "Job": "queuectl.domain.models",

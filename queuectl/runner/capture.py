@@ -3,22 +3,17 @@
 Each stream of an attempt keeps its first ``limit / 2`` bytes (the head, written as it
 comes) and a rolling last ``limit / 2`` (the tail); what falls between is counted, not
 kept. Memory per running job is therefore bounded by the limit, whatever the command
-prints. One writer flushes every running job's new output together, at least once a
-second, and once more when a job ends, before its outcome is recorded.
+prints. The runner's dispatch loop writes what accumulated every ``FLUSH_INTERVAL``
+while jobs run, and a job's last output together with its outcome.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass, field
 
-from queuectl.domain.errors import StoreError
-from queuectl.store.base import OutputWrite, Store
+from queuectl.store.base import OutputWrite
 
-__all__ = ["FLUSH_INTERVAL", "OutputCapture", "OutputWriter"]
-
-log = logging.getLogger("queuectl.runner")
+__all__ = ["FLUSH_INTERVAL", "OutputCapture"]
 
 #: Seconds between two flushes of running jobs' output.
 FLUSH_INTERVAL = 0.5
@@ -79,36 +74,3 @@ class OutputCapture:
             state.pending.clear()
             state.dirty = False
         return writes
-
-
-class OutputWriter:
-    """Flushes the output of running jobs; the only writer, so appends stay in order."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._captures: set[OutputCapture] = set()
-        self._lock = asyncio.Lock()
-
-    def add(self, capture: OutputCapture) -> None:
-        self._captures.add(capture)
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            await self._flush(list(self._captures))
-
-    async def finish(self, capture: OutputCapture) -> None:
-        """Write what is left of an attempt's output and stop tracking it."""
-        self._captures.discard(capture)
-        await self._flush([capture])
-
-    async def _flush(self, captures: list[OutputCapture]) -> None:
-        async with self._lock:
-            writes = [w for capture in captures for w in capture.drain()]
-            if not writes:
-                return
-            try:
-                await self._store.write_output(writes)
-            except StoreError as exc:
-                # Output is a convenience: losing a flush must not fail the job.
-                log.warning("storing the output of %d stream(s) failed: %s", len(writes), exc)

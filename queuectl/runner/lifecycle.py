@@ -1,15 +1,11 @@
-"""The Runner: N worker slots in one event loop, fed by batched claims.
+"""The Runner: N worker slots on one event loop, from registration to a clean exit.
 
-One dispatch loop does all the store work of running jobs: each round trip writes the
-outcomes that accumulated and claims as many jobs as there are free slots (never more,
-so other runners are not starved), in one transaction (``Store.exchange``). It sleeps
-when there is nothing to do, until a wake-up, the earliest scheduled ``run_at``, the
-fallback poll or a stop. Side tasks renew leases and recover jobs of dead runners.
-``stop()`` drains; ``stop(hard=True)`` also ends running commands and gives their jobs
-back uncounted.
-
-Shell jobs on SQLite (on Linux with glibc) skip the dispatch loop: the shell core's thread
-(``core.py``) claims, runs and records them, and the side tasks stay here.
+A runner registers itself, gives back the jobs of dead runners, then runs its dispatch
+loop (``dispatch.py``) beside its side tasks: leases and control flags, recovery,
+retention, the store's own upkeep (``upkeep.py``). Each claimed job runs in a slot
+(``slots.py``) through the runner's executor: shell commands by default
+(``shell.py``), or a Python ``execute`` function. ``stop()`` drains; ``stop(hard=True)``
+also ends running work and gives those jobs back uncounted.
 """
 
 from __future__ import annotations
@@ -22,18 +18,17 @@ from collections.abc import Callable, Iterator
 
 from queuectl.domain.config import Settings
 from queuectl.domain.errors import StoreError
-from queuectl.domain.models import RUNNABLE_STATES, Job, JobState, RunnerInfo
+from queuectl.domain.models import RunnerInfo, WakeKind
 from queuectl.domain.retry import RetryPolicy
-from queuectl.runner.capture import OutputCapture, OutputWriter
-from queuectl.runner.core import ShellCore, open_core
+from queuectl.runner.dispatch import Dispatcher, Plan
 from queuectl.runner.events import JobEvent, RunStats
-from queuectl.runner.executor import ShellExecutor
-from queuectl.runner.outbox import Outbox
-from queuectl.runner.process import Spawner
+from queuectl.runner.executor import CoroutineExecutor, Execute, Executor
+from queuectl.runner.outbox import Outbox, Recording
 from queuectl.runner.registry import new_runner_info
-from queuectl.runner.slots import Execute, Slots
+from queuectl.runner.shell import DRAIN, ShellExecutor
+from queuectl.runner.slots import Slots
 from queuectl.runner.upkeep import Upkeep
-from queuectl.store.base import Finish, Store, WakeKind
+from queuectl.store.base import Store
 
 __all__ = ["Execute", "JobEvent", "RunStats", "Runner"]
 
@@ -60,53 +55,60 @@ class Runner:
         self.queues = tuple(dict.fromkeys(queues))
         self.id = uuid.uuid4().hex[:12]
         self.store = store
-        self.settings = settings or Settings()
+        self.settings = settings = settings or Settings()
         self.concurrency = concurrency
         self.burst = burst
         self.policy = RetryPolicy(
-            backoff_base=self.settings.backoff_base,
-            backoff_max=self.settings.backoff_max,
-            backoff_jitter=self.settings.backoff_jitter,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+            backoff_jitter=settings.backoff_jitter,
         )
-        self._on_event = on_event
-        self._writer = OutputWriter(store)
-        self._shell: ShellExecutor | None = None
-        if execute is None:
-            self._shell = execute = ShellExecutor(
-                runner_id=self.id,
-                default_timeout=self.settings.job_timeout,
-                kill_grace=self.settings.kill_grace,
-                spawner=Spawner(),
-                sinks=self._capture if self.settings.output_limit else None,
-            )
-        self._slots = Slots(self, execute, self._writer)
         self.stats = RunStats()
-        self.outbox = Outbox(self.wake)
-        self._kick = asyncio.Event()
-        self._stopping = False
-        self._info: RunnerInfo | None = None
+        self._on_event = on_event
+        self._executor: Executor = (
+            ShellExecutor(
+                runner_id=self.id,
+                default_timeout=settings.job_timeout,
+                kill_grace=settings.kill_grace,
+            )
+            if execute is None
+            else CoroutineExecutor(execute)
+        )
+        outbox = Outbox()
+        self._slots = Slots(
+            self._executor,
+            outbox,
+            self.policy,
+            output_limit=settings.output_limit,
+            on_change=self.wake,
+        )
+        plan = Plan(
+            runner_id=self.id,
+            concurrency=concurrency,
+            queues=self.queues,
+            lease_seconds=settings.lease_seconds,
+            poll_interval=settings.poll_interval,
+            burst=burst,
+        )
+        self._dispatcher = Dispatcher(store, plan, self._slots, outbox, self._recorded)
         self._upkeep: Upkeep | None = None
-        #: The shell core's thread runs this runner's jobs when it can (``core.py``).
-        self._core: ShellCore | None = None
+        self._info: RunnerInfo | None = None
 
     # -- control ------------------------------------------------------------
     def stop(self, *, hard: bool = False) -> None:
         """Stop claiming and let running jobs finish; ``hard`` also ends them.
 
         Idempotent; safe to call from signal handlers and other tasks. A hard stop
-        terminates the commands and gives their jobs back without counting the attempt.
+        ends the work and gives the jobs back without counting the attempt.
         """
-        self._stopping = True
-        self._kick.set()
+        self._dispatcher.stop()
         if hard and not self._slots.hard:
             self._slots.hard = True
             self._slots.interrupt_all("shutdown")
-        if self._core is not None:
-            self._core.stop(hard=self._slots.hard)
 
     @property
     def stopping(self) -> bool:
-        return self._stopping
+        return self._dispatcher.stopping
 
     @property
     def info(self) -> RunnerInfo | None:
@@ -114,30 +116,27 @@ class Runner:
         return self._info
 
     def active_jobs(self) -> Iterator[str]:
-        """Ids of the jobs whose command runs."""
-        if self._core is not None:
-            return iter(self._core.running())
+        """Ids of the jobs whose work runs."""
         return self._slots.running()
 
     def interrupt(self, job_id: str, why: str) -> None:
-        """End a running job's command: ``cancel`` it, or drop it because it was ``lost``."""
-        if self._core is not None:
-            self._core.interrupt(job_id, why)
-        else:
-            self._slots.interrupt(job_id, why)
+        """End a running job's work: ``cancel`` it, or drop it because it was ``lost``."""
+        self._slots.interrupt(job_id, why)
 
     def wake(self) -> None:
         """Have the dispatch loop look again (a slot freed, an outcome to write, a stop)."""
-        self._kick.set()
-        if self._core is not None:
-            self._core.wake()
+        self._dispatcher.wake()
 
-    def emit(self, event: JobEvent) -> None:
-        if self._on_event is not None:
-            self._on_event(event)
-
-    def _capture(self, job: Job) -> OutputCapture:
-        return self._slots.capture(job)
+    def _recorded(self, recordings: list[Recording], applied: set[str]) -> None:
+        for finish, event in recordings:
+            if finish.job_id in applied:
+                self.stats.count(event.state)
+                if self._on_event is not None:
+                    self._on_event(event)
+            else:
+                log.warning(
+                    "job %s: claim lost before its outcome was recorded; dropped", finish.job_id
+                )
 
     def _on_wake(self, kind: WakeKind) -> None:
         if kind == "control":
@@ -149,22 +148,22 @@ class Runner:
     # -- main ---------------------------------------------------------------
     async def run(self) -> RunStats:
         """Run until stopped; an outside cancellation drains first, then re-raises."""
-        subscription = await self.store.subscribe(self._on_wake)
+        store = self.store
+        subscription = await store.subscribe(self._on_wake)
         self._info = new_runner_info(
-            self.id, self.concurrency, subscription.address, self.store.now(), self.queues
+            self.id, self.concurrency, subscription.address, store.now(), self.queues
         )
         try:
-            await self.store.register_runner(self._info)
+            await store.register_runner(self._info)
         except BaseException:
             await subscription.close()  # e.g. a listening connection of its own
             self._info = None
             raise
-        upkeep = self._upkeep = Upkeep(self)
+        upkeep = self._upkeep = Upkeep(store, self.settings, self.policy, self, self.stats)
         side = [
             asyncio.create_task(upkeep.heartbeat_loop(), name="queuectl-heartbeat"),
             asyncio.create_task(upkeep.recovery_loop(), name="queuectl-recovery"),
-            asyncio.create_task(self._writer.run(), name="queuectl-output"),
-            asyncio.create_task(self.store.maintain(), name="queuectl-store-upkeep"),
+            asyncio.create_task(store.maintain(), name="queuectl-store-upkeep"),
         ]
         if self.settings.retention:
             side.append(asyncio.create_task(upkeep.retention_loop(), name="queuectl-retention"))
@@ -173,123 +172,40 @@ class Runner:
         try:
             # Give back the jobs of dead runners before deciding there is nothing to do.
             await upkeep.recover()
-            core = self._new_core()
-            if core is not None:
-                await core.run()  # drains by itself when cancelled from outside
-            else:
-                await self._dispatch()
-        except asyncio.CancelledError:
-            if self._core is None:
-                self.stop()
-                await self._dispatch()  # claims nothing now: records what runs, then ends
-            raise
+            await self._dispatch()
         finally:
             for task in side:
                 task.cancel()
             await asyncio.gather(*side, return_exceptions=True)
+            if self._slots.busy:  # the dispatch loop failed: no command outlives it
+                await self._slots.abandon(self.settings.kill_grace + DRAIN + 1.0)
+            self._slots.close()
             # Leaving the registry comes last among the awaits: ``stop_runners`` takes
             # it for the end of a runner in its own process.
             try:
                 await subscription.close()
             finally:
                 with contextlib.suppress(StoreError):
-                    await self.store.unregister_runner(self.id)
+                    await store.unregister_runner(self.id)
             upkeep.close()
-            if self._shell is not None:
-                self._shell.close()
+            self._executor.close()
             self._info = None
             self._upkeep = None
-            self._core = None
         return self.stats
 
-    def _new_core(self) -> ShellCore | None:
-        """The shell core, for the default executor on a store that allows one."""
-        if self._shell is None or self._stopping:
-            return None
-        self._core = open_core(self)
-        return self._core
+    async def _dispatch(self) -> None:
+        """The dispatch loop, in a task of its own: an outside cancellation of ``run``
+        must not cut a round trip short (its claims would be lost), so it drains."""
+        task = asyncio.create_task(self._dispatcher.run(), name="queuectl-dispatch")
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.stop()
+            await task
+            raise
 
     def _side_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
             return
         log.error("runner task %s failed: %r; stopping", task.get_name(), task.exception())
         self.stop(hard=True)
-
-    async def _dispatch(self) -> None:
-        """Write outcomes and claim for free slots until stopped (and drained) or done."""
-        idle = False  # the last claim found fewer runnable jobs than it asked for
-        while True:
-            self._kick.clear()
-            finishes = self.outbox.peek()
-            free = 0 if self._stopping else self.concurrency - self._slots.busy
-            # Claim while there may be work; along with outcomes even when idle: they can
-            # make jobs runnable (dependencies) and the claim shares their commit.
-            claim = free if free > 0 and (finishes or not idle) else 0
-            if finishes or claim:
-                jobs = await self._exchange(finishes, claim)
-                if claim and jobs is not None:
-                    idle = len(jobs) < claim
-                continue
-            if self._stopping:
-                if self._slots.idle:
-                    return  # stopped and drained
-                await self._kick.wait()
-            elif free <= 0:
-                await self._kick.wait()  # a slot frees when an outcome is submitted
-            else:
-                timeout = await self._idle_timeout()
-                if timeout is None:
-                    return  # burst: nothing left to run
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), timeout)
-                idle = False
-
-    async def _exchange(self, finishes: list[Finish], claim: int) -> list[Job] | None:
-        """One store round trip; the claimed jobs, or None (after a pause) on failure."""
-        call = asyncio.ensure_future(
-            self.store.exchange(
-                finishes, self.id, claim, self.settings.lease_seconds, self.queues or None
-            )
-        )
-        try:
-            applied, jobs = await asyncio.shield(call)
-        except StoreError as exc:
-            log.warning("recording outcomes or claiming failed, retrying: %s", exc)
-            await asyncio.sleep(1.0)
-            return None
-        except asyncio.CancelledError:
-            # An outside cancellation does not stop a round trip already sent: record
-            # it, and run what it claimed so the drain records those jobs too.
-            with contextlib.suppress(StoreError):
-                applied, jobs = await call
-                self._accept(finishes, applied, jobs)
-            raise
-        self._accept(finishes, applied, jobs)
-        return jobs
-
-    def _accept(self, finishes: list[Finish], applied: set[str], jobs: list[Job]) -> None:
-        self.outbox.written(len(finishes), applied)
-        for job in jobs:
-            self._slots.start(job)
-
-    async def _idle_timeout(self) -> float | None:
-        """How long to sleep when nothing is runnable now; None ends a burst run."""
-        poll = self.settings.poll_interval
-        try:
-            if self.burst and self._slots.idle:
-                # Burst waits for retries of failed jobs but not for scheduled ones.
-                next_at = await self.store.next_run_at(
-                    states=frozenset({JobState.FAILED}), queues=self.queues or None
-                )
-                if next_at is None:
-                    return None
-                return max(0.0, next_at - self.store.now())
-            next_at = await self.store.next_run_at(
-                states=RUNNABLE_STATES, queues=self.queues or None
-            )
-        except StoreError as exc:
-            log.warning("reading the queue failed, retrying: %s", exc)
-            return 1.0
-        if next_at is None:
-            return poll
-        return min(poll, max(0.0, next_at - self.store.now()))

@@ -1,45 +1,77 @@
-"""Outcomes waiting to be written: the runner's outbox, written in batches.
+"""What waits to be written: outcomes of ended attempts, and output of running ones.
 
-A worker hands its Finish over and waits until it is durable. The runner's dispatch
-loop takes whatever accumulated and writes it together with its next claim, in one
-store transaction (``Store.exchange``), so under load many outcomes share a commit and
-at rest a single outcome is written at once, without a timer adding latency.
+The dispatch loop takes whatever accumulated and writes it together with its next
+claim, in one store transaction (``Store.exchange``), so under load many outcomes share
+a commit and at rest a single outcome is written at once, without a timer adding
+latency. A job's last output goes in the same transaction as its outcome.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Iterable
+from typing import NamedTuple
 
-from queuectl.store.base import Finish
+from queuectl.runner.events import JobEvent
+from queuectl.store.base import Finish, OutputWrite
 
-__all__ = ["Outbox"]
+__all__ = ["Batch", "Outbox", "Recording"]
 
-_MAX_BATCH = 512
+#: The most outcomes written in one transaction.
+MAX_BATCH = 512
+
+
+class Recording(NamedTuple):
+    """An outcome to write, and the event to report once it is written."""
+
+    finish: Finish
+    event: JobEvent
+
+
+class Batch(NamedTuple):
+    recordings: list[Recording]
+    outputs: list[OutputWrite]
+
+    @property
+    def finishes(self) -> list[Finish]:
+        return [r.finish for r in self.recordings]
+
+    def __bool__(self) -> bool:
+        return bool(self.recordings or self.outputs)
 
 
 class Outbox:
-    def __init__(self, on_submit: Callable[[], None]) -> None:
-        self._on_submit = on_submit
-        self._pending: list[tuple[Finish, asyncio.Future[bool]]] = []
+    def __init__(self) -> None:
+        self._recordings: list[Recording] = []
+        self._outputs: list[OutputWrite] = []
 
-    def __len__(self) -> int:
-        return len(self._pending)
+    @property
+    def waiting(self) -> int:
+        """Outcomes not written yet."""
+        return len(self._recordings)
 
-    async def submit(self, finish: Finish) -> bool:
-        """Queue ``finish``; True once written, False if the claim was no longer ours."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((finish, future))
-        self._on_submit()
-        return await asyncio.shield(future)
+    def add(self, recording: Recording, outputs: Iterable[OutputWrite] = ()) -> None:
+        self._outputs.extend(outputs)
+        self._recordings.append(recording)
 
-    def peek(self) -> list[Finish]:
-        """The next batch to write (it stays queued until ``written``)."""
-        return [finish for finish, _ in self._pending[:_MAX_BATCH]]
+    def add_outputs(self, outputs: Iterable[OutputWrite]) -> None:
+        self._outputs.extend(outputs)
 
-    def written(self, count: int, applied: set[str]) -> None:
-        """The first ``count`` queued outcomes are durable; ``applied`` says which held."""
-        batch, self._pending = self._pending[:count], self._pending[count:]
-        for finish, future in batch:
-            if not future.done():
-                future.set_result(finish.job_id in applied)
+    def batch(self) -> Batch:
+        """The next batch to write; it stays queued until ``written`` or ``failed``.
+
+        Output goes whole (its writes must stay in order), outcomes up to MAX_BATCH.
+        """
+        return Batch(self._recordings[:MAX_BATCH], list(self._outputs))
+
+    def written(self, batch: Batch) -> None:
+        del self._recordings[: len(batch.recordings)]
+        del self._outputs[: len(batch.outputs)]
+
+    def failed(self, batch: Batch) -> int:
+        """The write failed: keep the outcomes for the next try, give the output up.
+
+        Output is a convenience: a store that cannot take it must not hold outcomes
+        back. Returns how many output writes were given up.
+        """
+        del self._outputs[: len(batch.outputs)]
+        return len(batch.outputs)

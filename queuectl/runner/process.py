@@ -1,36 +1,37 @@
-"""Starting and reaping child processes fast on any event loop, uvloop included.
+"""Starting a command's process from the event loop, and hearing what it does.
 
-uvloop's own subprocess support forks the whole process and runs its after-fork hooks
-while the loop is blocked (a few hundred spawns a second on two cores). Here a child is
-started with vfork (subprocess's own helper, ``queuectl.runner.vfork_spawn``, else glibc's
-``posix_spawn`` through ``queuectl.runner.libc_spawn``), in its own session, with its stdio
-wired to /dev/null and pipes. On Linux with glibc the start runs on one thread of its
-own with the GIL free (``queuectl.runner.spawn_thread``): neither the loop nor the store's
-thread waits for the child's exec. Elsewhere ``os.posix_spawn``
-runs on the loop, or ``subprocess.Popen`` (also vfork) where posix_spawn cannot start a
-session. A pool of spawning threads measured slower than either: its threads contend
-for the GIL. Exits are watched through a pidfd (Linux ≥ 5.3; a waiting thread
-elsewhere) and output pipes are read as they become readable, both through one epoll
-set on the loop (``queuectl.runner.readiness``). Measured with
-``python -m benchmarks --only dispatch``.
+Where Linux gives pidfds (5.3 and newer), ``os.posix_spawn`` starts ``/bin/sh -c``
+directly from the loop: glibc starts the child with a vfork-like clone, so the loop
+waits only until the child has exec'd, and the call leaves the GIL free meanwhile (the
+store's thread goes on). The child's pidfd and output pipes are then watched through
+one epoll set on the loop (``Readiness``). Elsewhere (macOS, older kernels) asyncio's
+own subprocess API starts it, and the loop's child watcher reports its exit.
+
+Either way the child leads a session and process group of its own (the unit the
+runner signals), gets stdin on /dev/null, SIGPIPE and SIGXFSZ at their defaults, and
+inherits no descriptor of the runner but its three standard streams (Python opens every
+descriptor close-on-exec). The pidfd way also starts it with no signal blocked; asyncio's
+way leaves it the mask of the loop's thread, as it has no means to set one. The owner
+hears of the child through ``ChildEvents``: output as it comes, the exit, and the end of
+output.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import select
 import signal
 import subprocess
-import threading
-from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Protocol
 
-from queuectl.runner import libc_spawn, vfork_spawn
+from queuectl.host.procinfo import signal_group
 from queuectl.runner.readiness import Readiness
-from queuectl.runner.spawn_thread import SpawnThread
 
-__all__ = ["Child", "Spawner"]
+__all__ = ["Child", "ChildEvents", "Spawner", "pidfds_work"]
 
 _READ = 65536
 _SHELL = "/bin/sh"
@@ -43,264 +44,167 @@ _DEFAULT_SIGNALS = tuple(
 )
 
 
-class Child:
-    """A started command: its pid (also its process group), its pipes and its exit."""
+class ChildEvents(Protocol):
+    """What a started child tells its owner, from loop callbacks, in this order:
+    output chunks and the exit in any order, ``drained`` after the last chunk."""
 
-    def __init__(
-        self,
-        pid: int,
-        pipes: dict[int, int],
-        readiness: Readiness,
-        reap: Callable[[bool], int | None],
-    ) -> None:
-        self.pid = pid
-        self._readiness = readiness
-        self._loop = loop = readiness.loop
-        self._reap = reap  # reap(block) -> exit code (negative: killed by that signal)
-        self.returncode: int | None = None
-        self._exited: asyncio.Future[None] = loop.create_future()
-        self._pipes = pipes  # fd -> stream number (1 stdout, 2 stderr), ours to close
-        self._reading: dict[int, int] = {}
-        self._drained: asyncio.Future[None] | None = None
-        self._watch_exit()
+    def output(self, stream: int, data: bytes) -> None:
+        """``data`` arrived on ``stream`` (1 stdout, 2 stderr)."""
 
-    def _watch_exit(self) -> None:
-        pidfd_open = getattr(os, "pidfd_open", None)
-        try:
-            if pidfd_open is None:
-                raise OSError("no pidfd")
-            fd = pidfd_open(self.pid)
-        except OSError:
-            # No pidfds here: a thread waits for the exit instead.
-            waiter = self._loop.run_in_executor(None, self._reap, True)
-            waiter.add_done_callback(self._waited)
-            return
-        self._readiness.add(fd, lambda: self._pidfd_ready(fd))
+    def exited(self, returncode: int) -> None:
+        """The command exited: its code, or minus the signal that killed it."""
 
-    def _waited(self, future: asyncio.Future[int | None]) -> None:
-        self.returncode = future.result()
-        self._set_exited()
+    def drained(self) -> None:
+        """Every output pipe reached its end."""
 
-    def _pidfd_ready(self, fd: int) -> None:
-        self._readiness.remove(fd)
-        os.close(fd)
-        code = self._reap(False)  # the pidfd says it exited: the zombie is there
-        self.returncode = code if code is not None else self._reap(True)
-        self._set_exited()
-
-    def _set_exited(self) -> None:
-        if not self._exited.done():
-            self._exited.set_result(None)
-
-    async def wait(self) -> int:
-        await asyncio.shield(self._exited)
-        assert self.returncode is not None
-        return self.returncode
-
-    def read_output(self, on_output: Callable[[int, bytes], None]) -> None:
-        """Deliver stdout/stderr chunks to ``on_output(stream, data)`` until EOF."""
-        self._drained = self._loop.create_future()
-        for fd, stream in self._pipes.items():
-            self._reading[fd] = stream
-            self._readiness.add(fd, self._reader(fd, on_output))
-        if not self._reading:
-            self._drained.set_result(None)
-
-    def _reader(self, fd: int, on_output: Callable[[int, bytes], None]) -> Callable[[], None]:
-        stream = self._reading[fd]
-
-        def readable() -> None:
-            # One read per readiness: readiness is level-triggered, so it comes again
-            # while data remains, and a read after readiness cannot block: the pipes
-            # need no O_NONBLOCK (two fcntl calls each, thousands of times a second).
-            try:
-                data = os.read(fd, _READ)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if data:
-                on_output(stream, data)
-            else:
-                self._stop_reading(fd)
-
-        return readable
-
-    def _stop_reading(self, fd: int) -> None:
-        self._readiness.remove(fd)
-        del self._reading[fd]
-        if not self._reading and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
-
-    async def close(self, drain_timeout: float = 1.0) -> None:
-        """Wait for the pipes to reach EOF (briefly: an escaped process may hold them)."""
-        if self._drained is not None and not self._drained.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._drained), drain_timeout)
-        for fd in list(self._reading):
-            self._stop_reading(fd)
-        for fd in self._pipes:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._pipes = {}
+    def failed(self, error: Exception) -> None:
+        """The command could not start (only when the start completes later)."""
 
 
-class _Start(NamedTuple):
-    command: str
-    env: list[bytes]
-    extra_env: Mapping[str, str]
-    capture_stdout: bool
+class Child(Protocol):
+    """A started command. ``pid`` is also its process group; None until it has started."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def signal(self, sig: int) -> bool:
+        """Signal its whole group; False once the group is gone."""
+        ...
+
+    def close(self) -> None:
+        """Stop watching it and close its pipes; no event follows."""
+        ...
 
 
-#: A started child: its pid and its output pipes (read end -> stream number).
-_Started = tuple[int, dict[int, int]]
+def pidfds_work() -> bool:
+    """Whether this system can start children with posix_spawn and watch their pidfds."""
+    if not (hasattr(os, "pidfd_open") and hasattr(os, "posix_spawn") and hasattr(select, "epoll")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))  # the call exists; is the kernel new enough?
+    except OSError:
+        return False
+    return True
 
 
 class Spawner:
-    """Starts ``/bin/sh -c COMMAND`` children in their own session, stdin on /dev/null.
+    """Starts ``/bin/sh -c COMMAND`` children for one runner's loop.
 
-    Where glibc allows (``libc_spawn``), children start on a thread of their own
-    (``spawn_thread``, with ``vfork_spawn`` where that works); elsewhere with
-    ``os.posix_spawn`` on the loop, or ``Popen``.
+    ``env`` is the environment every command gets; each start adds its own variables
+    over it. The pidfd way is used where ``pidfds_work()``, unless ``pidfds`` is False.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, env: Mapping[str, str], *, pidfds: bool | None = None) -> None:
+        self._env = dict(env)
+        # posix_spawn converts its environment on every call: bytes convert for free.
+        self._env_bytes = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+        self._pidfds = pidfds_work() if pidfds is None else pidfds
         self._devnull: int | None = None
         self._readiness: Readiness | None = None
-        # Loaded at the first spawn: ctypes and the attributes cost ~8 ms of start-up.
-        self._libc: libc_spawn.LibcSpawn | None = None
-        self._libc_loaded = False
-        self._vfork: vfork_spawn.VforkSpawn | None = None  # start_now's, when it works
-        self._vfork_loaded = False
-        self._thread: SpawnThread[_Start, _Started] | None = None
-        self._env_blocks = libc_spawn.EnvBlocks()
-        self._posix_spawn = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
+        #: Descriptors this process inherited without close-on-exec (from the shell that
+        #: started it, say): closed in every child, as subprocess's ``close_fds`` would.
+        self._closes: list[tuple[int, int]] = []
 
-    async def spawn(
-        self,
-        command: str,
-        env: Mapping[str, str],
-        extra_env: Mapping[str, str] | None = None,
-        *,
-        capture_stdout: bool = False,
+    @property
+    def uses_pidfds(self) -> bool:
+        return self._pidfds
+
+    def start(
+        self, command: str, extra_env: Mapping[str, str], events: ChildEvents, *, stdout: bool
     ) -> Child:
-        """Start ``command`` with ``env`` and ``extra_env`` over it.
+        """Start ``command`` with ``extra_env`` over the base environment.
 
-        Pass the same ``env`` object each time and only what changes in ``extra_env``:
-        ``env`` is encoded once and kept while it is the one given.
+        ``stdout`` False sends its stdout to /dev/null. OSError when it cannot start
+        here and now; a start that completes later reports a failure to ``events``.
         """
         loop = asyncio.get_running_loop()
-        readiness = self._readiness_for(loop)
-        if self.can_start_now():
-            if self._thread is None or self._thread.loop is not loop:
-                self._close_thread()
-                self._thread = SpawnThread(loop, self._start, _orphan)
-            pid, pipes = await self._thread.submit(
-                self._request(command, env, extra_env, capture_stdout)
-            )
-            return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
-        if extra_env:
-            env = {**env, **extra_env}
-        if self._posix_spawn:
-            try:
-                return self._spawn(command, env, capture_stdout, readiness)
-            except NotImplementedError:  # no way to start a session this way here
-                self._posix_spawn = False
-        return _popen(command, env, capture_stdout, readiness)
-
-    def start_now(
-        self,
-        command: str,
-        env: Mapping[str, str],
-        extra_env: Mapping[str, str],
-        *,
-        capture_stdout: bool = False,
-    ) -> tuple[int, dict[int, int]]:
-        """Start ``command`` on the calling thread: its pid and its output pipes.
-
-        For a caller that reaps and reads by itself (the shell core's thread), with the
-        same session, signals, stdio and environment as ``spawn``. Only where glibc's
-        ``posix_spawn`` can be called directly (``libc_spawn``): NotImplementedError
-        elsewhere.
-        """
-        if not self.can_start_now():
-            raise NotImplementedError("starting children this way needs glibc 2.26 or newer")
-        return self._start(self._request(command, env, extra_env, capture_stdout))
-
-    def can_start_now(self) -> bool:
-        """Whether ``start_now`` works here (loads what it needs, as a first spawn would).
-
-        Both it and the spawning thread use ``vfork_spawn`` where that works (less CPU
-        a child than ``libc_spawn``), else ``libc_spawn``.
-        """
-        self._prepare()
-        if not self._vfork_loaded:
-            self._vfork, self._vfork_loaded = vfork_spawn.load(), True
-        return self._libc is not None
-
-    def _prepare(self) -> None:
-        if self._devnull is None:
-            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        if not self._libc_loaded:
-            self._libc, self._libc_loaded = libc_spawn.load(_DEFAULT_SIGNALS), True
-
-    def _request(
-        self,
-        command: str,
-        env: Mapping[str, str],
-        extra_env: Mapping[str, str] | None,
-        capture_stdout: bool,
-    ) -> _Start:
-        extra_env = extra_env or {}
-        if any(name in env for name in extra_env):
-            env, extra_env = {**env, **extra_env}, {}  # the first of two entries wins
-        return _Start(command, self._env_blocks(env), extra_env, capture_stdout)
-
-    def _readiness_for(self, loop: asyncio.AbstractEventLoop) -> Readiness:
+        if not self._pidfds:
+            return _SubprocessChild(loop, command, {**self._env, **extra_env}, events, stdout)
         readiness = self._readiness
         if readiness is None or readiness.loop is not loop:
-            self._close_readiness()
+            self.close_watchers()
             readiness = self._readiness = Readiness(loop)
-        return readiness
+        if self._devnull is None:
+            self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            self._closes = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_descriptors()]
+        env = self._env_bytes.copy()
+        env.update({os.fsencode(k): os.fsencode(v) for k, v in extra_env.items()})
+        argv = [_SHELL_BYTES, b"-c", os.fsencode(command)]
+        return _PidfdChild.start(readiness, self._devnull, argv, env, events, stdout, self._closes)
 
-    def _close_readiness(self) -> None:
+    def close_watchers(self) -> None:
         if self._readiness is not None:
             with contextlib.suppress(RuntimeError):  # its loop is closed already
                 self._readiness.close()
             self._readiness = None
 
-    def _close_thread(self) -> None:
-        if self._thread is not None:
-            self._thread.close()
-            self._thread = None
+    def close(self) -> None:
+        self.close_watchers()
+        if self._devnull is not None:
+            os.close(self._devnull)
+            self._devnull = None
 
-    def _start(self, start: _Start) -> _Started:
-        """Pipes, then the child, with ``vfork_spawn`` or else ``libc_spawn``.
 
-        On the spawning thread or the core's, once ``can_start_now`` said yes; the GIL
-        is free while the child execs.
-        """
-        devnull, spawner = self._devnull, self._vfork or self._libc
-        assert spawner is not None
-        assert devnull is not None
-        extra = libc_spawn.env_block(start.extra_env)
-        argv = [_SHELL_BYTES, b"-c", os.fsencode(start.command)]
-        return self._with_pipes(
-            start.capture_stdout,
-            lambda stdout, stderr: spawner.spawn(
-                _SHELL_BYTES, argv, start.env, (devnull, stdout, stderr), extra
-            ),
-        )
+def _inheritable_descriptors() -> list[int]:
+    """This process's open descriptors above 2 that a child would inherit.
 
-    def _with_pipes(self, capture_stdout: bool, start: Callable[[int, int], int]) -> _Started:
-        """Run ``start(stdout, stderr)`` with fresh pipes; the pid and our read ends."""
-        assert self._devnull is not None
+    A close action for a descriptor closed since is harmless (glibc ignores it).
+    """
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):  # the listing's own descriptor, now closed
+                if os.get_inheritable(fd):
+                    found.append(fd)
+    return found
+
+
+class _PidfdChild:
+    """A child started with ``posix_spawn``; its pidfd and pipes watched by ``Readiness``."""
+
+    __slots__ = ("_events", "_pidfd", "_pipes", "_readiness", "pid")
+
+    def __init__(self, readiness: Readiness, pid: int, pipes: dict[int, int], events: ChildEvents):
+        self._readiness = readiness
+        self.pid: int | None = pid
+        self._pipes = pipes  # read end -> stream number, ours to close
+        self._events = events
+        self._pidfd = os.pidfd_open(pid)
+        readiness.add(self._pidfd, self._on_exit)
+        for fd in pipes:
+            readiness.add(fd, _Reader(self, fd))
+
+    @classmethod
+    def start(
+        cls,
+        readiness: Readiness,
+        devnull: int,
+        argv: list[bytes],
+        env: dict[bytes, bytes],
+        events: ChildEvents,
+        stdout: bool,
+        closes: list[tuple[int, int]],
+    ) -> _PidfdChild:
         err_r, err_w = os.pipe()  # both close-on-exec; dup2 makes the child's copy inherit
-        out_r, out_w = -1, self._devnull
+        out_r, out_w = -1, devnull
         try:
-            if capture_stdout:
+            if stdout:
                 out_r, out_w = os.pipe()  # out of descriptors: err's pipe is closed below
-            pid = start(out_w, err_w)
+            pid = os.posix_spawn(
+                _SHELL_BYTES,
+                argv,
+                env,
+                file_actions=[
+                    *closes,
+                    (os.POSIX_SPAWN_DUP2, devnull, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                ],
+                setsid=True,
+                setsigdef=_DEFAULT_SIGNALS,
+                setsigmask=(),
+            )
         except BaseException:
             for fd in (err_r, out_r):
                 if fd >= 0:
@@ -313,81 +217,158 @@ class Spawner:
         pipes = {err_r: 2}
         if out_r >= 0:
             pipes[out_r] = 1
-        return pid, pipes
+        for fd in pipes:
+            # A read after readiness does not block, but a readiness may be stale (the
+            # descriptor closed and its number reused in between): never block the loop.
+            fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
+        try:
+            return cls(readiness, pid, pipes, events)
+        except BaseException:  # no pidfd: the child cannot be watched, so it must go
+            signal_group(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            for fd in pipes:
+                os.close(fd)
+            raise
 
-    def _spawn(
-        self,
-        command: str,
-        env: Mapping[str, str],
-        capture_stdout: bool,
-        readiness: Readiness,
-    ) -> Child:
-        devnull = self._devnull
-        assert devnull is not None
+    def _on_exit(self) -> None:
+        pid = self.pid
+        assert pid is not None
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)  # the pidfd says the zombie is there
+        except ChildProcessError:  # reaped elsewhere (a SIGCHLD handler): the code is lost
+            code = -1
+        else:
+            if not done:
+                return  # a stale readiness of a reused descriptor number: it still runs
+            code = os.waitstatus_to_exitcode(status)
+        self._readiness.remove(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        self._events.exited(code)
 
-        def start(stdout: int, stderr: int) -> int:
-            return os.posix_spawn(
-                _SHELL,
-                [_SHELL, "-c", command],
-                env,
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, devnull, 0),
-                    (os.POSIX_SPAWN_DUP2, stdout, 1),
-                    (os.POSIX_SPAWN_DUP2, stderr, 2),
-                ],
-                setsid=True,
-                setsigdef=_DEFAULT_SIGNALS,
-            )
+    def _eof(self, fd: int) -> None:
+        self._readiness.remove(fd)
+        del self._pipes[fd]
+        os.close(fd)
+        if not self._pipes:
+            self._events.drained()
 
-        pid, pipes = self._with_pipes(capture_stdout, start)
-        return Child(pid, pipes, readiness, lambda block: _waitpid(pid, block))
+    def signal(self, sig: int) -> bool:
+        return self.pid is not None and signal_group(self.pid, sig)
 
     def close(self) -> None:
-        self._close_thread()
-        self._close_readiness()
-        if self._devnull is not None:
-            os.close(self._devnull)
-            self._devnull = None
+        if self._pidfd >= 0:  # still running: nothing would reap it later, so it goes now
+            self._readiness.remove(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+            assert self.pid is not None
+            signal_group(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+        for fd in self._pipes:
+            self._readiness.remove(fd)
+            os.close(fd)
+        self._pipes.clear()
 
 
-def _orphan(started: _Started) -> None:
-    """Dispose of a child whose submitter went away: kill its group, reap it aside."""
-    pid, pipes = started
-    for fd in pipes:
-        os.close(fd)
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
-    threading.Thread(target=_waitpid, args=(pid, True), daemon=True).start()
+class _Reader:
+    """Reads one pipe of a child when the loop says it is readable."""
+
+    __slots__ = ("_child", "_fd", "_stream")
+
+    def __init__(self, child: _PidfdChild, fd: int) -> None:
+        self._child = child
+        self._fd = fd
+        self._stream = child._pipes[fd]
+
+    def __call__(self) -> None:
+        try:
+            data = os.read(self._fd, _READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._child._events.output(self._stream, data)
+        else:
+            self._child._eof(self._fd)
 
 
-def _waitpid(pid: int, block: bool) -> int | None:
-    """Reap ``pid``; its exit code (negative for a signal), or None if it still runs."""
-    try:
-        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
-    except ChildProcessError:  # reaped elsewhere (a SIGCHLD handler): the code is lost
-        return -1
-    return os.waitstatus_to_exitcode(status) if done else None
+class _SubprocessChild(asyncio.SubprocessProtocol):
+    """A child started through asyncio's subprocess API, where there are no pidfds.
 
+    The start completes in a task of its own: until then ``pid`` is None, and a signal
+    asked for meanwhile is sent as soon as the child exists.
+    """
 
-def _popen(
-    command: str, env: Mapping[str, str], capture_stdout: bool, readiness: Readiness
-) -> Child:
-    proc = subprocess.Popen(
-        [_SHELL, "-c", command],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own session and process group
-        env=env,
-        close_fds=True,
-    )
-    pipes = {}
-    for stream, pipe in ((1, proc.stdout), (2, proc.stderr)):
-        if pipe is not None:
-            pipes[os.dup(pipe.fileno())] = stream
-            pipe.close()
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        command: str,
+        env: dict[str, str],
+        events: ChildEvents,
+        stdout: bool,
+    ) -> None:
+        self._events = events
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._pending_signal: int | None = None
+        self._open_pipes = {2} | ({1} if stdout else set())
+        self._closed = False
+        self.pid: int | None = None
+        self._start = loop.create_task(
+            loop.subprocess_exec(
+                lambda: self,
+                _SHELL,
+                "-c",
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
+        )
+        self._start.add_done_callback(self._started)
 
-    def reap(block: bool) -> int | None:
-        return proc.wait() if block else proc.poll()
+    def _started(self, task: asyncio.Task[tuple[asyncio.SubprocessTransport, object]]) -> None:
+        if task.cancelled():
+            self._events.failed(OSError("the start was cancelled"))
+            return
+        error = task.exception()
+        if error is not None:
+            self._events.failed(error if isinstance(error, Exception) else OSError(str(error)))
 
-    return Child(proc.pid, pipes, readiness, reap)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self._transport = transport
+        self.pid = transport.get_pid()
+        if self._pending_signal is not None:
+            self.signal(self._pending_signal)
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        if isinstance(data, bytes):
+            self._events.output(fd, data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open_pipes.discard(fd)
+        if not self._open_pipes and not self._closed:
+            self._events.drained()
+
+    def process_exited(self) -> None:
+        assert self._transport is not None
+        code = self._transport.get_returncode()
+        self._events.exited(-1 if code is None else code)
+
+    def signal(self, sig: int) -> bool:
+        if self.pid is None:
+            if self._pending_signal != signal.SIGKILL:
+                self._pending_signal = sig
+            return True
+        return signal_group(self.pid, sig)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()

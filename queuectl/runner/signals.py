@@ -11,17 +11,22 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from typing import Protocol
 
-from queuectl.runner.lifecycle import Runner
-
-__all__ = ["handle_signals"]
+__all__ = ["Stoppable", "handle_signals"]
 
 log = logging.getLogger("queuectl.runner")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Stoppable(Protocol):
+    """A runner, as far as signals are concerned."""
+
+    def stop(self, *, hard: bool = False) -> None: ...
+
+
 @contextlib.contextmanager
-def handle_signals(runner: Runner) -> Iterator[None]:
+def handle_signals(runner: Stoppable) -> Iterator[None]:
     loop = asyncio.get_running_loop()
     previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     received = 0

@@ -1,146 +1,144 @@
-"""A runner's worker slots: one task per claimed job, from its command to its outcome.
+"""A runner's worker slots: each claimed job from its start to its outcome in the outbox.
 
-A slot is busy while the job's command runs. Once the command ends the slot is free:
-the job's output is flushed and its outcome handed to the outbox, which the dispatch
-loop writes together with its next claim. The runner can interrupt a command: to give
-the job back (hard stop), to cancel it, or because another runner took it over.
+A slot is busy while the job's work runs. Once it ends, the slot is free: the outcome
+(with the job's last output) goes to the outbox, which the dispatch loop writes with
+its next claim. The runner can interrupt a job's work: to give the job back (hard
+stop), to cancel it, or because another runner took it over (its claim was ``lost``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
-from queuectl.domain.models import SUCCESS, Job, Outcome
-from queuectl.runner.capture import OutputCapture, OutputWriter
+from queuectl.domain.models import Job, Outcome
+from queuectl.domain.retry import RetryPolicy
+from queuectl.runner.capture import FLUSH_INTERVAL, OutputCapture
 from queuectl.runner.events import JobEvent
+from queuectl.runner.executor import Execution, Executor
+from queuectl.runner.outbox import Outbox, Recording
 from queuectl.runner.outcomes import INTERRUPTIONS, finish_for
 
-if TYPE_CHECKING:
-    from queuectl.runner.lifecycle import Runner
-
-__all__ = ["Execute", "Slots"]
+__all__ = ["Slots"]
 
 log = logging.getLogger("queuectl.runner")
 
-#: Runs one job; returns its Outcome (None means success) or raises (a failed attempt).
-Execute = Callable[[Job], Awaitable[Outcome | None]]
 
+class _Slot:
+    __slots__ = ("capture", "execution", "interrupted", "job", "started")
 
-@dataclass(slots=True)
-class _Active:
-    job: Job
-    started: float = field(default_factory=time.monotonic)
-    exec_task: asyncio.Task[Outcome] | None = None
-    #: Set when the runner itself interrupts the command: "shutdown", "cancel", "lost".
-    interrupted: str | None = None
-    capture: OutputCapture | None = None
+    def __init__(self, job: Job, capture: OutputCapture | None) -> None:
+        self.job = job
+        self.started = time.monotonic()
+        self.capture = capture
+        self.execution: Execution | None = None
+        #: Set when the runner itself interrupts the work: "shutdown", "cancel", "lost".
+        self.interrupted: str | None = None
 
 
 class Slots:
-    def __init__(self, runner: Runner, execute: Execute, writer: OutputWriter) -> None:
-        self._runner = runner
-        self._execute = execute
-        self._writer = writer
-        #: Jobs whose command runs (each holds a slot).
-        self._running: dict[str, _Active] = {}
-        #: Every job task, including those recording an outcome after their command.
-        self._tasks: set[asyncio.Task[None]] = set()
+    """The jobs a runner holds. ``on_change`` is called when the outbox has more to
+    write (an outcome, or output to flush): the dispatch loop's cue."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        outbox: Outbox,
+        policy: RetryPolicy,
+        *,
+        output_limit: int,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._executor = executor
+        self._outbox = outbox
+        self._policy = policy
+        self._output_limit = output_limit if executor.captures_output else 0
+        self._on_change = on_change
+        self._running: dict[str, _Slot] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self._emptied: asyncio.Event | None = None  # set when the last job ends (abandon)
         #: Interrupt every job started from now on (a hard stop is under way).
         self.hard = False
 
     @property
     def busy(self) -> int:
-        """Slots taken by running commands."""
+        """Slots taken by jobs whose work runs."""
         return len(self._running)
 
-    @property
-    def idle(self) -> bool:
-        """No job anywhere between its claim and its recorded outcome."""
-        return not self._tasks
-
     def running(self) -> Iterator[str]:
-        """Ids of the jobs whose command runs."""
+        """Ids of the jobs whose work runs."""
         return iter(list(self._running))
 
     def start(self, job: Job) -> None:
-        active = _Active(job)
-        self._running[job.id] = active
-        task = asyncio.create_task(self._work(active), name=f"queuectl-job-{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        capture = None
+        if self._output_limit:
+            capture = OutputCapture(job.id, job.token, self._output_limit)
+            if self._flush is None:
+                self._flush = asyncio.get_running_loop().call_later(
+                    FLUSH_INTERVAL, self._flush_output
+                )
+        slot = self._running[job.id] = _Slot(job, capture)
+        slot.execution = self._executor.start(job, capture, lambda o: self._ended(slot, o))
         if self.hard:
-            self._interrupt(active, "shutdown")
+            self._interrupt(slot, "shutdown")
 
     def interrupt(self, job_id: str, why: str) -> None:
-        """End a running job's command: ``shutdown``, ``cancel``, or ``lost``."""
-        active = self._running.get(job_id)
-        if active is not None:
-            self._interrupt(active, why)
+        """End a running job's work: ``shutdown``, ``cancel``, or ``lost``."""
+        slot = self._running.get(job_id)
+        if slot is not None:
+            self._interrupt(slot, why)
 
     def interrupt_all(self, why: str) -> None:
-        for active in list(self._running.values()):
-            self._interrupt(active, why)
+        for slot in list(self._running.values()):
+            self._interrupt(slot, why)
 
-    def _interrupt(self, active: _Active, why: str) -> None:
-        if active.interrupted is None:
-            active.interrupted = why
-            if active.exec_task is not None:
-                active.exec_task.cancel()
+    def _interrupt(self, slot: _Slot, why: str) -> None:
+        if slot.interrupted is None:
+            slot.interrupted = why
+            if slot.execution is not None:
+                slot.execution.interrupt()
 
-    def capture(self, job: Job) -> OutputCapture:
-        """The output sink of a job's command (ShellExecutor asks for one per job)."""
-        capture = OutputCapture(job.id, job.token, self._runner.settings.output_limit)
-        self._writer.add(capture)
-        active = self._running.get(job.id)
-        if active is not None:
-            active.capture = capture
-        return capture
+    def _ended(self, slot: _Slot, outcome: Outcome) -> None:
+        job = slot.job
+        del self._running[job.id]
+        outputs = slot.capture.drain() if slot.capture is not None else []
+        if slot.interrupted == "lost":
+            log.warning("job %s was taken over by another runner; result dropped", job.id)
+            self._outbox.add_outputs(outputs)
+        else:
+            if slot.interrupted is not None:
+                outcome = INTERRUPTIONS.get(slot.interrupted, INTERRUPTIONS["shutdown"])
+            t, finish = finish_for(job, outcome, self._policy)
+            event = JobEvent(job, t.state, outcome, time.monotonic() - slot.started)
+            self._outbox.add(Recording(finish, event), outputs)
+        if self._emptied is not None and not self._running:
+            self._emptied.set()
+        self._on_change()
 
-    async def _work(self, active: _Active) -> None:
-        runner, job = self._runner, active.job
-        try:
-            active.exec_task = asyncio.create_task(self._call_execute(job))
-            if active.interrupted:
-                active.exec_task.cancel()
-            try:
-                outcome = await active.exec_task
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if active.interrupted is None or (task is not None and task.cancelling()):
-                    raise
-                outcome = INTERRUPTIONS.get(active.interrupted, INTERRUPTIONS["shutdown"])
-            # The slot is free now; the dispatch loop claims for it when it writes this
-            # outcome (the submit below wakes it), in the same statement.
-            self._running.pop(job.id, None)
-            if active.capture is not None:
-                await self._writer.finish(active.capture)
-            if active.interrupted == "lost":
-                log.warning("job %s was taken over by another runner; result dropped", job.id)
-                return
-            t, finish = finish_for(job, outcome, runner.policy)
-            if await runner.outbox.submit(finish):
-                runner.stats.count(t.state)
-                runner.emit(JobEvent(job, t.state, outcome, time.monotonic() - active.started))
-            else:
-                log.warning("job %s: claim lost before its outcome was recorded; dropped", job.id)
-        finally:
-            self._running.pop(job.id, None)
-            # Now, not in a done callback: the dispatch loop looks at the tasks when woken.
-            task = asyncio.current_task()
-            if task is not None:
-                self._tasks.discard(task)
-            runner.wake()
+    def _flush_output(self) -> None:
+        """Hand the running jobs' new output to the outbox, every FLUSH_INTERVAL."""
+        self._flush = None
+        captures = [s.capture for s in self._running.values() if s.capture is not None]
+        writes = [write for capture in captures for write in capture.drain()]
+        if writes:
+            self._outbox.add_outputs(writes)
+            self._on_change()
+        if captures:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self._flush_output)
 
-    async def _call_execute(self, job: Job) -> Outcome:
-        try:
-            result = await self._execute(job)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return Outcome(exit_code=None, reason="error", error=f"{type(exc).__name__}: {exc}")
-        return SUCCESS if result is None else result
+    async def abandon(self, within: float) -> None:
+        """The runner failed: end every job's work (nothing records it; the jobs are
+        recovered as those of a dead runner), waiting up to ``within`` seconds."""
+        self.interrupt_all("shutdown")
+        if self._running:
+            self._emptied = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._emptied.wait(), within)
+
+    def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import Protocol
 
+from queuectl.domain.config import Settings
 from queuectl.domain.errors import StoreError
-from queuectl.domain.models import JobState, from_epoch
+from queuectl.domain.models import JobState, RunnerInfo, from_epoch
+from queuectl.domain.retry import RetryPolicy
 from queuectl.runner.deathwatch import DeathWatch
+from queuectl.runner.events import RunStats
 from queuectl.runner.recovery import recover
+from queuectl.store.base import Store
 
-if TYPE_CHECKING:
-    from queuectl.runner.lifecycle import Runner
-
-__all__ = ["Upkeep"]
+__all__ = ["RunnerControl", "Upkeep"]
 
 log = logging.getLogger("queuectl.runner")
 
@@ -28,9 +30,39 @@ log = logging.getLogger("queuectl.runner")
 _RETENTION_PERIOD = 60.0
 
 
+class RunnerControl(Protocol):
+    """What the side tasks need of their runner."""
+
+    @property
+    def info(self) -> RunnerInfo | None:
+        """The runner's registry entry while it runs."""
+        ...
+
+    def stop(self, *, hard: bool = False) -> None: ...
+
+    def interrupt(self, job_id: str, why: str) -> None:
+        """End a running job's work: ``cancel`` it, or drop it because it was ``lost``."""
+        ...
+
+    def active_jobs(self) -> Iterator[str]:
+        """Ids of the jobs whose work runs."""
+        ...
+
+
 class Upkeep:
-    def __init__(self, runner: Runner) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        policy: RetryPolicy,
+        runner: RunnerControl,
+        stats: RunStats,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._policy = policy
         self._runner = runner
+        self._stats = stats
         self._control = asyncio.Event()
         self._peer_exited = asyncio.Event()
         self._deathwatch = DeathWatch(self._peer_exited.set)
@@ -45,7 +77,7 @@ class Upkeep:
     # -- leases and control flags ---------------------------------------------
     async def heartbeat_loop(self) -> None:
         """Renew leases every third of a lease, and at once on a control wake-up."""
-        interval = self._runner.settings.lease_seconds / 3
+        interval = self._settings.lease_seconds / 3
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._control.wait(), interval)
@@ -53,15 +85,17 @@ class Upkeep:
             await self.beat()
 
     async def beat(self) -> None:
-        runner = self._runner
+        runner, store = self._runner, self._store
+        me = runner.info
+        if me is None:
+            return
         # Only jobs claimed before the renewal can be judged by it.
         claimed_before = list(runner.active_jobs())
         try:
-            beat = await runner.store.heartbeat(runner.id, runner.settings.lease_seconds)
-            if not beat.registered and runner.info is not None:
+            beat = await store.heartbeat(me.id, self._settings.lease_seconds)
+            if not beat.registered:
                 # With a fresh heartbeat: the old one could get the entry dropped again.
-                info = runner.info._replace(heartbeat_at=from_epoch(runner.store.now()))
-                await runner.store.register_runner(info)
+                await store.register_runner(me._replace(heartbeat_at=from_epoch(store.now())))
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)
             return
@@ -76,7 +110,7 @@ class Upkeep:
     # -- recovery -------------------------------------------------------------
     async def recovery_loop(self) -> None:
         """Recover on a timer, and at once when a runner of this host exits."""
-        interval = min(self._runner.settings.lease_seconds / 2, 5.0)
+        interval = min(self._settings.lease_seconds / 2, 5.0)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._peer_exited.wait(), interval)
@@ -84,26 +118,27 @@ class Upkeep:
             await self.recover()
 
     async def recover(self) -> None:
-        runner = self._runner
-        assert runner.info is not None
+        me = self._runner.info
+        if me is None:
+            return
         try:
             result = await recover(
-                runner.store,
-                runner.info,
-                lease_seconds=runner.settings.lease_seconds,
-                kill_grace=runner.settings.kill_grace,
-                policy=runner.policy,
+                self._store,
+                me,
+                lease_seconds=self._settings.lease_seconds,
+                kill_grace=self._settings.kill_grace,
+                policy=self._policy,
             )
         except StoreError as exc:
             log.warning("recovery pass failed: %s", exc)
             return
-        runner.stats.recovered += result.recovered
+        self._stats.recovered += result.recovered
         self._deathwatch.watch(r.pid for r in result.local_peers)
 
     # -- retention --------------------------------------------------------------
     async def retention_loop(self) -> None:
         """Purge finished jobs past their retention, a small batch at a time."""
-        ages = self._runner.settings.retention_seconds
+        ages = self._settings.retention_seconds
         # Often enough that a job outlives its retention by at most about half of it.
         period = min(_RETENTION_PERIOD, max(1.0, min(ages.values()) / 2))
         while True:
@@ -115,9 +150,8 @@ class Upkeep:
             await asyncio.sleep(period)
 
     async def _purge_all(self, state: JobState, age: float) -> None:
-        store = self._runner.store
         while True:
-            deleted = await store.purge(states=frozenset({state}), older_than=age, limit=200)
+            deleted = await self._store.purge(states=frozenset({state}), older_than=age, limit=200)
             if not deleted:
                 return
             await asyncio.sleep(0.05)  # let claims and finishes in between batches

@@ -11,7 +11,15 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal, NamedTuple, Protocol
 
 from queuectl.domain.errors import DuplicateJob
-from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo, WakeKind
+from queuectl.domain.models import (
+    RUNNABLE_STATES,
+    Attempt,
+    Job,
+    JobOutput,
+    JobState,
+    RunnerInfo,
+    WakeKind,
+)
 
 __all__ = [
     "CancelResult",
@@ -24,6 +32,7 @@ __all__ = [
     "Subscription",
     "WakeKind",
     "duplicate_in_batch",
+    "requeued",
 ]
 
 #: What ``cancel`` did to one job.
@@ -104,6 +113,12 @@ def duplicate_in_batch(ids: Sequence[str]) -> DuplicateJob:
             return DuplicateJob(job_id, "it appears twice in this batch")
         seen.add(job_id)
     return DuplicateJob(ids[0], "the store refused it as a duplicate")
+
+
+def requeued(finishes: Sequence[Finish], *, at_once: bool = False) -> bool:
+    """Whether a batch of finishes puts a job back in the queue (``at_once``: runnable
+    now, with no backoff): other runners should look, or the exchange claim again."""
+    return any(f.state in RUNNABLE_STATES and (not at_once or f.delay <= 0) for f in finishes)
 
 
 class ExchangeParts:
@@ -198,13 +213,17 @@ class Store(Protocol):
         limit: int,
         lease_seconds: float,
         queues: Sequence[str] | None = None,
+        *,
+        outputs: Sequence[OutputWrite] = (),
     ) -> tuple[set[str], list[Job]]:
-        """``finish`` then ``claim``, in one transaction: a runner's usual round trip.
+        """``outputs``, then ``finish``, then ``claim``, in one transaction: a runner's
+        usual round trip (its jobs' last output is durable with their outcomes).
 
         One commit instead of two (SQLite and PostgreSQL do both in one statement).
-        Jobs that the finishes make runnable (their dependency completed) are claimed
-        by the next call, which the wake-up such finishes send prompts: one statement
-        sees the rows as they were when it began. ``limit`` 0 claims nothing.
+        Jobs that the finishes make runnable at once (their dependency completed, or
+        they were given back) are claimed too, by a second statement when the first
+        could not see them, and other runners are woken for them. ``limit`` 0 claims
+        nothing.
         """
         ...
 

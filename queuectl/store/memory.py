@@ -24,6 +24,7 @@ from queuectl.store.base import (
     Finish,
     Heartbeat,
     NewJob,
+    OutputWrite,
 )
 from queuectl.store.memory_side import MemorySideTables
 
@@ -214,7 +215,10 @@ class MemoryStore(MemorySideTables):
         limit: int,
         lease_seconds: float,
         queues: Sequence[str] | None = None,
+        *,
+        outputs: Sequence[OutputWrite] = (),
     ) -> tuple[set[str], list[Job]]:
+        await self.write_output(outputs)
         done = await self.finish(finishes) if finishes else set()
         return done, await self.claim(runner_id, limit, lease_seconds, queues)
 

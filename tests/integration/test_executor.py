@@ -1,4 +1,8 @@
-"""The shell executor on its own: exits, stderr, leftovers, and cancellation at any moment."""
+"""The shell executor on its own: exits, stderr, leftovers, and cancellation at any moment.
+
+Each test runs both ways of starting commands: posix_spawn with pidfds (Linux) and
+asyncio's subprocess API (where there are no pidfds), forced with ``pidfds=False``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from queuectl.domain.models import SUCCESS, Job, JobState
-from queuectl.runner.executor import ShellExecutor
+from queuectl.runner.process import pidfds_work
+from queuectl.runner.shell import ShellExecutor
 from tests.helpers import eventually, job_record, processes_with
 
 
@@ -33,9 +38,24 @@ def unique_sleep() -> str:
     return f"1000.{uuid.uuid4().int % 10**9}"
 
 
+WAYS = [
+    pytest.param(
+        True,
+        id="pidfd",
+        marks=pytest.mark.skipif(not pidfds_work(), reason="needs Linux 5.3 or newer"),
+    ),
+    pytest.param(False, id="subprocess"),
+]
+
+
+@pytest.fixture(params=WAYS)
+def pidfds(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
 @pytest.fixture
-def executor() -> Iterator[ShellExecutor]:
-    executor = ShellExecutor(runner_id="exec-test-runner", kill_grace=0.5)
+def executor(pidfds: bool) -> Iterator[ShellExecutor]:
+    executor = ShellExecutor(runner_id="exec-test-runner", kill_grace=0.5, pidfds=pidfds)
     yield executor
     executor.close()
 
@@ -105,10 +125,10 @@ async def test_the_group_is_terminated_gently_first(executor: ShellExecutor) -> 
     assert outcome.error == "timed out after 0.3s (exit code 9)\ngot TERM"
 
 
-async def test_the_job_variables_win_over_inherited_ones() -> None:
+async def test_the_job_variables_win_over_inherited_ones(pidfds: bool) -> None:
     # A runner started from inside a job inherits that job's variables.
     inherited = {"PATH": os.environ["PATH"], "QUEUECTL_JOB_ID": "outer", "QUEUECTL_ATTEMPT": "9"}
-    executor = ShellExecutor(runner_id="exec-test-runner", env=inherited)
+    executor = ShellExecutor(runner_id="exec-test-runner", env=inherited, pidfds=pidfds)
     try:
         outcome = await asyncio.wait_for(
             # The environment as exec'd (a shell would hide a duplicate, getenv would not).
@@ -127,16 +147,17 @@ async def test_the_job_variables_win_over_inherited_ones() -> None:
 
 
 async def test_running_out_of_descriptors_fails_the_start_and_leaks_none() -> None:
-    executor = ShellExecutor(runner_id="exec-test-runner", sinks=lambda job: lambda s, d: None)
+    executor = ShellExecutor(runner_id="exec-test-runner", pidfds=pidfds_work())
+    sink = lambda stream, data: None  # noqa: E731  (stdout on a pipe of its own)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
-        assert await asyncio.wait_for(executor(shell_job("true")), 10) == SUCCESS  # warm up
+        assert await asyncio.wait_for(executor(shell_job("true"), sink), 10) == SUCCESS  # warm
         before = set(os.listdir("/proc/self/fd"))
         # Room for exactly two more descriptors: the stderr pipe, not the stdout one.
         free = [fd for fd in range(soft) if str(fd) not in before]
         resource.setrlimit(resource.RLIMIT_NOFILE, (free[1] + 1, hard))
         try:
-            outcome = await asyncio.wait_for(executor(shell_job("true")), 10)
+            outcome = await asyncio.wait_for(executor(shell_job("true"), sink), 10)
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         assert set(os.listdir("/proc/self/fd")) == before

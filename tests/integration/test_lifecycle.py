@@ -7,7 +7,7 @@ from pathlib import Path
 
 from queuectl.api.queue import Queue
 from queuectl.domain.models import Job, JobState
-from queuectl.runner.executor import STDERR_TAIL
+from queuectl.runner.shell import STDERR_TAIL
 from queuectl.store import NewJob
 from tests.conftest import FAST
 from tests.helpers import Clock, Predicate, eventually, run_burst, running

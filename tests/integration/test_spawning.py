@@ -1,8 +1,8 @@
-"""Starting children off the loop: glibc's posix_spawn through ctypes, subprocess's
-vfork helper (the shell core's), and the spawning thread.
+"""Starting commands from the loop: posix_spawn with pidfds, and asyncio's subprocess API.
 
-Real children throughout; the thread's orphan handling is checked with a recorder
-in place of the kill, so that the test sees exactly which results were given up.
+Every test runs both ways: the pidfd way is what Linux uses, the other is what runs
+where there are no pidfds (macOS, older kernels), forced here with ``pidfds=False``.
+Real children throughout.
 """
 
 from __future__ import annotations
@@ -10,235 +10,180 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from queuectl.runner import libc_spawn, vfork_spawn
-from queuectl.runner.process import Spawner
-from queuectl.runner.spawn_thread import SpawnThread
+from queuectl.runner.process import Child, Spawner, pidfds_work
+from tests.helpers import eventually, processes_with
 
-LIBC = libc_spawn.load([signal.SIGPIPE])
-VFORK = vfork_spawn.load()
-needs_libc = pytest.mark.skipif(LIBC is None, reason="needs Linux with glibc 2.26 or newer")
-Spawn = libc_spawn.LibcSpawn | vfork_spawn.VforkSpawn
-SPAWNERS = [
-    pytest.param(LIBC, id="libc", marks=needs_libc),
+WAYS = [
     pytest.param(
-        VFORK,
-        id="vfork",
-        marks=pytest.mark.skipif(VFORK is None, reason="needs Linux and Python 3.11 to 3.13"),
+        True,
+        id="pidfd",
+        marks=pytest.mark.skipif(not pidfds_work(), reason="needs Linux 5.3 or newer"),
     ),
+    pytest.param(False, id="subprocess"),
 ]
 
 
-@pytest.fixture(params=SPAWNERS)
-def spawner(request: pytest.FixtureRequest) -> Spawn:
-    assert request.param is not None
-    return request.param  # type: ignore[no-any-return]
+class Recorder:
+    """The events of one child, and a future that is done once it exited and drained."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[int, bytes]] = []
+        self.returncode: int | None = None
+        self.error: Exception | None = None
+        self.is_drained = False
+        self.over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def output(self, stream: int, data: bytes) -> None:
+        assert not self.is_drained, "output after the end of output"
+        self.chunks.append((stream, data))
+
+    def exited(self, returncode: int) -> None:
+        self.returncode = returncode
+        self._check()
+
+    def drained(self) -> None:
+        self.is_drained = True
+        self._check()
+
+    def failed(self, error: Exception) -> None:
+        self.error = error
+        self.over.set_result(None)
+
+    def _check(self) -> None:
+        if self.returncode is not None and self.is_drained and not self.over.done():
+            self.over.set_result(None)
+
+    def text(self, stream: int) -> str:
+        return b"".join(d for s, d in self.chunks if s == stream).decode()
 
 
-@pytest.fixture
-def devnull() -> Iterator[int]:
-    fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    yield fd
-    os.close(fd)
+@pytest.fixture(params=WAYS)
+async def spawner(request: pytest.FixtureRequest) -> AsyncIterator[Spawner]:
+    spawner = Spawner({"PATH": os.environ["PATH"], "BASE": "b"}, pidfds=request.param)
+    assert spawner.uses_pidfds == request.param
+    yield spawner
+    spawner.close()
 
 
-def run_shell(
-    script: str, devnull: int, env: dict[str, str] | None = None, spawner: Spawn | None = LIBC
-) -> tuple[int, str]:
-    """Start ``sh -c script`` with ``spawner``; its exit code and its stdout."""
-    assert spawner is not None
-    r, w = os.pipe()
-    try:
-        block = libc_spawn.env_block(env if env is not None else {"PATH": os.environ["PATH"]})
-        argv = [b"/bin/sh", b"-c", script.encode()]
-        pid = spawner.spawn(b"/bin/sh", argv, block, (devnull, w, w))
-    finally:
-        os.close(w)
-    with os.fdopen(r, "rb") as out:
-        output = out.read().decode()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output
+async def run(
+    spawner: Spawner, command: str, extra: dict[str, str] | None = None, *, stdout: bool = True
+) -> tuple[Recorder, Child]:
+    events = Recorder()
+    child = spawner.start(command, extra or {}, events, stdout=stdout)
+    await asyncio.wait_for(events.over, 10)
+    child.close()
+    return events, child
 
 
-def test_the_child_gets_its_arguments_environment_and_stdio(devnull: int, spawner: Spawn) -> None:
-    env = {"GREETING": "hello there"}
-    code, output = run_shell('echo "$GREETING"; exit 3', devnull, env, spawner)
-    assert (code, output) == (3, "hello there\n")
+async def test_the_child_gets_its_command_environment_and_streams(spawner: Spawner) -> None:
+    events, _ = await run(
+        spawner, 'echo "$BASE $EXTRA"; echo oops >&2; read x; exit 3', {"EXTRA": "e"}
+    )
+    assert events.returncode == 3  # stdin is /dev/null: read fails at once
+    assert events.text(1) == "b e\n"
+    assert events.text(2) == "oops\n"
 
 
-def test_extra_variables_follow_the_base_environment(devnull: int, spawner: Spawn) -> None:
-    base = libc_spawn.env_block({"A": "1", "B": "2"})
-    r, w = os.pipe()
-    try:
-        for extra in ([b"C=3"], [b"C=4", b"D=5"], []):  # the same base list each time
-            script = b'echo "$A$B${C-}${D-}"'
-            pid = spawner.spawn(
-                b"/bin/sh", [b"/bin/sh", b"-c", script], base, (devnull, w, w), extra
-            )
-            os.waitpid(pid, 0)
-    finally:
-        os.close(w)
-    with os.fdopen(r, "rb") as out:
-        assert out.read().decode().split() == ["123", "1245", "12"]
+async def test_extra_variables_win_over_the_base_ones(spawner: Spawner) -> None:
+    events, _ = await run(spawner, 'echo "$BASE"', {"BASE": "extra"})
+    assert events.text(1) == "extra\n"
 
 
-def test_the_child_leads_its_own_session(devnull: int, spawner: Spawn) -> None:
-    code, output = run_shell("cut -d' ' -f6 /proc/$$/stat; echo $$", devnull, spawner=spawner)
-    session, pid = output.split()
-    assert code == 0
-    assert session == pid
+async def test_without_stdout_only_stderr_is_read(spawner: Spawner) -> None:
+    events, _ = await run(spawner, "echo out; echo err >&2", stdout=False)
+    assert events.chunks == [(2, b"err\n")]
 
 
-def test_sigpipe_is_back_at_its_default_in_the_child(devnull: int, spawner: Spawn) -> None:
-    ignored = signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python sets it
-    try:
-        code, output = run_shell("exec grep SigIgn /proc/self/status", devnull, spawner=spawner)
-    finally:
-        signal.signal(signal.SIGPIPE, ignored)
-    assert code == 0
-    assert not int(output.split()[1], 16) & (1 << (signal.SIGPIPE - 1))
+async def test_the_child_leads_its_own_session(spawner: Spawner) -> None:
+    events, child = await run(spawner, "cut -d' ' -f6 /proc/$$/stat; echo $$")
+    session, pid = events.text(1).split()
+    assert session == pid == str(child.pid)
 
 
-@needs_libc
-def test_the_child_starts_with_no_signal_blocked_and_sigpipe_at_its_default(
-    devnull: int,
+async def test_the_child_starts_with_no_signal_blocked_and_sigpipe_at_its_default(
+    spawner: Spawner,
 ) -> None:
-    # Blocked here (the spawning thread), ignored in the whole process.
+    # Blocked on the loop's thread, ignored in the whole process (as Python does).
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     ignored = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         # exec: grep reads its own masks, inherited unchanged. A shell blocks every
         # signal for a moment around each fork, so reading the shell's would race.
-        code, output = run_shell("exec grep -E '^(SigBlk|SigIgn)' /proc/self/status", devnull)
+        events, _ = await run(spawner, "exec grep -E '^(SigBlk|SigIgn)' /proc/self/status")
     finally:
         signal.signal(signal.SIGPIPE, ignored)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    masks = dict(line.split(":\t") for line in output.splitlines())
-    assert code == 0
-    assert int(masks["SigBlk"], 16) == 0
+    masks = dict(line.split(":\t") for line in events.text(1).splitlines())
+    if spawner.uses_pidfds:  # asyncio's way keeps the loop thread's mask (no API to set it)
+        assert int(masks["SigBlk"], 16) == 0
     assert not int(masks["SigIgn"], 16) & (1 << (signal.SIGPIPE - 1))
 
 
-@needs_libc
-async def test_the_spawning_thread_starts_children_with_no_signal_blocked(
-    tmp_path: Path,
-) -> None:
-    # The loop path: the spawning thread is created by the loop's thread, which blocks
-    # SIGUSR1 here; a vfork child would keep the mask of the thread that starts it.
-    out = tmp_path / "masks"
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-    spawner = Spawner()
+async def test_the_child_inherits_only_its_three_streams(spawner: Spawner) -> None:
+    # Descriptors of the runner are close-on-exec, as Python opens every descriptor.
+    readable, writable = os.pipe()
     try:
-        child = await spawner.spawn(f"exec grep SigBlk /proc/self/status > {out}", os.environ)
-        code = await child.wait()
-        await child.close()
+        events, _ = await run(spawner, "exec ls /proc/self/fd")
     finally:
-        spawner.close()
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    assert code == 0
-    assert int(out.read_text().split()[1], 16) == 0
+        os.close(readable)
+        os.close(writable)
+    # ls's own descriptor on the directory it lists is the one above 2.
+    assert sorted(int(fd) for fd in events.text(1).split())[:3] == [0, 1, 2]
+    assert len(events.text(1).split()) == 4
 
 
-def test_a_missing_program_is_an_os_error(devnull: int, spawner: Spawn) -> None:
-    with pytest.raises(FileNotFoundError):
-        spawner.spawn(b"/nonexistent/sh", [b"sh"], [], (devnull, devnull, devnull))
+async def test_a_killed_child_reports_the_signal(spawner: Spawner) -> None:
+    events, _ = await run(spawner, "kill -9 $$")
+    assert events.returncode == -signal.SIGKILL
 
 
-def test_a_program_that_cannot_run_is_an_os_error(
-    devnull: int, spawner: Spawn, tmp_path: Path
-) -> None:
-    script = tmp_path / "not-executable"
-    script.write_text("#!/bin/sh\n")
-    with pytest.raises(PermissionError):
-        spawner.spawn(os.fsencode(script), [b"x"], [], (devnull, devnull, devnull))
+async def test_the_group_is_signalled_whole(spawner: Spawner) -> None:
+    marker = f"30.{os.getpid()}{id(spawner) % 10**6}"
+    events = Recorder()
+    # Signalled at once: the subprocess way sends it once its start completes.
+    child = spawner.start(f"sleep {marker} & sleep {marker} & wait", {}, events, stdout=True)
+    try:
+        await eventually(lambda: len(processes_with(marker)) == 3, within=10)  # sh and two
+        assert child.signal(signal.SIGKILL)
+        await asyncio.wait_for(events.over, 10)
+    finally:
+        child.close()
+    assert events.returncode == -signal.SIGKILL
+    await eventually(lambda: not processes_with(marker), within=10, what="no survivor")
 
 
-def test_a_nul_byte_is_refused_rather_than_cut(devnull: int, spawner: Spawn) -> None:
-    with pytest.raises(ValueError, match="null byte"):
-        spawner.spawn(b"/bin/sh", [b"/bin/sh", b"-c", b"true\0rm -rf x"], [], (devnull,) * 3)
+async def test_output_that_keeps_its_pipe_open_ends_with_the_close(spawner: Spawner) -> None:
+    # A process that left the group holds stderr open; the owner gives the pipe up.
+    events = Recorder()
+    child = spawner.start("setsid sleep 2 & exit 0", {}, events, stdout=True)
+    try:
+        await eventually(lambda: events.returncode is not None, within=10, what="its exit")
+        assert not events.is_drained
+    finally:
+        child.close()
+    assert not events.over.done()
 
 
-@pytest.mark.parametrize("env", [{"A=B": "x"}, {"": "x"}, {"A": "x\0y"}])
-def test_an_illegal_environment_is_refused(env: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match="illegal environment variable"):
-        libc_spawn.env_block(env)
+async def test_a_nul_byte_is_refused_rather_than_cut(spawner: Spawner) -> None:
+    events = Recorder()
+    try:
+        spawner.start("true\0rm -rf x", {}, events, stdout=True)
+    except ValueError as exc:
+        message = str(exc)
+    else:  # the subprocess way reports it once its start has failed
+        await asyncio.wait_for(events.over, 10)
+        message = str(events.error)
+    assert "null byte" in message
 
 
-def test_the_environment_keeps_undecodable_bytes() -> None:
+async def test_the_environment_keeps_undecodable_bytes(spawner: Spawner, tmp_path: Path) -> None:
+    out = tmp_path / "value"
     value = os.fsdecode(b"caf\xe9")
-    assert libc_spawn.env_block({"NAME": value}) == [b"NAME=caf\xe9"]
-
-
-class Recorder:
-    """The thread's ``start`` and ``orphan``: records what ran, and on which thread."""
-
-    def __init__(self) -> None:
-        self.threads: set[str] = set()
-        self.orphans: list[int] = []
-        self.release = threading.Event()
-        self.release.set()
-
-    def start(self, n: int) -> int:
-        self.release.wait(10)
-        self.threads.add(threading.current_thread().name)
-        if n < 0:
-            raise OSError(n, "refused")
-        return n * 10
-
-    def orphan(self, result: int) -> None:
-        self.orphans.append(result)
-
-
-async def test_requests_run_on_the_thread_and_results_come_back_in_order() -> None:
-    recorder = Recorder()
-    thread = SpawnThread(asyncio.get_running_loop(), recorder.start, recorder.orphan)
-    try:
-        results = await asyncio.gather(*(thread.submit(n) for n in range(20)))
-        with pytest.raises(OSError, match="refused"):
-            await thread.submit(-1)
-    finally:
-        thread.close()
-    assert results == [n * 10 for n in range(20)]
-    assert recorder.threads == {"queuectl-spawn"}
-    assert recorder.orphans == []
-
-
-async def test_a_start_whose_submitter_was_cancelled_is_orphaned() -> None:
-    recorder = Recorder()
-    recorder.release.clear()  # hold the thread until the submitter has gone
-    thread = SpawnThread(asyncio.get_running_loop(), recorder.start, recorder.orphan)
-    try:
-        waiting = thread.submit(7)
-        kept = thread.submit(8)
-        waiting.cancel()
-        recorder.release.set()
-        assert await kept == 80
-    finally:
-        thread.close()
-    assert recorder.orphans == [70]
-
-
-def test_starts_finished_after_the_loop_closed_are_orphaned() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    loop = asyncio.new_event_loop()
-    thread = SpawnThread(loop, recorder.start, recorder.orphan)
-    thread.submit(5)
-    loop.close()
-    recorder.release.set()
-    thread.close()  # joins: the start has finished and found the loop closed
-    assert recorder.orphans == [50]
-
-
-async def test_close_ends_the_thread() -> None:
-    recorder = Recorder()
-    thread = SpawnThread(asyncio.get_running_loop(), recorder.start, recorder.orphan)
-    assert await thread.submit(1) == 10
-    assert thread.is_alive()
-    thread.close()
-    assert not thread.is_alive()
+    events, _ = await run(spawner, f'printf %s "$NAME" > {out}', {"NAME": value})
+    assert events.returncode == 0
+    assert out.read_bytes() == b"caf\xe9"

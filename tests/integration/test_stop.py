@@ -16,7 +16,7 @@ from queuectl.domain.models import Job, JobState
 from queuectl.domain.spec import JobSpec
 from queuectl.host.procinfo import group_alive
 from queuectl.runner.lifecycle import RunStats
-from queuectl.store.base import Finish
+from queuectl.store.base import Finish, OutputWrite
 from tests.conftest import FAST
 from tests.helpers import eventually, processes_with, run_burst, running
 
@@ -175,14 +175,9 @@ async def test_cancellation_while_claiming_leaves_no_job_processing(
     queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fault injection: the runner is cancelled from outside exactly while its claim
-    # is in flight (the real store still does the round trip). An execute of its own
-    # keeps the runner on the loop's dispatch, which calls Store.exchange, on every
-    # store (the shell core's cancellation is in test_core.py).
-    async def execute(job: Job) -> None:
-        return None
-
+    # is in flight (the real store still does the round trip).
     job = await queue.enqueue("true")
-    runner = queue.runner(execute=execute)
+    runner = queue.runner()
     task: asyncio.Task[RunStats] | None = None
     real_exchange = queue.store.exchange
 
@@ -192,11 +187,13 @@ async def test_cancellation_while_claiming_leaves_no_job_processing(
         limit: int,
         lease: float,
         queues: Sequence[str] | None = None,
+        *,
+        outputs: Sequence[OutputWrite] = (),
     ) -> tuple[set[str], list[Job]]:
         assert task is not None
         if limit:
             task.cancel()
-        return await real_exchange(finishes, runner_id, limit, lease, queues)
+        return await real_exchange(finishes, runner_id, limit, lease, queues, outputs=outputs)
 
     monkeypatch.setattr(queue.store, "exchange", exchange_while_cancelled)
     task = asyncio.create_task(runner.run())

@@ -51,3 +51,17 @@ def test_every_package_imports_only_the_layers_below_it() -> None:
             if target != layer and target not in ALLOWED[layer]:
                 wrong.append(f"{module} imports {name}")
     assert wrong == []
+
+
+def test_no_module_uses_private_interpreter_functions_or_ctypes() -> None:
+    banned = {"ctypes", "_posixsubprocess"}
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in banned]
+    assert found == []

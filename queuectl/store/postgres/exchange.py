@@ -13,15 +13,17 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from queuectl.domain.models import Job
-from queuectl.store.base import Finish
+from queuectl.store.base import Finish, OutputWrite
 from queuectl.store.postgres.connection import Conn
 from queuectl.store.postgres.pool import Operation
-from queuectl.store.postgres.rows import sorted_claims
+from queuectl.store.postgres.rows import output_params, sorted_claims
 from queuectl.store.postgres.statements_exchange import EXCHANGED_BY_OP, exchange_sql
+from queuectl.store.postgres.statements_inspect import WRITE_OUTPUT
 
 __all__ = ["exchange_op"]
 
-Exchanged = tuple[set[str], list[Job]]
+#: The ids finished, the jobs claimed, and whether a job became runnable again.
+Exchanged = tuple[set[str], list[Job], bool]
 
 
 def exchange_op(
@@ -33,8 +35,10 @@ def exchange_op(
     limit: int,
     lease_seconds: float,
     queues: Sequence[str] | None,
+    outputs: Sequence[OutputWrite] = (),
 ) -> Operation[Exchanged]:
-    """The operation for ``PgPool.run``: returns the ids finished and the jobs claimed.
+    """The operation for ``PgPool.run``: the ids finished, the jobs claimed, and whether
+    some job became runnable again (a notification went out with the commit).
 
     ``q`` renders a statement for the store's schema; ``at()`` is the injected time,
     or None for the server's clock.
@@ -56,16 +60,29 @@ def exchange_op(
         [f.signal for f in finishes],
     )
 
-    async def op(conn: Conn, retrying: bool) -> Exchanged:
-        if retrying:
-            rows = await conn.fetch(q(EXCHANGED_BY_OP), runner_id, op_id, ids)
-            if rows:  # the first try committed
-                finished = {r["id"] for r in rows if not r["claimed"]}
-                return finished, sorted_claims([r for r in rows if r["claimed"]])
+    write_output = q(WRITE_OUTPUT) if outputs else ""
+    output_rows = output_params(outputs) if outputs else ()
+
+    async def exchange(conn: Conn) -> Exchanged:
         rows = await conn.fetch(
             query, at(), runner_id, lease_seconds, limit, op_id, channel, *batch, *where
         )
         claimed = [r for r in rows if r["id"] is not None]
-        return set(rows[0]["finished"]), sorted_claims(claimed)
+        return set(rows[0]["finished"]), sorted_claims(claimed), bool(rows[0]["woke"])
+
+    async def op(conn: Conn, retrying: bool) -> Exchanged:
+        if retrying:
+            rows = await conn.fetch(q(EXCHANGED_BY_OP), runner_id, op_id, ids)
+            if rows:  # the first try committed (its output too); its notification went
+                finished = {r["id"] for r in rows if not r["claimed"]}
+                return finished, sorted_claims([r for r in rows if r["claimed"]]), False
+        if not outputs:
+            return await exchange(conn)
+        # Written again after a lost reply, output applies only where it brings news.
+        async with conn.transaction():
+            await conn.execute(write_output, *output_rows)
+            if not ids and limit <= 0:
+                return set(), [], False
+            return await exchange(conn)
 
     return op

@@ -14,7 +14,7 @@ from queuectl.domain.models import Attempt, JobOutput
 from queuectl.store.base import CancelResult, OutputWrite
 from queuectl.store.postgres import statements_inspect as isql
 from queuectl.store.postgres.connection import Conn
-from queuectl.store.postgres.rows import attempt_from_row
+from queuectl.store.postgres.rows import attempt_from_row, output_params
 from queuectl.store.postgres.side import PgCore
 
 __all__ = ["PgInspect"]
@@ -44,26 +44,8 @@ class PgInspect(PgCore):
         return await self._pool.run(op)
 
     async def write_output(self, writes: Sequence[OutputWrite]) -> None:
-        if not writes:
-            return
-        # One row per attempt and stream (a statement may not update a row twice).
-        merged: dict[tuple[str, int, int], OutputWrite] = {}
-        for w in writes:
-            key = (w.job_id, w.token, w.stream)
-            old = merged.get(key)
-            merged[key] = (
-                w if old is None else OutputWrite(*key, old.head + w.head, w.tail, w.total)
-            )
-        rows = list(merged.values())
-        await self._fetch(
-            isql.WRITE_OUTPUT,
-            [w.job_id for w in rows],
-            [w.token for w in rows],
-            [w.stream for w in rows],
-            [w.head for w in rows],
-            [w.tail for w in rows],
-            [w.total for w in rows],
-        )
+        if writes:
+            await self._fetch(isql.WRITE_OUTPUT, *output_params(writes))
 
     async def read_output(self, job_id: str, token: int) -> dict[int, JobOutput]:
         rows = await self._fetch(isql.READ_OUTPUT, job_id, token)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
 from queuectl.domain.models import Attempt, Job, JobState, RunnerInfo
+from queuectl.store.base import OutputWrite
 
-__all__ = ["attempt_from_row", "job_from_row", "runner_from_row", "sorted_claims"]
+__all__ = ["attempt_from_row", "job_from_row", "output_params", "runner_from_row", "sorted_claims"]
 
 
 def job_from_row(row: asyncpg.Record) -> Job:
@@ -73,4 +75,25 @@ def attempt_from_row(row: asyncpg.Record) -> Attempt:
         exit_code=row["exit_code"],
         signal=row["signal"],
         reason=row["reason"],
+    )
+
+
+def output_params(writes: Sequence[OutputWrite]) -> tuple[list[Any], ...]:
+    """``WRITE_OUTPUT``'s six array parameters, one element per attempt and stream.
+
+    Writes of the same stream are merged first: a statement may not update a row twice.
+    """
+    merged: dict[tuple[str, int, int], OutputWrite] = {}
+    for w in writes:
+        key = (w.job_id, w.token, w.stream)
+        old = merged.get(key)
+        merged[key] = w if old is None else OutputWrite(*key, old.head + w.head, w.tail, w.total)
+    rows = list(merged.values())
+    return (
+        [w.job_id for w in rows],
+        [w.token for w in rows],
+        [w.stream for w in rows],
+        [w.head for w in rows],
+        [w.tail for w in rows],
+        [w.total for w in rows],
     )

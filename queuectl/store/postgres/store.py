@@ -29,7 +29,7 @@ import asyncpg
 
 from queuectl.domain.errors import InvalidState, JobNotFound
 from queuectl.domain.models import FINISHED_STATES, Job, JobState
-from queuectl.store.base import ExchangeParts, Finish, NewJob
+from queuectl.store.base import ExchangeParts, Finish, NewJob, OutputWrite, requeued
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres import statements_runners as rsql
 from queuectl.store.postgres.connection import Conn, parse_url
@@ -44,6 +44,11 @@ __all__ = ["PostgresStore"]
 
 Record = asyncpg.Record
 _PAGE = 500
+
+
+def _completed(finishes: Sequence[Finish]) -> bool:
+    """Whether a job completed: jobs waiting for it may be runnable now."""
+    return any(f.state == JobState.COMPLETED for f in finishes)
 
 
 def _op_id() -> int:
@@ -133,8 +138,10 @@ class PostgresStore(ExchangeParts, PgInspect):
         limit: int,
         lease_seconds: float,
         queues: Sequence[str] | None = None,
+        *,
+        outputs: Sequence[OutputWrite] = (),
     ) -> tuple[set[str], list[Job]]:
-        if not finishes and limit <= 0:
+        if not finishes and limit <= 0 and not outputs:
             return set(), []
         op = exchange_op(
             self._q,
@@ -145,8 +152,14 @@ class PostgresStore(ExchangeParts, PgInspect):
             max(limit, 0),
             lease_seconds,
             queues,
+            outputs,
         )
-        return await self._pool.run(op)
+        done, taken, woke = await self._pool.run(op)
+        rest = limit - len(taken)
+        if rest > 0 and woke and (requeued(finishes, at_once=True) or _completed(finishes)):
+            # One statement sees one snapshot: claim the jobs it made runnable now.
+            taken += (await self.exchange((), runner_id, rest, lease_seconds, queues))[1]
+        return done, taken
 
     async def retry_dead(self, job_id: str) -> Job:
         op_id = _op_id()

@@ -74,7 +74,6 @@ class SQLiteConnection:
         self._conn = conn
         self.path = path
         self._clock = clock
-        self._other_writers: list[Callable[[], int]] = []
         self._lock = asyncio.Lock()
         self._log_holders = 0  # runners checkpointing this connection's log from the side
 
@@ -139,14 +138,8 @@ class SQLiteConnection:
         await self._conn.close()
 
     def total_changes(self) -> int:
-        """Rows written since it opened (a cheap "wrote since?"), with those of the
-        connections added by ``count_changes_of``."""
-        return int(self._conn.total_changes) + sum(count() for count in self._other_writers)
-
-    def count_changes_of(self, changes: Callable[[], int]) -> Callable[[], None]:
-        """Count another connection's writes (a runner's shell core); the undo."""
-        self._other_writers.append(changes)
-        return lambda: self._other_writers.remove(changes)
+        """Rows written since it opened (a cheap "wrote since?")."""
+        return int(self._conn.total_changes)
 
     async def hold_checkpoints(self, pages: int) -> None:
         """Let this connection's commits checkpoint only past ``pages`` of log, while at

@@ -151,7 +151,7 @@ def exchange_result(
     rows: Sequence[Sequence[Any]], finishes: Sequence[Finish]
 ) -> tuple[set[str], list[Job], bool]:
     """The ids of the finishes that applied, the jobs claimed in claim order, and whether
-    other runners should look again (waiters unblocked, or a job back in the queue)."""
+    a completed job had waiters (which may be runnable now)."""
     done, taken, unblocking = set(), [], False
     for row in rows:
         if row[2] == JobState.PROCESSING:
@@ -160,8 +160,7 @@ def exchange_result(
             done.add(row[0])
             unblocking = unblocking or bool(row[-1])  # a completed job's waiters may run
     taken.sort(key=lambda job: (-job.priority, job.run_at))
-    again = unblocking or any(f.state in (JobState.PENDING, JobState.FAILED) for f in finishes)
-    return done, taken, again
+    return done, taken, unblocking
 
 
 def next_run_at_sql(

@@ -10,10 +10,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.domain.models import Job, JobState
-from queuectl.store.base import CancelResult, ExchangeParts, Finish, NewJob, duplicate_in_batch
+from queuectl.store.base import (
+    CancelResult,
+    ExchangeParts,
+    Finish,
+    NewJob,
+    OutputWrite,
+    duplicate_in_batch,
+    requeued,
+)
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn
 from queuectl.store.sqlite.side import SQLiteSideTables
@@ -143,13 +152,33 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
         limit: int,
         lease_seconds: float,
         queues: Sequence[str] | None = None,
+        *,
+        outputs: Sequence[OutputWrite] = (),
     ) -> tuple[set[str], list[Job]]:
         names = list(dict.fromkeys(queues or ()))
         params = sql.exchange_params(finishes, runner_id, self.now(), lease_seconds, limit, names)
-        rows = await self._fetch(sql.exchange_sql(len(names)), params)
-        done, taken, wake_others = sql.exchange_result(rows, finishes)
-        if wake_others:
+        statement = sql.exchange_sql(len(names))
+        if outputs:
+
+            async def run(conn: Conn) -> list[Any]:
+                await conn.execute("BEGIN IMMEDIATE")
+                await conn.executemany(sql.WRITE_OUTPUT, sql.output_rows(outputs))
+                rows = []
+                if finishes or limit > 0:
+                    rows = list(await conn.execute_fetchall(statement, params))
+                await conn.commit()
+                return rows
+
+            rows = await self._call(run)
+        else:
+            rows = await self._fetch(statement, params)  # one statement: its own transaction
+        done, taken, unblocked = sql.exchange_result(rows, finishes)
+        if unblocked or requeued(finishes):
             await self.notify("jobs")
+        rest = limit - len(taken)
+        if rest > 0 and (unblocked or requeued(finishes, at_once=True)):
+            # One statement sees the rows as they were when it began: claim these now.
+            taken += (await self.exchange((), runner_id, rest, lease_seconds, queues))[1]
         return done, taken
 
     async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
