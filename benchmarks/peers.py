@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.dispatch import spawn_floor
+from benchmarks.dispatch import run_worker, spawn_floor
 from benchmarks.harness import BenchError, Context, Param, Sizes, median, timed_run
-from benchmarks.report import Report, Row
+from benchmarks.report import Goal, Report, Row
 
 __all__ = ["NAME", "PARAMS", "run"]
 
@@ -34,6 +34,8 @@ PARAMS = {
     ),
 }
 _SLEEP = 0.05
+#: queuectl's dispatch rate at least this many times each peer's, at 4 workers.
+GOALS = {"huey": Goal("ratio>=", 1.5), "task-spooler": Goal("ratio>=", 1.2)}
 
 _HUEY_TASKS = """
 import subprocess
@@ -198,6 +200,7 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
         ("dispatch", jobs, "true", floor, f"spawn floor at c={count}: {best}"),
         ("sleep", sleep_jobs, f"sleep {_SLEEP:g}", ideal, f"ideal {count} / {_SLEEP:g} s"),
     ]
+    ours = _queuectl_rate(ctx, jobs, count)
     if importlib.util.find_spec("huey") is None:
         report.skip(NAME, "huey is not installed (pip install huey)")
     else:
@@ -209,6 +212,8 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
             )
             case = f"huey (SqliteHuey, -w {count} -k thread): {n} x {command}"
             report.add(Row(NAME, case, n / seconds, "jobs/s", floor=ref, floor_name=ref_name))
+            if kind == "dispatch":
+                report.add(_beside(ours, n / seconds, "huey", count))
         report.add(
             Row(
                 NAME,
@@ -229,4 +234,31 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
         )
         case = f"task-spooler (-S {count}): {n} x {command}"
         report.add(Row(NAME, case, n / seconds, "jobs/s", floor=ref, floor_name=ref_name))
+        if kind == "dispatch":
+            report.add(_beside(ours, n / seconds, "task-spooler", count))
     report.add(Row(NAME, "task-spooler: enqueue one", tsp_enqueue_one(ctx, tsp, 9) * 1000, "ms"))
+
+
+def _queuectl_rate(ctx: Context, jobs: int, count: int) -> float:
+    """queuectl's whole-process rate on the dispatch work: dispatch's, if it ran."""
+    for key, rate in ctx.shared.items():
+        if key.startswith("dispatch:") and key.endswith(f":{count}"):
+            return float(rate)
+    ctx.log(f"peers: queuectl, {jobs} x true at --count {count}")
+    seconds = min(
+        run_worker(ctx, f"peers-queuectl-{count}", jobs, count, "true")
+        for _ in range(max(1, ctx.repeat))
+    )
+    return jobs / seconds
+
+
+def _beside(ours: float, theirs: float, peer: str, count: int) -> Row:
+    return Row(
+        NAME,
+        f"queuectl beside {peer}: true at {count} workers",
+        ours,
+        "jobs/s",
+        floor=theirs,
+        floor_name=f"{peer}'s rate in this run",
+        goal=GOALS[peer],
+    )
