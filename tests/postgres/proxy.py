@@ -45,9 +45,9 @@ class Proxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop_listening(self) -> None:
+        """Refuse new connections; the open ones stay (``cut`` drops them)."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
             self._server = None
 
     def cut(self) -> None:
@@ -72,8 +72,12 @@ class Proxy:
         self._lose_reply = True
 
     async def close(self) -> None:
+        server = self._server
         await self.stop_listening()
         self.cut()
+        if server is not None:
+            # Since Python 3.12 this waits for the server's connections too: after cut.
+            await server.wait_closed()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
