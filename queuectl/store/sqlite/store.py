@@ -27,6 +27,8 @@ from queuectl.store.base import (
     Store,
     Subscription,
     WakeKind,
+    claim_by_exchange,
+    finish_by_exchange,
     requeued,
 )
 from queuectl.store.sqlite import history, jobs, runners
@@ -91,10 +93,10 @@ class SQLiteStore(Store):
         lease_seconds: float,
         queues: Sequence[str] | None = None,
     ) -> list[Job]:
-        return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
+        return await claim_by_exchange(self, runner_id, limit, lease_seconds, queues)
 
     async def finish(self, finishes: Sequence[Finish]) -> set[str]:
-        return (await self.exchange(finishes, "", 0, 0.0))[0]
+        return await finish_by_exchange(self, finishes)
 
     async def exchange(
         self,
