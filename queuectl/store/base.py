@@ -1,7 +1,7 @@
 """The Store contract: the few atomic operations every backend provides.
 
-Retry decisions and state rules live above this line (``retry.py``, ``api.py``,
-``runner.py``); a store persists what it is told, atomically, and enforces only what
+Retry decisions and state rules live above this line (``domain/retry.py``, ``api/``,
+``runner/``); a store persists what it is told, atomically, and enforces only what
 must be checked inside one transaction: unique ids, claim exclusivity, fencing tokens.
 """
 
