@@ -44,7 +44,7 @@ from queuectl.domain.retry import RetryPolicy
 from queuectl.runner.outcomes import finish_for
 from queuectl.runner.shell import exit_outcome, job_variables
 from queuectl.store.sqlite import statements as sqlite_sql
-from queuectl.store.sqlite.connection import PRAGMAS
+from queuectl.store.sqlite.rows import exchange_result
 
 __all__ = ["DESCRIPTION", "MODELS", "run"]
 
@@ -122,7 +122,7 @@ class _Queuectl:
         path = create_store(Path(home))
         add_pending(path, n, command)
         self._db = db = sqlite3.connect(path, isolation_level=None)
-        db.executescript(PRAGMAS)
+        db.executescript(sqlite_sql.PRAGMAS)
         # The history trigger reads the runner's host and pid from its registry row.
         db.execute(
             "INSERT INTO runners (id, host, pid, started_at, heartbeat_at, concurrency) "
@@ -144,7 +144,7 @@ class _Queuectl:
         ]
         params = sqlite_sql.exchange_params(finishes, "reference", time.time(), _LEASE, free, ())
         rows = self._db.execute(sqlite_sql.exchange_sql(0), params).fetchall()
-        _, jobs, _ = sqlite_sql.exchange_result(rows, finishes)
+        _, jobs, _ = exchange_result(rows, finishes)
         return [(job, job.command, {**self._env, **job_variables(job)}) for job in jobs]
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """The Store contract: the few atomic operations every backend provides.
 
-Retry decisions and state rules live above this line (``retry.py``, ``api.py``,
-``runner.py``); a store persists what it is told, atomically, and enforces only what
+Retry decisions and state rules live above this line (``domain/retry.py``, ``api/``,
+``runner/``); a store persists what it is told, atomically, and enforces only what
 must be checked inside one transaction: unique ids, claim exclusivity, fencing tokens.
 """
 
@@ -23,7 +23,6 @@ from queuectl.domain.models import (
 
 __all__ = [
     "CancelResult",
-    "ExchangeParts",
     "Finish",
     "Heartbeat",
     "NewJob",
@@ -31,7 +30,9 @@ __all__ = [
     "Store",
     "Subscription",
     "WakeKind",
+    "claim_by_exchange",
     "duplicate_in_batch",
+    "finish_by_exchange",
     "requeued",
 ]
 
@@ -119,22 +120,6 @@ def requeued(finishes: Sequence[Finish], *, at_once: bool = False) -> bool:
     """Whether a batch of finishes puts a job back in the queue (``at_once``: runnable
     now, with no backoff): other runners should look, or the exchange claim again."""
     return any(f.state in RUNNABLE_STATES and (not at_once or f.delay <= 0) for f in finishes)
-
-
-class ExchangeParts:
-    """``claim`` and ``finish`` for a store whose one statement for both is ``exchange``."""
-
-    async def claim(
-        self: Store,
-        runner_id: str,
-        limit: int,
-        lease_seconds: float,
-        queues: Sequence[str] | None = None,
-    ) -> list[Job]:
-        return (await self.exchange((), runner_id, limit, lease_seconds, queues))[1]
-
-    async def finish(self: Store, finishes: Sequence[Finish]) -> set[str]:
-        return (await self.exchange(finishes, "", 0, 0.0))[0]
 
 
 class Subscription(Protocol):
@@ -307,3 +292,20 @@ class Store(Protocol):
         """The store's own upkeep while a runner runs, until cancelled; returns at once
         where there is none (SQLite: checkpoints its log off the runner's commits)."""
         ...
+
+
+async def claim_by_exchange(
+    store: Store,
+    runner_id: str,
+    limit: int,
+    lease_seconds: float,
+    queues: Sequence[str] | None = None,
+) -> list[Job]:
+    """``Store.claim`` for a store whose one statement for claims and finishes is
+    ``exchange``: an exchange with no finishes."""
+    return (await store.exchange((), runner_id, limit, lease_seconds, queues))[1]
+
+
+async def finish_by_exchange(store: Store, finishes: Sequence[Finish]) -> set[str]:
+    """``Store.finish`` likewise: an exchange that claims nothing."""
+    return (await store.exchange(finishes, "", 0, 0.0))[0]

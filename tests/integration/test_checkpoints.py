@@ -13,6 +13,7 @@ from pathlib import Path
 from queuectl import JobState, Queue
 from queuectl.domain.models import Job
 from queuectl.store.sqlite.checkpoints import OWN_PAGES
+from queuectl.store.sqlite.store import SQLiteStore
 from tests.helpers import eventually, running
 
 
@@ -36,7 +37,8 @@ def completed_in_database_file(path: Path, scratch: Path) -> int:
 
 
 async def autocheckpoint(queue: Queue) -> int:
-    rows = await queue.store._fetch("PRAGMA wal_autocheckpoint")  # type: ignore[attr-defined]
+    assert isinstance(queue.store, SQLiteStore)
+    rows = await queue.store.db.fetch("PRAGMA wal_autocheckpoint")
     return int(rows[0][0])
 
 

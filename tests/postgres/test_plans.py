@@ -12,8 +12,7 @@ import pytest
 
 from queuectl.domain.models import JobState
 from queuectl.store.base import NewJob
-from queuectl.store.postgres.statements import render
-from queuectl.store.postgres.statements_exchange import exchange_sql
+from queuectl.store.postgres.statements import exchange_sql, render
 from queuectl.store.postgres.store import PostgresStore
 from tests.pgsupport import plan_section
 from tests.postgres.conftest import Admin

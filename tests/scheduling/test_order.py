@@ -116,8 +116,7 @@ async def test_the_postgres_claim_reads_an_index_in_order(tmp_path: Path, queue_
 
     from queuectl.store import open_store
     from queuectl.store.base import NewJob
-    from queuectl.store.postgres.statements import render
-    from queuectl.store.postgres.statements_exchange import exchange_sql
+    from queuectl.store.postgres.statements import exchange_sql, render
     from queuectl.store.postgres.store import PostgresStore
 
     store = await open_store(store_url("postgres", tmp_path))

@@ -6,7 +6,7 @@ rest goes to asyncpg:
 
 - ``schema=NAME``: the schema holding this queue's tables (default ``queuectl``), so
   several queues can share one database;
-- ``pool_size=N``: the most connections one store opens (default 4, see postgres.py);
+- ``pool_size=N``: the most connections one store opens (default 4, see store.py);
 - ``application_name=NAME``: how the connections show in ``pg_stat_activity``
   (default ``queuectl``; the listening connection adds `` listener``).
 """

@@ -1,7 +1,7 @@
 """Enqueue on PostgreSQL: one multi-row INSERT, dependencies linked in the same transaction.
 
 The batch is all or nothing. A job with ``after`` is linked to the jobs it waits for,
-which are share-locked first (see ``postgres_sql.LOCK_DEPS``), and its ``blocked``
+which are share-locked first (see ``statements.LOCK_DEPS``), and its ``blocked``
 count is their number not completed yet; an unknown one is refused (JobNotFound), and
 so is one that ended dead or cancelled (InvalidState): the job could never run.
 """
@@ -9,7 +9,7 @@ so is one that ended dead or cancelled (InvalidState): the job could never run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -27,7 +27,7 @@ _ENDED = ("dead", "cancelled")
 
 async def insert_jobs(
     conn: Conn,
-    q: Callable[[str], str],
+    q: sql.Render,
     at: datetime | None,
     jobs: Sequence[NewJob],
     channel: str,
@@ -72,7 +72,7 @@ async def insert_jobs(
         raise await _duplicate(conn, q, ids) from None
 
 
-async def _link_dependencies(conn: Conn, q: Callable[[str], str], waiting: list[NewJob]) -> None:
+async def _link_dependencies(conn: Conn, q: sql.Render, waiting: list[NewJob]) -> None:
     deps = sorted({d for j in waiting for d in j.after})
     states = {row["id"]: row["state"] for row in await conn.fetch(q(sql.LOCK_DEPS), deps)}
     missing = [d for d in deps if d not in states]
@@ -87,7 +87,7 @@ async def _link_dependencies(conn: Conn, q: Callable[[str], str], waiting: list[
     await conn.execute(q(sql.COUNT_BLOCKED), [j.id for j in waiting])
 
 
-async def _duplicate(conn: Conn, q: Callable[[str], str], ids: list[str]) -> DuplicateJob:
+async def _duplicate(conn: Conn, q: sql.Render, ids: list[str]) -> DuplicateJob:
     """The error for a batch the unique index refused: an id that exists, else a repeat."""
     existing = await conn.fetchval(q(sql.EXISTING_ID), ids)
     if existing is not None:

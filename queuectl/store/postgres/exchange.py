@@ -1,7 +1,7 @@
 """A runner's round trip on PostgreSQL: finish a batch, then claim, in one statement.
 
 ``claim``, ``finish`` and ``exchange`` of the store are all this operation (see
-``postgres_sql_exchange.py`` for the statement). It is stamped with a random operation
+``statements.exchange_sql`` for the statement). It is stamped with a random operation
 id: when the reply is lost with its connection, the retry first looks for that stamp
 on the jobs, to return what the first try did instead of doing it again.
 """
@@ -9,16 +9,15 @@ on the jobs, to return what the first try did instead of doing it again.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 
 from queuectl.domain.models import Job
 from queuectl.store.base import Finish, OutputWrite
+from queuectl.store.postgres import statements as sql
+from queuectl.store.postgres.clock import At
 from queuectl.store.postgres.connection import Conn
 from queuectl.store.postgres.pool import Operation
 from queuectl.store.postgres.rows import output_params, sorted_claims
-from queuectl.store.postgres.statements_exchange import EXCHANGED_BY_OP, exchange_sql
-from queuectl.store.postgres.statements_inspect import WRITE_OUTPUT
 
 __all__ = ["exchange_op"]
 
@@ -27,8 +26,8 @@ Exchanged = tuple[set[str], list[Job], bool]
 
 
 def exchange_op(
-    q: Callable[[str], str],
-    at: Callable[[], datetime | None],
+    q: sql.Render,
+    at: At,
     channel: str,
     finishes: Sequence[Finish],
     runner_id: str,
@@ -45,7 +44,7 @@ def exchange_op(
     """
     op_id = secrets.randbits(63)
     names = list(dict.fromkeys(queues or ()))
-    query = q(exchange_sql(min(len(names), 2)))
+    query = q(sql.exchange_sql(min(len(names), 2)))
     where: tuple[object, ...] = () if not names else (names[0] if len(names) == 1 else names,)
     ids = [f.job_id for f in finishes]
     batch = (
@@ -60,7 +59,7 @@ def exchange_op(
         [f.signal for f in finishes],
     )
 
-    write_output = q(WRITE_OUTPUT) if outputs else ""
+    write_output = q(sql.WRITE_OUTPUT) if outputs else ""
     output_rows = output_params(outputs) if outputs else ()
 
     async def exchange(conn: Conn) -> Exchanged:
@@ -72,7 +71,7 @@ def exchange_op(
 
     async def op(conn: Conn, retrying: bool) -> Exchanged:
         if retrying:
-            rows = await conn.fetch(q(EXCHANGED_BY_OP), runner_id, op_id, ids)
+            rows = await conn.fetch(q(sql.EXCHANGED_BY_OP), runner_id, op_id, ids)
             if rows:  # the first try committed (its output too); its notification went
                 finished = {r["id"] for r in rows if not r["claimed"]}
                 return finished, sorted_claims([r for r in rows if r["claimed"]]), False

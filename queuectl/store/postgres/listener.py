@@ -18,6 +18,7 @@ import asyncpg
 
 from queuectl.domain.errors import StoreError
 from queuectl.store.base import WakeKind
+from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.connection import DRIVER_ERRORS, PgTarget, describe, is_transient
 
 __all__ = ["PgListener"]
@@ -111,7 +112,7 @@ class PgListener:
                 await asyncio.wait_for(self._lost.wait(), PING_EVERY)
                 return
             try:
-                await asyncio.wait_for(conn.execute("SELECT 1"), _PING_TIMEOUT)
+                await asyncio.wait_for(conn.execute(sql.PING), _PING_TIMEOUT)
             except DRIVER_ERRORS:
                 return
 

@@ -9,6 +9,7 @@ is refused, never downgraded.
 from __future__ import annotations
 
 from queuectl.domain.errors import StoreError
+from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.connection import Conn, PgTarget, quote_ident
 from queuectl.store.postgres.schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
@@ -17,10 +18,10 @@ __all__ = ["migrate"]
 
 async def _version(conn: Conn, schema: str) -> int | None:
     """The schema level, or None before the version table exists."""
-    table = f"{quote_ident(schema)}.schema_version"
-    if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+    quoted = quote_ident(schema)
+    if await conn.fetchval(sql.TABLE_EXISTS, f"{quoted}.schema_version") is None:
         return None
-    return int(await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {table}"))
+    return int(await conn.fetchval(sql.SCHEMA_LEVEL.replace("{s}", quoted)))
 
 
 def _check_not_newer(version: int, target: PgTarget) -> None:
@@ -42,13 +43,11 @@ async def migrate(conn: Conn, target: PgTarget) -> None:
     schema = quote_ident(target.schema)
     async with conn.transaction():
         lock = f"queuectl:{target.schema}"
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
+        await conn.execute(sql.LOCK_SCHEMA, lock)
         # Checked first: CREATE SCHEMA IF NOT EXISTS would demand the CREATE privilege
         # on the database even when an administrator created the schema already.
-        if not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", target.schema
-        ):
-            await conn.execute(f"CREATE SCHEMA {schema}")
+        if not await conn.fetchval(sql.SCHEMA_EXISTS, target.schema):
+            await conn.execute(sql.CREATE_SCHEMA.replace("{s}", schema))
         await conn.execute(VERSION_TABLE.replace("{s}", schema))
         version = await _version(conn, target.schema) or 0
         _check_not_newer(version, target)
@@ -57,7 +56,5 @@ async def migrate(conn: Conn, target: PgTarget) -> None:
         for number in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[number]:
                 await conn.execute(statement.replace("{s}", schema))
-        await conn.execute(f"DELETE FROM {schema}.schema_version")
-        await conn.execute(
-            f"INSERT INTO {schema}.schema_version (version) VALUES ($1)", SCHEMA_VERSION
-        )
+        await conn.execute(sql.UNSET_SCHEMA_LEVEL.replace("{s}", schema))
+        await conn.execute(sql.SET_SCHEMA_LEVEL.replace("{s}", schema), SCHEMA_VERSION)

@@ -7,10 +7,17 @@ from typing import Any
 
 import asyncpg
 
-from queuectl.domain.models import Attempt, Job, JobState, RunnerInfo
+from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.store.base import OutputWrite
 
-__all__ = ["attempt_from_row", "job_from_row", "output_params", "runner_from_row", "sorted_claims"]
+__all__ = [
+    "attempt_from_row",
+    "job_from_row",
+    "output_from_row",
+    "output_params",
+    "runner_from_row",
+    "sorted_claims",
+]
 
 
 def job_from_row(row: asyncpg.Record) -> Job:
@@ -76,6 +83,10 @@ def attempt_from_row(row: asyncpg.Record) -> Attempt:
         signal=row["signal"],
         reason=row["reason"],
     )
+
+
+def output_from_row(row: asyncpg.Record) -> JobOutput:
+    return JobOutput(bytes(row["head"]), bytes(row["tail"]), row["total"])
 
 
 def output_params(writes: Sequence[OutputWrite]) -> tuple[list[Any], ...]:

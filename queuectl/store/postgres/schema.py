@@ -2,7 +2,7 @@
 
 Every statement names its tables through ``{s}`` (replaced by the quoted schema name), so
 several queues can live in one database, one schema each. The level reached is the
-single row of ``{s}.schema_version``; ``postgres.py`` applies what is missing in one
+single row of ``{s}.schema_version``; ``migrate.py`` applies what is missing in one
 transaction under an advisory lock, so runners that start together migrate once.
 """
 
@@ -173,7 +173,7 @@ MIGRATIONS: list[list[str]] = [
         """,
         # One row per claim (the token names it). The claim statement inserts it and the
         # finish statement ends it, as parts of those same single statements (see
-        # postgres_sql.EXCHANGE): only they move a job into and out of processing.
+        # statements.exchange_sql): only they move a job into and out of processing.
         """
         CREATE TABLE {s}.attempts (
             job_seq    bigint      NOT NULL REFERENCES {s}.jobs (seq) ON DELETE CASCADE,

@@ -1,27 +1,71 @@
-"""The statements of the PostgreSQL store, kept as data.
+"""Every statement of the PostgreSQL store, kept as data apart from the code that runs them.
 
 ``{s}`` stands for the quoted schema and ``{now}`` for the time of the statement:
 ``$1``, when a clock was injected (tests), else the server's ``now()``. Every statement
 that reads or writes a time takes that ``$1``, so all hosts share the server's clock.
+``render`` fills both in; the schema's tables and migrations are in ``schema.py``.
 
 Hot paths are single statements (one round trip, atomic without BEGIN/COMMIT): the
-claim and the finish are one (``postgres_sql_exchange.py``). Statements that lock
-several job rows take their locks in ``seq`` order, so a heartbeat, a cancel and a
-batch of finishes never deadlock each other.
+claim and the finish are one (``exchange_sql``). Statements that lock several job rows
+take their locks in ``seq`` order, so a heartbeat, a cancel and a batch of finishes
+never deadlock each other. A statement that a retry must not apply twice stamps the
+rows it changes with an operation id, and has a ``…_BY_OP`` companion that finds them.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TypeAlias
 
 __all__ = [
+    "ATTEMPTS",
+    "CANCEL",
+    "CANCELLED_BY_OP",
+    "CLAIMS_OF",
+    "COUNT",
+    "COUNT_BLOCKED",
+    "CREATE_SCHEMA",
+    "ENQUEUE",
+    "ENQUEUED_ALREADY",
+    "EXCHANGED_BY_OP",
+    "EXISTING_ID",
+    "EXPIRED",
+    "FINISHED_SINCE",
+    "GET",
+    "HEARTBEAT",
     "JOB_COLUMNS",
+    "LINK_DEPS",
+    "LIST_RUNNERS",
+    "LOCK_DEPS",
+    "LOCK_SCHEMA",
+    "NOTIFY",
+    "PING",
+    "PURGE",
+    "READ_OUTPUT",
+    "REGISTER",
+    "REQUEST_STOP",
+    "RETRIED_BY_OP",
+    "RETRY_DEAD",
     "RUNNABLE",
+    "RUNNER_COLUMNS",
+    "SCHEMA_EXISTS",
+    "SCHEMA_LEVEL",
+    "SERVER_TIME",
+    "SET_SCHEMA_LEVEL",
+    "TABLE_EXISTS",
+    "UNREGISTER",
+    "UNSET_SCHEMA_LEVEL",
+    "WRITE_OUTPUT",
+    "Render",
+    "exchange_sql",
     "list_page_sql",
     "next_run_at_sql",
     "render",
 ]
 
+
+# -- columns and placeholders ----------------------------------------------------------
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
@@ -35,9 +79,27 @@ def render(sql: str, schema: str) -> str:
     return sql.replace("{s}", schema).replace("{now}", "coalesce($1::timestamptz, now())")
 
 
+#: ``render`` bound to one store's schema.
+Render: TypeAlias = Callable[[str], str]
+
+
 # Must match the WHERE clause of the partial indexes jobs_claim and jobs_claim_queue.
 RUNNABLE = "state IN ('pending', 'failed') AND blocked = 0"
 
+
+# -- the schema level ------------------------------------------------------------------
+# Before any migration, under a transaction-scoped advisory lock named after the schema
+# (``migrate.py``). ``TABLE_EXISTS`` takes the qualified name of the version table.
+TABLE_EXISTS = "SELECT to_regclass($1)"
+SCHEMA_LEVEL = "SELECT coalesce(max(version), 0) FROM {s}.schema_version"
+LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext($1))"
+SCHEMA_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)"
+CREATE_SCHEMA = "CREATE SCHEMA {s}"
+UNSET_SCHEMA_LEVEL = "DELETE FROM {s}.schema_version"
+SET_SCHEMA_LEVEL = "INSERT INTO {s}.schema_version (version) VALUES ($1)"
+
+
+# -- enqueue ---------------------------------------------------------------------------
 # $1 now, $2..$13 arrays of the new jobs, $14 channel. The ids are numbered in the
 # order given, so that jobs enqueued together are claimed in that order. ``after``
 # comes as one JSON array per job (arrays of arrays must be rectangular).
@@ -95,6 +157,8 @@ WHERE j.command = n.command AND j.max_retries = n.max_retries AND j.priority = n
 
 EXISTING_ID = "SELECT id FROM {s}.jobs WHERE id = ANY($1::text[]) LIMIT 1"
 
+
+# -- reading jobs ----------------------------------------------------------------------
 GET = f"SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs WHERE id = $1"
 
 
@@ -132,6 +196,7 @@ def next_run_at_sql(states: list[str], *, queues: bool) -> str:
     )
 
 
+# -- changing jobs ---------------------------------------------------------------------
 # $1 now, $2 states, $3 minimum age in seconds (NULL: any), $4 queue (NULL: any),
 # $5 limit. Only finished jobs, found through the jobs_finished index; rows locked by
 # someone else (a concurrent purge, a retry) are left for later. Links to and from
@@ -172,3 +237,267 @@ SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs
 WHERE state = 'processing' AND runner_id = $1
 ORDER BY seq
 """
+
+# $1 now, $2 ids, $3 channel, $4 op id. One UPDATE decides on each job's latest
+# version (rows locked in seq order, like every statement that locks several jobs): an
+# unclaimed job is cancelled (the dependency triggers cancel its waiters) and stamped
+# with the op id; a processing one is flagged for its runner, which a ``control``
+# notification sends to its heartbeat at once (its op id stays its claim's). Finished
+# jobs are not touched; the last part tells them from unknown ids.
+CANCEL = """
+WITH locked AS (
+    SELECT seq FROM {s}.jobs WHERE id = ANY($2::text[]) ORDER BY seq FOR UPDATE
+), changed AS (
+    UPDATE {s}.jobs AS j SET
+        state = CASE WHEN j.state = 'processing' THEN j.state ELSE 'cancelled' END,
+        last_error = CASE WHEN j.state = 'processing' THEN j.last_error
+                          ELSE 'cancelled by request' END,
+        finished_at = CASE WHEN j.state = 'processing' THEN j.finished_at ELSE {now} END,
+        op_id = CASE WHEN j.state = 'processing' THEN j.op_id ELSE $4 END,
+        cancel_requested = j.state = 'processing',
+        updated_at = {now}
+    WHERE j.seq IN (SELECT seq FROM locked)
+      AND j.state IN ('pending', 'failed', 'processing')
+    RETURNING j.id, j.state
+)
+SELECT id, CASE WHEN state = 'processing' THEN 'requested' ELSE 'cancelled' END AS result
+FROM changed
+UNION ALL
+SELECT id, 'finished' FROM {s}.jobs
+WHERE id = ANY($2::text[]) AND id NOT IN (SELECT id FROM changed)
+UNION ALL
+SELECT NULL, NULL FROM pg_notify($3, 'control')
+WHERE EXISTS (SELECT 1 FROM changed WHERE state = 'processing')
+"""
+
+# After a lost reply: the jobs a cancel did cancel, if it committed. $1 ids, $2 op id
+CANCELLED_BY_OP = """
+SELECT id FROM {s}.jobs WHERE id = ANY($1::text[]) AND op_id = $2 AND state = 'cancelled'
+"""
+
+
+# -- the round trip: finish a batch, then claim ----------------------------------------
+# A runner's round trip (``Store.exchange``) is one statement, and so are a bare claim
+# (an empty batch) and a bare batch of finishes (limit 0): one round trip, one commit,
+# atomic without BEGIN/COMMIT. Its parts share one snapshot, so a job whose dependency
+# the batch completes is not claimed by the same statement; the notification the
+# statement sends (and the runner's next look at the queue) gets it claimed next.
+_J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(","))
+_ORDER = "ORDER BY priority DESC, run_at, seq LIMIT $4"
+
+# The batch: $7..$15 arrays [id, token, state, delay, counted, exit_code, last_error,
+# reason, signal]. A row applies only if its token still holds the job (fencing).
+#
+# Rows are found through the unique index on id (``id = ANY``), never by scanning the
+# processing jobs (jobs_lease, jobs_state): that costs as many rows as all runners
+# hold, yet a planner whose statistics say few jobs are processing would prefer it. So
+# the state is compared with a column of the batch (``holding``, behind a MATERIALIZED
+# fence), not with a constant that those partial indexes match. Rows are locked in seq
+# order, as the heartbeat and cancel lock them, so none of them deadlock.
+#
+# The dependency triggers (see the schema) resolve the waiters of the jobs the batch
+# ends within this statement; ``ended`` closes the attempt each claim opened. ``wakes``:
+# the job is runnable again, or it completed and has jobs waiting for it.
+_FINISH = """
+f AS MATERIALIZED (
+    SELECT *, 'processing'::text AS holding
+    FROM unnest($7::text[], $8::bigint[], $9::text[], $10::float8[], $11::bool[],
+                $12::integer[], $13::text[], $14::text[], $15::integer[])
+        AS f(id, token, state, delay, counted, exit_code, last_error, reason, signal)
+), target AS (
+    SELECT j.seq, j.token, f.state, f.delay, f.counted, f.exit_code, f.last_error,
+           f.reason, f.signal
+    FROM {s}.jobs AS j JOIN f ON j.id = f.id
+    WHERE j.id = ANY($7::text[]) AND j.token = f.token AND j.state = f.holding
+    ORDER BY j.seq
+    FOR UPDATE OF j
+), done AS (
+    UPDATE {s}.jobs AS j
+    SET state = t.state,
+        run_at = CASE WHEN t.state IN ('pending', 'failed')
+            THEN {now} + make_interval(secs => t.delay) ELSE j.run_at END,
+        attempts = j.attempts - CASE WHEN t.counted THEN 0 ELSE 1 END,
+        exit_code = t.exit_code, last_error = t.last_error, finished_at = {now},
+        updated_at = {now}, runner_id = NULL, lease_until = NULL, cancel_requested = false,
+        op_id = $5
+    FROM target AS t
+    WHERE j.seq = t.seq
+    RETURNING j.seq, j.id, j.state, t.token, t.exit_code, t.signal, t.reason,
+        j.state IN ('pending', 'failed') OR j.state = 'completed'
+            AND EXISTS (SELECT 1 FROM {s}.deps WHERE deps.dep_seq = j.seq) AS wakes
+), ended AS (
+    UPDATE {s}.attempts AS a
+    SET ended_at = {now}, exit_code = d.exit_code, signal = d.signal, reason = d.reason
+    FROM done AS d
+    WHERE a.job_seq = d.seq AND a.token = d.token
+)"""
+
+
+def _picked(queue_count: int) -> str:
+    """The claim's choice: up to $4 runnable jobs an index yields in claim order, locked.
+
+    $16 the queue (one) or the queues (several, text[]). Several queues: one index
+    range per queue, each locked with SKIP LOCKED (a locking clause is not allowed in
+    a UNION), then merged.
+    """
+    ready = f"{RUNNABLE} AND run_at <= {{now}}"
+    if queue_count == 0:
+        return f"SELECT seq FROM {{s}}.jobs WHERE {ready} {_ORDER} FOR UPDATE SKIP LOCKED"
+    if queue_count == 1:
+        return (
+            f"SELECT seq FROM {{s}}.jobs WHERE {ready} AND queue = $16 {_ORDER} "
+            "FOR UPDATE SKIP LOCKED"
+        )
+    return f"""
+    SELECT p.seq FROM unnest($16::text[]) AS q(name) CROSS JOIN LATERAL (
+        SELECT seq, priority, run_at FROM {{s}}.jobs
+        WHERE {ready} AND queue = q.name {_ORDER}
+        FOR UPDATE SKIP LOCKED
+    ) AS p
+    ORDER BY p.priority DESC, p.run_at, p.seq LIMIT $4"""
+
+
+@functools.cache
+def exchange_sql(queue_count: int) -> str:
+    """Finish a batch, then claim: $1 now, $2 runner id, $3 lease seconds, $4 limit,
+    $5 op id, $6 channel, $7..$15 the batch, then $16 the queue(s) when there are any.
+
+    Returns one row per claimed job (none claimed: a single row of NULL job columns),
+    each carrying the ids the batch finished (``finished``) and ``woke``, 1 when a
+    notification went out with the commit because some job became runnable again
+    (itself, or jobs waiting for it). Each claim records its attempt (number, token,
+    runner, host and pid from the registry); each finish ends it.
+
+    The claimed rows are updated through ``seq = ANY(…)``: a primary key lookup even in
+    a generic plan, where the limit is unknown and a join with ``picked`` could become
+    a hash join over the whole table.
+    """
+    return f"""
+WITH {_FINISH}, picked AS ({_picked(queue_count)}
+), claimed AS (
+    UPDATE {{s}}.jobs AS j
+    SET state = 'processing', attempts = j.attempts + 1, token = j.token + 1,
+        runner_id = $2, lease_until = {{now}} + make_interval(secs => $3),
+        started_at = {{now}}, updated_at = {{now}}, op_id = $5
+    WHERE j.seq = ANY(ARRAY(SELECT seq FROM picked))
+    RETURNING j.seq, {_J_COLUMNS}
+), started AS (
+    INSERT INTO {{s}}.attempts (job_seq, token, number, runner_id, host, pid, started_at)
+    SELECT c.seq, c.token, c.attempts, $2, r.host, r.pid, c.started_at
+    FROM claimed AS c LEFT JOIN {{s}}.runners AS r ON r.id = $2
+), summary AS (
+    SELECT ARRAY(SELECT id FROM done) AS finished,
+           (SELECT count(*) FROM pg_notify($6, 'jobs')
+            WHERE EXISTS (SELECT 1 FROM done WHERE wakes)) AS woke
+)
+SELECT summary.finished, summary.woke, c.*
+FROM summary LEFT JOIN claimed AS c ON true
+"""
+
+
+# After a lost reply: what an exchange did, if it committed. $1 runner id, $2 op id,
+# $3 the ids of its batch. Its claims still carry its op id (the runner holds them);
+# its finishes do unless another claim has taken the job since.
+EXCHANGED_BY_OP = f"""
+SELECT seq, {JOB_COLUMNS}, false AS claimed FROM {{s}}.jobs
+WHERE id = ANY($3::text[]) AND op_id = $2
+  AND (state <> 'processing' OR runner_id IS DISTINCT FROM $1)
+UNION ALL
+SELECT seq, {JOB_COLUMNS}, true FROM {{s}}.jobs
+WHERE state = 'processing' AND runner_id = $1 AND op_id = $2
+"""
+
+
+# -- output and history ----------------------------------------------------------------
+ATTEMPT_COLUMNS = (
+    "number, token, started_at, runner_id, host, pid, ended_at, exit_code, signal, reason"
+)
+
+# $1..$6 arrays [job id, token, stream, head, tail, total]: ``head`` is appended, the
+# rest replaced. A write applies only if it brings news (a larger total): written again
+# after a lost reply, it does not append its head twice.
+WRITE_OUTPUT = """
+INSERT INTO {s}.output AS o (job_seq, token, stream, head, tail, total)
+SELECT j.seq, w.token, w.stream, w.head, w.tail, w.total
+FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::bytea[], $5::bytea[], $6::bigint[])
+    AS w(id, token, stream, head, tail, total)
+JOIN {s}.jobs AS j ON j.id = w.id
+WHERE j.id = ANY($1::text[])
+ON CONFLICT (job_seq, token, stream) DO UPDATE SET
+    head = o.head || EXCLUDED.head, tail = EXCLUDED.tail, total = EXCLUDED.total
+WHERE o.total < EXCLUDED.total
+"""
+
+# $1 job id, $2 token
+READ_OUTPUT = """
+SELECT stream, head, tail, total FROM {s}.output
+WHERE job_seq = (SELECT seq FROM {s}.jobs WHERE id = $1) AND token = $2
+"""
+
+# $1 job id: no row when there is no such job; one row of NULLs when it never ran.
+ATTEMPTS = f"""
+SELECT {", ".join(f"a.{c.strip()}" for c in ATTEMPT_COLUMNS.split(","))}
+FROM (SELECT seq FROM {{s}}.jobs WHERE id = $1) AS j
+LEFT JOIN {{s}}.attempts AS a ON a.job_seq = j.seq
+ORDER BY a.token
+"""
+
+# $1 now, $2 seconds: through the jobs_finished index.
+FINISHED_SINCE = """
+SELECT count(*) FROM {s}.jobs
+WHERE state IN ('completed', 'dead', 'cancelled')
+  AND finished_at > {now} - make_interval(secs => $2)
+"""
+
+
+# -- runners, wake-ups, the clock ------------------------------------------------------
+RUNNER_COLUMNS = (
+    "id, host, pid, started_at, heartbeat_at, concurrency, pid_start, queues, wake, stop_requested"
+)
+
+# The entry as given (its times come from the store's now(), the server's clock).
+REGISTER = f"""
+INSERT INTO {{s}}.runners ({RUNNER_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (id) DO UPDATE SET
+    host = EXCLUDED.host, pid = EXCLUDED.pid, started_at = EXCLUDED.started_at,
+    heartbeat_at = EXCLUDED.heartbeat_at, concurrency = EXCLUDED.concurrency,
+    pid_start = EXCLUDED.pid_start, queues = EXCLUDED.queues, wake = EXCLUDED.wake,
+    stop_requested = EXCLUDED.stop_requested
+"""
+
+UNREGISTER = "DELETE FROM {s}.runners WHERE id = $1"
+
+LIST_RUNNERS = f"SELECT {RUNNER_COLUMNS} FROM {{s}}.runners ORDER BY started_at, id"
+
+# $1 now, $2 runner id, $3 lease seconds. Returns the held jobs and those of them
+# that someone asked to cancel. Also reads the server's clock, so the store
+# can keep its estimate of the offset between the local clock and the server's.
+HEARTBEAT = """
+WITH beat AS (
+    UPDATE {s}.runners SET heartbeat_at = {now} WHERE id = $2 RETURNING stop_requested
+), held AS (
+    UPDATE {s}.jobs SET lease_until = {now} + make_interval(secs => $3)
+    WHERE seq IN (
+        SELECT seq FROM {s}.jobs WHERE runner_id = $2 AND state = 'processing'
+        ORDER BY seq FOR UPDATE
+    )
+    RETURNING id, cancel_requested
+)
+SELECT (SELECT stop_requested FROM beat) AS stop_requested,
+       ARRAY(SELECT id FROM held) AS held,
+       ARRAY(SELECT id FROM held WHERE cancel_requested) AS cancel,
+       extract(epoch FROM clock_timestamp())::float8 AS server_time
+"""
+
+REQUEST_STOP = """
+UPDATE {s}.runners SET stop_requested = greatest(stop_requested, $1)
+WHERE id = ANY($2::text[])
+"""
+
+NOTIFY = "SELECT pg_notify($1, $2)"
+
+SERVER_TIME = "SELECT extract(epoch FROM clock_timestamp())::float8"
+
+#: A listening connection's proof that it is still alive.
+PING = "SELECT 1"

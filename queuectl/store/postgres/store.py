@@ -1,49 +1,56 @@
 """The PostgreSQL store (asyncpg): many runners on many hosts share one queue.
 
-Time: run_at, leases and heartbeats are stamped and compared by the database server
-(``now()``), so hosts whose clocks disagree still agree on them. ``now()`` here is the
-local clock corrected by the offset to the server's clock, measured on open and at every
-heartbeat; it is used only for display and for the runner's idle timer. A ``clock``
-injected at open (tests) replaces the server's clock in every statement.
+Time: run_at, leases and heartbeats are stamped and compared by the database server;
+see ``clock.py`` for the store's own ``now()`` and the clock a test may inject.
 
 Faults: every operation runs through ``PgPool.run``, tried again with backoff when the
 connection drops or the server restarts (for up to ``retry_for`` seconds, then
 StoreError). A retry must not apply twice: claim, finish (one statement, see
-``postgres_exchange.py``), cancel and ``retry_dead`` stamp the rows they change with a
-random operation id, and a retry first looks for its own stamp (the reply of a
-committed statement can be lost with its connection). Enqueue retries check that the
-jobs exist exactly as asked; output writes apply only when they bring more bytes.
+``exchange.py``), cancel and ``retry_dead`` stamp the rows they change with a random
+operation id, and a retry first looks for its own stamp (the reply of a committed
+statement can be lost with its connection). Enqueue retries check that the jobs exist
+exactly as asked; output writes apply only when they bring more bytes.
 
 Pool: at most ``pool_size`` connections (URL parameter, default 4). A runner needs about
 that many whatever its concurrency, because claims and finishes are batched: one round
 trip of outcomes and claims, one output flush, one heartbeat and one recovery pass at a
 time (a retention pass, when configured, waits for a free connection).
+
+``PostgresStore`` holds the pool, the clock and the wake-up listeners. Each operation's
+steps are functions of the modules beside it (enqueue, exchange, jobs, history,
+runners), written so that ``PgPool.run`` may run them again; their SQL is in
+``statements.py``.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 
-import asyncpg
-
-from queuectl.domain.errors import InvalidState, JobNotFound
-from queuectl.domain.models import FINISHED_STATES, Job, JobState
-from queuectl.store.base import ExchangeParts, Finish, NewJob, OutputWrite, requeued
+from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.store.base import (
+    CancelResult,
+    Finish,
+    Heartbeat,
+    NewJob,
+    OutputWrite,
+    Store,
+    Subscription,
+    WakeKind,
+    claim_by_exchange,
+    finish_by_exchange,
+    requeued,
+)
+from queuectl.store.postgres import history, jobs, runners
 from queuectl.store.postgres import statements as sql
-from queuectl.store.postgres import statements_runners as rsql
-from queuectl.store.postgres.connection import Conn, parse_url
+from queuectl.store.postgres.clock import ServerClock
+from queuectl.store.postgres.connection import Conn, parse_url, quote_ident
 from queuectl.store.postgres.enqueue import insert_jobs
 from queuectl.store.postgres.exchange import exchange_op
-from queuectl.store.postgres.inspect import PgInspect
+from queuectl.store.postgres.listener import PgListener
 from queuectl.store.postgres.migrate import migrate
 from queuectl.store.postgres.pool import PgPool
-from queuectl.store.postgres.rows import job_from_row as _job
 
 __all__ = ["PostgresStore"]
-
-Record = asyncpg.Record
-_PAGE = 500
 
 
 def _completed(finishes: Sequence[Finish]) -> bool:
@@ -51,12 +58,15 @@ def _completed(finishes: Sequence[Finish]) -> bool:
     return any(f.state == JobState.COMPLETED for f in finishes)
 
 
-def _op_id() -> int:
-    return secrets.randbits(63)
-
-
-class PostgresStore(ExchangeParts, PgInspect):
+class PostgresStore(Store):
     """A Store on one PostgreSQL schema. Open it with ``PostgresStore.open(url)``."""
+
+    def __init__(self, pool: PgPool, clock: Callable[[], float] | None) -> None:
+        self._pool = pool
+        self.target = pool.target
+        self._schema = quote_ident(self.target.schema)
+        self._clock = ServerClock(clock)
+        self._listeners: set[PgListener] = set()
 
     @classmethod
     async def open(
@@ -67,11 +77,23 @@ class PostgresStore(ExchangeParts, PgInspect):
         store = cls(await PgPool.connect(target, retry_for=retry_for), clock)
         try:
             await store._pool.run(lambda conn, _: migrate(conn, target))
-            await store._pool.run(store._sync_clock)
+            await store._pool.run(store._clock.sync)
         except BaseException:
             await store.close()
             raise
         return store
+
+    def _q(self, statement: str) -> str:
+        return sql.render(statement, self._schema)
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    async def close(self) -> None:
+        for listener in list(self._listeners):
+            await listener.close()
+        self._listeners.clear()
+        await self._pool.close()
 
     # -- jobs ---------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
@@ -79,57 +101,42 @@ class PostgresStore(ExchangeParts, PgInspect):
             return
 
         async def op(conn: Conn, retrying: bool) -> None:
-            await insert_jobs(
-                conn, self._q, self._at(), jobs, self.target.channel, retrying=retrying
-            )
+            at = self._clock.at()
+            await insert_jobs(conn, self._q, at, jobs, self.target.channel, retrying=retrying)
 
         await self._pool.run(op)
 
     async def get(self, job_id: str) -> Job:
-        rows = await self._fetch(sql.GET, job_id)
-        if not rows:
-            raise JobNotFound(job_id)
-        return _job(rows[0])
+        return await jobs.get(self._pool, self._q, job_id)
 
-    async def list_jobs(
+    def list_jobs(
         self,
         *,
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[Job]:
-        query = sql.list_page_sql(state=state is not None, queue=queue is not None)
-        filters = [v for v in (state, queue) if v is not None]
-        after, left = 0, limit
-        while left is None or left > 0:
-            page = _PAGE if left is None else min(_PAGE, left)
-            rows = await self._fetch(query, after, page, *filters)
-            for row in rows:
-                yield _job(row)
-            if len(rows) < page:
-                return
-            after = rows[-1]["seq"]
-            if left is not None:
-                left -= len(rows)
+        return jobs.list_jobs(self._pool, self._q, state, queue, limit)
 
     async def count_jobs(self) -> dict[str, dict[JobState, int]]:
-        counts: dict[str, dict[JobState, int]] = {}
-        for row in await self._fetch(sql.COUNT):
-            counts.setdefault(row["queue"], dict.fromkeys(JobState, 0))[JobState(row["state"])] = (
-                row["count"]
-            )
-        return counts
+        return await jobs.count_jobs(self._pool, self._q)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
     ) -> float | None:
-        if not states:
-            return None
-        names = list(dict.fromkeys(queues or ()))
-        query = sql.next_run_at_sql(sorted(JobState(s).value for s in states), queues=bool(names))
-        rows = await self._fetch(query, *([names] if names else []))
-        value = rows[0][0]
-        return None if value is None else float(value)
+        return await jobs.next_run_at(self._pool, self._q, states, queues)
+
+    async def claim(
+        self,
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> list[Job]:
+        return await claim_by_exchange(self, runner_id, limit, lease_seconds, queues)
+
+    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
+        return await finish_by_exchange(self, finishes)
 
     async def exchange(
         self,
@@ -145,7 +152,7 @@ class PostgresStore(ExchangeParts, PgInspect):
             return set(), []
         op = exchange_op(
             self._q,
-            self._at,
+            self._clock.at,
             self.target.channel,
             finishes,
             runner_id,
@@ -162,24 +169,7 @@ class PostgresStore(ExchangeParts, PgInspect):
         return done, taken
 
     async def retry_dead(self, job_id: str) -> Job:
-        op_id = _op_id()
-
-        async def op(conn: Conn, retrying: bool) -> Record | None:
-            if retrying:
-                row = await conn.fetchrow(self._q(sql.RETRIED_BY_OP), job_id, op_id)
-                if row is not None:
-                    return row
-            async with conn.transaction():
-                row = await conn.fetchrow(self._q(sql.RETRY_DEAD), self._at(), job_id, op_id)
-                if row is not None:
-                    await conn.execute(rsql.NOTIFY, self.target.channel, "jobs")
-            return row
-
-        row = await self._pool.run(op)
-        if row is None:
-            job = await self.get(job_id)
-            raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
-        return _job(row)
+        return await jobs.retry_dead(self._pool, self._q, self._clock.at, job_id)
 
     async def purge(
         self,
@@ -189,14 +179,58 @@ class PostgresStore(ExchangeParts, PgInspect):
         queue: str | None = None,
         limit: int = 500,
     ) -> int:
-        chosen = sorted(s.value for s in states & FINISHED_STATES)
-        if not chosen or limit <= 0:
-            return 0
-        rows = await self._fetch(sql.PURGE, self._at(), chosen, older_than, queue, limit)
-        return int(rows[0][0])
+        return await jobs.purge(
+            self._pool, self._q, self._clock.at, states, older_than, queue, limit
+        )
+
+    async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
+        return await jobs.cancel(self._pool, self._q, self._clock.at, job_ids)
+
+    # -- output and history ---------------------------------------------------
+    async def write_output(self, writes: Sequence[OutputWrite]) -> None:
+        await history.write_output(self._pool, self._q, writes)
+
+    async def read_output(self, job_id: str, token: int) -> dict[int, JobOutput]:
+        return await history.read_output(self._pool, self._q, job_id, token)
+
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        return await history.attempts(self._pool, self._q, job_id)
+
+    async def finished_since(self, seconds: float) -> int:
+        return await history.finished_since(self._pool, self._q, self._clock.at, seconds)
 
     async def expired_claims(self) -> list[Job]:
-        return [_job(row) for row in await self._fetch(sql.EXPIRED, self._at())]
+        return await jobs.expired_claims(self._pool, self._q, self._clock.at)
 
     async def claims_of(self, runner_id: str) -> list[Job]:
-        return [_job(row) for row in await self._fetch(sql.CLAIMS_OF, runner_id)]
+        return await jobs.claims_of(self._pool, self._q, runner_id)
+
+    # -- runners ------------------------------------------------------------
+    async def register_runner(self, runner: RunnerInfo) -> None:
+        await runners.register(self._pool, self._q, runner)
+
+    async def unregister_runner(self, runner_id: str) -> None:
+        await runners.unregister(self._pool, self._q, runner_id)
+
+    async def list_runners(self) -> list[RunnerInfo]:
+        return await runners.list_runners(self._pool, self._q)
+
+    async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
+        return await runners.heartbeat(self._pool, self._q, self._clock, runner_id, lease_seconds)
+
+    async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
+        await runners.request_stop(self._pool, self._q, runner_ids, hard=hard)
+
+    # -- wake-ups -----------------------------------------------------------
+    async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
+        listener = PgListener(self.target, on_wake, on_close=self._listeners.discard)
+        await listener.start(retry_for=self._pool.retry_for)
+        self._listeners.add(listener)
+        return listener
+
+    async def notify(self, kind: WakeKind = "jobs") -> None:
+        await runners.notify(self._pool, kind)
+
+    # -- upkeep -------------------------------------------------------------
+    async def maintain(self) -> None:
+        return  # the server vacuums and checkpoints on its own

@@ -2,17 +2,16 @@
 
 By default the connection whose commit takes the log past 1,000 pages copies the log
 back into the database and syncs both files before its statement returns: on a runner,
-every ~80 jobs one claim waited 5-20 ms for it, the whole tail of the pick-up latency.
-While a runner runs, a second connection of its own checkpoints every ``INTERVAL``
-while the runner writes (and looks less and less often while it does not), so at light
-load the log is copied back and reset between commits and no claim waits.
+now and then one claim waited for that, and those waits were the whole tail of the
+pick-up latency. While a runner runs, a second connection of its own checkpoints every
+``INTERVAL`` while the runner writes (and looks less and less often while it does not),
+so at light load the log is copied back and reset between commits and no claim waits.
 
 A passive checkpoint never waits for writers, so under a steady stream of commits it
 may never copy the whole log, and the log is only reset (written again from its start)
 once it has been copied whole. The runner's connection therefore still checkpoints
 itself past ``OWN_PAGES``: by then the second connection has copied most of the log,
-and after it the log resets. Measured: the slowest of 400 pick-ups 20-25 ms before,
-4-8 ms after; dispatch throughput unchanged; the log peaks at ~8 MB instead of ~4.
+and after it the log resets. The price is a log that grows longer before it resets.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 import aiosqlite
 
 from queuectl.domain.errors import StoreError
+from queuectl.store.sqlite import statements as sql
 
 if TYPE_CHECKING:
     from queuectl.store.sqlite.connection import SQLiteConnection
@@ -43,28 +43,28 @@ IDLE_INTERVAL = 2.0
 OWN_PAGES = 2000
 
 
-async def checkpoint_loop(store: SQLiteConnection) -> None:
+async def checkpoint_loop(db: SQLiteConnection) -> None:
     """Checkpoint from a second connection until cancelled (a runner's side task).
 
     Never fails the runner: without the second connection its commits checkpoint as
     they would anyway.
     """
     try:
-        side = await aiosqlite.connect(store.path, isolation_level=None)
+        side = await aiosqlite.connect(db.path, isolation_level=None)
     except sqlite3.Error as exc:
-        _stay(store, exc)
+        _stay(db, exc)
         return
     try:
         try:
-            await store.hold_checkpoints(OWN_PAGES)
+            await db.hold_checkpoints(OWN_PAGES)
         except StoreError as exc:
-            _stay(store, exc)
+            _stay(db, exc)
             return
         try:
-            written, pause = store.total_changes(), INTERVAL
+            written, pause = db.total_changes(), INTERVAL
             while True:
                 await asyncio.sleep(pause)
-                now = store.total_changes()
+                now = db.total_changes()
                 if now == written:  # nothing of ours to copy: look less often
                     pause = min(pause * 2, IDLE_INTERVAL)
                     continue
@@ -74,17 +74,17 @@ async def checkpoint_loop(store: SQLiteConnection) -> None:
             # The last runner to stop gives the connection its own checkpoints back (it
             # may outlive them: an application embedding the queue).
             with contextlib.suppress(StoreError):
-                await store.release_checkpoints()
+                await db.release_checkpoints()
     finally:
         await side.close()
 
 
-def _stay(store: SQLiteConnection, why: Exception) -> None:
-    log.warning("checkpoints of %s stay on the runner's commits: %s", store.path, why)
+def _stay(db: SQLiteConnection, why: Exception) -> None:
+    log.warning("checkpoints of %s stay on the runner's commits: %s", db.path, why)
 
 
 async def _checkpoint(side: aiosqlite.Connection) -> None:
     # Busy (another connection checkpoints now) or failing: the next interval retries,
     # and past OWN_PAGES the runner's own commit checkpoints.
     with contextlib.suppress(sqlite3.Error):
-        await side.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        await side.execute_fetchall(sql.CHECKPOINT_PASSIVE)

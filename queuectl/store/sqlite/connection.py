@@ -2,7 +2,8 @@
 
 aiosqlite runs every call on one thread per connection, so two coroutines must never
 interleave a transaction on it: every operation runs under one lock, and SQLite errors
-become StoreError with a message that says what is wrong with the file.
+become StoreError with a message that says what is wrong with the file. The store holds
+one ``SQLiteConnection``; the modules beside it run their statements through it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,22 +19,14 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from queuectl.domain.errors import StoreError
+from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["PRAGMAS", "Conn", "SQLiteConnection"]
+__all__ = ["Conn", "SQLiteConnection"]
 
 T = TypeVar("T")
 Conn = aiosqlite.Connection
-S = TypeVar("S", bound="SQLiteConnection")
 
-_BUSY_TIMEOUT_MS = 30_000
-#: Set on every connection. Recursive triggers are off: the deps_cancel trigger cancels
-#: a whole chain itself; fired again for each job it cancels, it would recurse as deep
-#: as the chain.
-PRAGMAS = (
-    f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
-    "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
-)
 #: SQLite's default: a commit that takes the log past this many pages checkpoints it.
 _AUTOCHECKPOINT = 1000
 
@@ -70,15 +62,15 @@ def _disk_nearly_full(path: Path) -> bool:
 class SQLiteConnection:
     """One SQLite file in WAL mode, behind a lock."""
 
-    def __init__(self, conn: Conn, path: Path, clock: Callable[[], float]) -> None:
+    def __init__(self, conn: Conn, path: Path) -> None:
         self._conn = conn
         self.path = path
-        self._clock = clock
         self._lock = asyncio.Lock()
         self._log_holders = 0  # runners checkpointing this connection's log from the side
 
     @classmethod
-    async def open(cls: type[S], path: Path, *, clock: Callable[[], float] = time.time) -> S:
+    async def open(cls, path: Path) -> SQLiteConnection:
+        """Open (creating it 0600 if need be) and migrate the database at ``path``."""
         if sqlite3.sqlite_version_info < (3, 35):
             raise StoreError(f"queuectl needs SQLite 3.35 or newer, found {sqlite3.sqlite_version}")
         _create_private(path)
@@ -86,16 +78,16 @@ class SQLiteConnection:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise _explain(path, exc) from None
-        store = cls(conn, path, clock)
+        db = cls(conn, path)
         try:
-            await store._call(store._prepare, retry=False)
+            await db.call(db._prepare, retry=False)
         except BaseException:
             await conn.close()
             raise
-        return store
+        return db
 
     async def _prepare(self, conn: Conn) -> None:
-        await conn.executescript(PRAGMAS)
+        await conn.executescript(sql.PRAGMAS)
         version = await self._user_version(conn)
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -103,36 +95,33 @@ class SQLiteConnection:
                 f"this one knows up to {SCHEMA_VERSION}): upgrade queuectl"
             )
         if version == 0:
-            rows = await conn.execute_fetchall("SELECT count(*) FROM sqlite_master")
+            rows = await conn.execute_fetchall(sql.COUNT_OBJECTS)
             if next(iter(rows))[0]:
                 raise StoreError(f"{self.path} is an SQLite database but not a queuectl one")
-        rows = await conn.execute_fetchall("PRAGMA journal_mode")
+        rows = await conn.execute_fetchall(sql.JOURNAL_MODE)
         if next(iter(rows))[0] != "wal":
-            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute(sql.USE_WAL)
         if version < SCHEMA_VERSION:
             await self._migrate(conn)
 
     @staticmethod
     async def _user_version(conn: Conn) -> int:
-        rows = await conn.execute_fetchall("PRAGMA user_version")
+        rows = await conn.execute_fetchall(sql.USER_VERSION)
         return int(next(iter(rows))[0])
 
     async def _migrate(self, conn: Conn) -> None:
         # BEGIN IMMEDIATE takes the write lock, so runners starting together migrate once.
-        await conn.execute("BEGIN IMMEDIATE")
+        await conn.execute(sql.BEGIN_WRITE)
         try:
             version = await self._user_version(conn)
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
                     await conn.execute(statement)
-            await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            await conn.execute(sql.set_user_version(SCHEMA_VERSION))
             await conn.commit()
         except BaseException:
             await conn.rollback()
             raise
-
-    def now(self) -> float:
-        return self._clock()
 
     async def close(self) -> None:
         await self._conn.close()
@@ -147,7 +136,7 @@ class SQLiteConnection:
         self._log_holders += 1
         if self._log_holders == 1:
             try:
-                await self._fetch(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+                await self.fetch(sql.wal_autocheckpoint(pages))
             except BaseException:
                 self._log_holders -= 1
                 raise
@@ -156,9 +145,9 @@ class SQLiteConnection:
         """Undo one ``hold_checkpoints``; the last one restores SQLite's default."""
         self._log_holders -= 1
         if self._log_holders == 0:
-            await self._fetch(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT}")
+            await self.fetch(sql.wal_autocheckpoint(_AUTOCHECKPOINT))
 
-    async def _call(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
+    async def call(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
         """Run ``fn`` alone on the connection, mapping SQLite errors to StoreError.
 
         SQLITE_BUSY can outlast the busy timeout under heavy contention; ``fn`` is one
@@ -192,11 +181,24 @@ class SQLiteConnection:
             with contextlib.suppress(sqlite3.Error):
                 await self._conn.rollback()
 
-    async def _fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
-        async def run(conn: Conn) -> list[Any]:
-            return list(await conn.execute_fetchall(sql, params))
+    async def fetch(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        """One statement, in a transaction of its own; its rows."""
 
-        return await self._call(run)
+        async def run(conn: Conn) -> list[Any]:
+            return list(await conn.execute_fetchall(statement, params))
+
+        return await self.call(run)
+
+    async def transaction(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``fn`` in one write transaction, alone on the connection (``call``)."""
+
+        async def run(conn: Conn) -> T:
+            await conn.execute(sql.BEGIN_WRITE)
+            result = await fn(conn)
+            await conn.commit()
+            return result
+
+        return await self.call(run)
 
 
 def _create_private(path: Path) -> None:

@@ -1,4 +1,11 @@
-"""The SQLite store's statements and row mapping, kept apart from connection handling."""
+"""Every statement of the SQLite store, kept as data apart from the code that runs them.
+
+The schema and its migrations are in ``schema.py``; the mapping of rows to models in
+``rows.py``. Parameters are named (``:now``) or positional (``?``) as each statement
+says; times are REAL seconds since the epoch. The builders at the top make the
+variants of the hot statements (per number of queues), cached because a runner sends
+them for every batch.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +14,87 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from queuectl.domain.models import Attempt, Job, JobState, RunnerInfo, from_epoch
+from queuectl.domain.models import JobState
 from queuectl.store.base import Finish, OutputWrite
 
 __all__ = [
+    "ATTEMPTS",
+    "BEAT",
+    "BEGIN_WRITE",
+    "CANCEL_RUNNING",
+    "CANCEL_UNCLAIMED",
+    "CHECKPOINT_PASSIVE",
+    "CLAIMS_OF",
+    "COUNT",
+    "COUNT_BLOCKED",
+    "COUNT_OBJECTS",
+    "ENDED_DEPS",
+    "EXISTING_ID",
+    "EXPIRED",
+    "FINISHED_SINCE",
+    "FOUND_IDS",
+    "GET",
     "INSERT",
     "JOB_COLUMNS",
+    "JOB_EXISTS",
+    "JOURNAL_MODE",
+    "LINK_DEPS",
+    "LIST_RUNNERS",
+    "MISSING_DEPS",
+    "PRAGMAS",
+    "READ_OUTPUT",
+    "REGISTER_RUNNER",
+    "RENEW_LEASES",
+    "REQUEST_STOP",
+    "RETRY_DEAD",
+    "RUNNABLE",
     "RUNNER_COLUMNS",
+    "UNREGISTER_RUNNER",
+    "USER_VERSION",
+    "USE_WAL",
+    "WAKE_ADDRESSES",
+    "WRITE_OUTPUT",
     "claim_sql",
     "exchange_params",
-    "exchange_result",
     "exchange_sql",
     "finish_batch",
-    "job_from_row",
+    "list_page_sql",
     "next_run_at_sql",
     "output_rows",
-    "runner_from_row",
+    "purge_sql",
+    "set_user_version",
+    "wal_autocheckpoint",
 ]
 
+# -- the connection --------------------------------------------------------------------
+_BUSY_TIMEOUT_MS = 30_000
+#: Set on every connection. Recursive triggers are off: the deps_cancel trigger cancels
+#: a whole chain itself; fired again for each job it cancels, it would recurse as deep
+#: as the chain.
+PRAGMAS = (
+    f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
+    "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
+)
+#: Takes the write lock at once, so a transaction never fails to upgrade its lock.
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+JOURNAL_MODE = "PRAGMA journal_mode"
+USE_WAL = "PRAGMA journal_mode = WAL"
+USER_VERSION = "PRAGMA user_version"
+#: Anything in the file at all (a database that is not queuectl's has tables).
+COUNT_OBJECTS = "SELECT count(*) FROM sqlite_master"
+CHECKPOINT_PASSIVE = "PRAGMA wal_checkpoint(PASSIVE)"
+
+
+def set_user_version(version: int) -> str:
+    return f"PRAGMA user_version = {version}"
+
+
+def wal_autocheckpoint(pages: int) -> str:
+    """Checkpoint on this connection's commits once the log is past ``pages``."""
+    return f"PRAGMA wal_autocheckpoint = {int(pages)}"
+
+
+# -- columns and predicates ------------------------------------------------------------
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
@@ -41,6 +111,7 @@ RUNNABLE = "state IN ('pending', 'failed') AND blocked = 0"
 _ORDER = "ORDER BY priority DESC, run_at, seq LIMIT :limit"
 
 
+# -- claims and finishes ---------------------------------------------------------------
 def _chosen(queue_count: int) -> str:
     """The seqs a claim takes: the rows an index yields in claim order, up to :limit.
 
@@ -147,34 +218,6 @@ def exchange_params(
     return params
 
 
-def exchange_result(
-    rows: Sequence[Sequence[Any]], finishes: Sequence[Finish]
-) -> tuple[set[str], list[Job], bool]:
-    """The ids of the finishes that applied, the jobs claimed in claim order, and whether
-    a completed job had waiters (which may be runnable now)."""
-    done, taken, unblocking = set(), [], False
-    for row in rows:
-        if row[2] == JobState.PROCESSING:
-            taken.append(job_from_row(row))
-        else:
-            done.add(row[0])
-            unblocking = unblocking or bool(row[-1])  # a completed job's waiters may run
-    taken.sort(key=lambda job: (-job.priority, job.run_at))
-    return done, taken, unblocking
-
-
-def next_run_at_sql(
-    states: Iterable[JobState], queues: Sequence[str] | None
-) -> tuple[str, list[Any]]:
-    """The earliest ``run_at`` of unblocked jobs in ``states`` (and ``queues``)."""
-    params: list[Any] = [s.value for s in states]
-    where = f"state IN ({', '.join('?' * len(params))}) AND blocked = 0"
-    if queues:
-        where += f" AND queue IN ({', '.join('?' * len(queues))})"
-        params += list(queues)
-    return f"SELECT min(run_at) FROM jobs WHERE {where}", params
-
-
 def finish_batch(finishes: Sequence[Finish]) -> str:
     """The finishes as ``exchange_sql`` reads them (its ``:batch`` parameter)."""
     return json.dumps(
@@ -195,6 +238,7 @@ def finish_batch(finishes: Sequence[Finish]) -> str:
     )
 
 
+# -- jobs ------------------------------------------------------------------------------
 INSERT = """
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run_at,
                   created_at, updated_at, after_ids, backoff_base, backoff_max,
@@ -219,7 +263,41 @@ UPDATE jobs SET blocked = (
 WHERE id IN (SELECT value FROM json_each(?))
 """
 
-PURGE = """
+
+GET = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
+EXISTING_ID = "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1"
+JOB_EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
+COUNT = "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
+
+
+def list_page_sql(*, state: bool, queue: bool) -> str:
+    """A keyset page: ``:after`` the last seq seen, ``:page`` its size, then the filters."""
+    where = ("" if not state else " AND state = :state") + (
+        "" if not queue else " AND queue = :queue"
+    )
+    return f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE seq > :after{where} ORDER BY seq LIMIT :page"
+
+
+def next_run_at_sql(
+    states: Iterable[JobState], queues: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    """The earliest ``run_at`` of unblocked jobs in ``states`` (and ``queues``)."""
+    params: list[Any] = [s.value for s in states]
+    where = f"state IN ({', '.join('?' * len(params))}) AND blocked = 0"
+    if queues:
+        where += f" AND queue IN ({', '.join('?' * len(queues))})"
+        params += list(queues)
+    return f"SELECT min(run_at) FROM jobs WHERE {where}", params
+
+
+RETRY_DEAD = (
+    f"UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now "
+    f"WHERE id = :id AND state = 'dead' RETURNING {JOB_COLUMNS}"
+)
+EXPIRED = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND lease_until < ?"
+CLAIMS_OF = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND runner_id = ?"
+
+_PURGE = """
 DELETE FROM jobs WHERE seq IN (
     SELECT seq FROM jobs INDEXED BY jobs_finished
     WHERE state IN ('completed', 'dead', 'cancelled') AND finished_at < :cutoff
@@ -229,75 +307,30 @@ RETURNING seq
 """
 
 
-def _epoch(value: float | None) -> Any:
-    return None if value is None else from_epoch(value)
+def purge_sql(*, queue: bool) -> str:
+    """``_PURGE`` for any queue, or for ``:queue`` only."""
+    return _PURGE.format(queue="" if not queue else "AND queue = :queue")
 
 
-def job_from_row(row: Sequence[Any]) -> Job:
-    return Job(
-        id=row[0],
-        command=row[1],
-        state=JobState(row[2]),
-        attempts=row[3],
-        max_retries=row[4],
-        run_at=from_epoch(row[5]),
-        created_at=from_epoch(row[6]),
-        updated_at=from_epoch(row[7]),
-        priority=row[8],
-        queue=row[9],
-        timeout=row[10],
-        exit_code=row[11],
-        last_error=row[12],
-        started_at=_epoch(row[13]),
-        finished_at=_epoch(row[14]),
-        runner_id=row[15],
-        lease_until=_epoch(row[16]),
-        token=row[17],
-        after=tuple(row[18].split(",")) if row[18] else (),
-        blocked=row[19],
-        backoff_base=row[20],
-        backoff_max=row[21],
-        backoff_jitter=row[22],
-        cancel_requested=bool(row[23]),
-    )
+CANCEL_UNCLAIMED = """
+UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by request',
+    last_reason = 'cancel', finished_at = :now, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'failed')
+RETURNING id
+"""
+CANCEL_RUNNING = """
+UPDATE jobs SET cancel_requested = 1, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'processing'
+RETURNING id
+"""
+FOUND_IDS = "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 
 
-def attempt_from_row(row: Sequence[Any]) -> Attempt:
-    return Attempt(
-        number=row[0],
-        token=row[1],
-        started_at=from_epoch(row[2]),
-        runner_id=row[3],
-        host=row[4],
-        pid=row[5],
-        ended_at=_epoch(row[6]),
-        exit_code=row[7],
-        signal=row[8],
-        reason=row[9],
-    )
-
-
-def runner_from_row(row: Sequence[Any]) -> RunnerInfo:
-    return RunnerInfo(
-        id=row[0],
-        host=row[1],
-        pid=row[2],
-        started_at=from_epoch(row[3]),
-        heartbeat_at=from_epoch(row[4]),
-        concurrency=row[5],
-        pid_start=row[6],
-        queues=tuple(q for q in row[7].split(",") if q),
-        wake=row[8],
-        stop_requested=int(row[9]),
-    )
-
-
+# -- output and history ----------------------------------------------------------------
 def output_rows(writes: Sequence[OutputWrite]) -> list[tuple[Any, ...]]:
     """``WRITE_OUTPUT``'s parameters, one tuple per write."""
     return [(w.token, w.stream, w.head, w.tail, w.total, w.job_id) for w in writes]
 
-
-WAKE_ADDRESSES = "SELECT wake FROM runners WHERE wake IS NOT NULL"
 
 WRITE_OUTPUT = """
 INSERT INTO output (job_seq, token, stream, head, tail, total)
@@ -313,14 +346,23 @@ ATTEMPTS = f"""
 SELECT {ATTEMPT_COLUMNS} FROM attempts
 WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) ORDER BY rowid
 """
-CANCEL_UNCLAIMED = """
-UPDATE jobs SET state = 'cancelled', last_error = 'cancelled by request',
-    last_reason = 'cancel', finished_at = :now, updated_at = :now
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'failed')
-RETURNING id
-"""
-CANCEL_RUNNING = """
-UPDATE jobs SET cancel_requested = 1, updated_at = :now
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'processing'
-RETURNING id
-"""
+FINISHED_SINCE = (
+    "SELECT count(*) FROM jobs INDEXED BY jobs_finished "
+    "WHERE state IN ('completed', 'dead', 'cancelled') AND finished_at > ?"
+)
+
+# -- runners ---------------------------------------------------------------------------
+REGISTER_RUNNER = f"INSERT OR REPLACE INTO runners ({RUNNER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+UNREGISTER_RUNNER = "DELETE FROM runners WHERE id = ?"
+LIST_RUNNERS = f"SELECT {RUNNER_COLUMNS} FROM runners ORDER BY started_at"
+BEAT = "UPDATE runners SET heartbeat_at = ? WHERE id = ? RETURNING stop_requested"
+RENEW_LEASES = (
+    "UPDATE jobs SET lease_until = ? WHERE runner_id = ? AND state = 'processing' "
+    "RETURNING id, cancel_requested"
+)
+REQUEST_STOP = (
+    "UPDATE runners SET stop_requested = max(stop_requested, ?) "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+
+WAKE_ADDRESSES = "SELECT wake FROM runners WHERE wake IS NOT NULL"

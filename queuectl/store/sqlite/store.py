@@ -3,147 +3,100 @@
 The hot paths are single statements: a claim is one ``UPDATE … RETURNING`` over a
 partial index, a batch of outcomes one ``UPDATE … FROM json_each``; triggers keep the
 dependency counts and the attempt history in step inside those statements.
+
+``SQLiteStore`` holds its connection and its clock and sends the wake-ups; what each
+operation does in the database is in the modules beside it (enqueue, exchange, jobs,
+history, runners), all of them running their SQL from ``statements.py``.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Self
 
-from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.domain.models import Job, JobState
+from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.host.wakeup import WakeListener, send_wakes
 from queuectl.store.base import (
     CancelResult,
-    ExchangeParts,
     Finish,
+    Heartbeat,
     NewJob,
     OutputWrite,
-    duplicate_in_batch,
+    Store,
+    Subscription,
+    WakeKind,
+    claim_by_exchange,
+    finish_by_exchange,
     requeued,
 )
-from queuectl.store.sqlite import statements as sql
-from queuectl.store.sqlite.connection import Conn
-from queuectl.store.sqlite.side import SQLiteSideTables
+from queuectl.store.sqlite import history, jobs, runners
+from queuectl.store.sqlite.connection import SQLiteConnection
+from queuectl.store.sqlite.enqueue import insert_jobs
+from queuectl.store.sqlite.exchange import exchange_once
 
 __all__ = ["SQLiteStore"]
 
-_PAGE = 500
 
-
-class SQLiteStore(ExchangeParts, SQLiteSideTables):
+class SQLiteStore(Store):
     """A Store on one SQLite file, in WAL mode."""
 
+    def __init__(self, db: SQLiteConnection, clock: Callable[[], float]) -> None:
+        self.db = db
+        self._clock = clock
+
+    @classmethod
+    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Self:
+        """Open (creating and migrating it if need be) the database file at ``path``."""
+        return cls(await SQLiteConnection.open(path), clock)
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- jobs ---------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        now = self.now()
-        rows = [
-            (
-                j.id,
-                j.command,
-                j.max_retries,
-                j.priority,
-                j.queue,
-                j.timeout,
-                now + j.delay if j.run_at is None else j.run_at,
-                now,
-                now,
-                ",".join(j.after) or None,
-                j.backoff_base,
-                j.backoff_max,
-                j.backoff_jitter,
-            )
-            for j in jobs
-        ]
-        waiting = [j for j in jobs if j.after]
-
-        async def insert(conn: Conn) -> None:
-            if len(rows) == 1 and not waiting:
-                await conn.execute(sql.INSERT, rows[0])
-                return
-            await conn.execute("BEGIN IMMEDIATE")
-            await conn.executemany(sql.INSERT, rows)
-            if waiting:
-                await self._link_dependencies(conn, waiting)
-            await conn.commit()
-
-        try:
-            await self._call(insert)
-        except sqlite3.IntegrityError:
-            raise await self._duplicate([j.id for j in jobs]) from None
+        await insert_jobs(self.db, self.now(), jobs)
         await self.notify("jobs")
 
-    @staticmethod
-    async def _link_dependencies(conn: Conn, waiting: list[NewJob]) -> None:
-        """Record who waits for whom and count unfinished dependencies (in the txn)."""
-        deps = json.dumps(sorted({d for j in waiting for d in j.after}))
-        missing = list(await conn.execute_fetchall(sql.MISSING_DEPS, (deps,)))
-        if missing:
-            raise JobNotFound(missing[0][0])
-        ended = list(await conn.execute_fetchall(sql.ENDED_DEPS, (deps,)))
-        if ended:
-            dep_id, state = ended[0]
-            raise InvalidState(f"job {dep_id!r} is {state}: a job after it would never run")
-        await conn.executemany(sql.LINK_DEPS, [(j.id, d) for j in waiting for d in j.after])
-        await conn.execute(sql.COUNT_BLOCKED, (json.dumps([j.id for j in waiting]),))
-
-    async def _duplicate(self, ids: list[str]) -> DuplicateJob:
-        for start in range(0, len(ids), 10_000):
-            chunk = json.dumps(ids[start : start + 10_000])
-            rows = await self._fetch(
-                "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1",
-                (chunk,),
-            )
-            if rows:
-                return DuplicateJob(rows[0][0])
-        return duplicate_in_batch(ids)
-
     async def get(self, job_id: str) -> Job:
-        rows = await self._fetch(f"SELECT {sql.JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        if not rows:
-            raise JobNotFound(job_id)
-        return sql.job_from_row(rows[0])
+        return await jobs.get(self.db, job_id)
 
-    async def list_jobs(
+    def list_jobs(
         self,
         *,
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[Job]:
-        where = ("" if state is None else " AND state = :state") + (
-            "" if queue is None else " AND queue = :queue"
-        )
-        query = (
-            f"SELECT seq, {sql.JOB_COLUMNS} FROM jobs WHERE seq > :after{where} "
-            "ORDER BY seq LIMIT :page"
-        )
-        after, left = 0, limit
-        while left is None or left > 0:
-            page = _PAGE if left is None else min(_PAGE, left)
-            params = {"after": after, "state": state, "queue": queue, "page": page}
-            rows = await self._fetch(query, params)
-            for row in rows:
-                yield sql.job_from_row(row[1:])
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
-            if left is not None:
-                left -= len(rows)
+        return jobs.list_jobs(self.db, state, queue, limit)
 
     async def count_jobs(self) -> dict[str, dict[JobState, int]]:
-        rows = await self._fetch("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state")
-        counts: dict[str, dict[JobState, int]] = {}
-        for queue, state, n in rows:
-            counts.setdefault(queue, dict.fromkeys(JobState, 0))[JobState(state)] = n
-        return counts
+        return await jobs.count_jobs(self.db)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
     ) -> float | None:
-        query, params = sql.next_run_at_sql(states, queues)
-        rows = await self._fetch(query, params)
-        return None if not rows else rows[0][0]
+        return await jobs.next_run_at(self.db, states, queues)
+
+    async def claim(
+        self,
+        runner_id: str,
+        limit: int,
+        lease_seconds: float,
+        queues: Sequence[str] | None = None,
+    ) -> list[Job]:
+        return await claim_by_exchange(self, runner_id, limit, lease_seconds, queues)
+
+    async def finish(self, finishes: Sequence[Finish]) -> set[str]:
+        return await finish_by_exchange(self, finishes)
 
     async def exchange(
         self,
@@ -155,24 +108,9 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
         *,
         outputs: Sequence[OutputWrite] = (),
     ) -> tuple[set[str], list[Job]]:
-        names = list(dict.fromkeys(queues or ()))
-        params = sql.exchange_params(finishes, runner_id, self.now(), lease_seconds, limit, names)
-        statement = sql.exchange_sql(len(names))
-        if outputs:
-
-            async def run(conn: Conn) -> list[Any]:
-                await conn.execute("BEGIN IMMEDIATE")
-                await conn.executemany(sql.WRITE_OUTPUT, sql.output_rows(outputs))
-                rows = []
-                if finishes or limit > 0:
-                    rows = list(await conn.execute_fetchall(statement, params))
-                await conn.commit()
-                return rows
-
-            rows = await self._call(run)
-        else:
-            rows = await self._fetch(statement, params)  # one statement: its own transaction
-        done, taken, unblocked = sql.exchange_result(rows, finishes)
+        done, taken, unblocked = await exchange_once(
+            self.db, self.now(), finishes, runner_id, limit, lease_seconds, queues, outputs
+        )
         if unblocked or requeued(finishes):
             await self.notify("jobs")
         rest = limit - len(taken)
@@ -181,41 +119,10 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
             taken += (await self.exchange((), runner_id, rest, lease_seconds, queues))[1]
         return done, taken
 
-    async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
-        ids = json.dumps(list(job_ids))
-        params = {"ids": ids, "now": self.now()}
-
-        async def run(conn: Conn) -> dict[str, CancelResult]:
-            await conn.execute("BEGIN IMMEDIATE")
-            found = await conn.execute_fetchall(
-                "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,)
-            )
-            cancelled = await conn.execute_fetchall(sql.CANCEL_UNCLAIMED, params)
-            requested = await conn.execute_fetchall(sql.CANCEL_RUNNING, params)
-            await conn.commit()
-            results: dict[str, CancelResult] = dict.fromkeys(job_ids, "missing")
-            results.update(dict.fromkeys((row[0] for row in found), "finished"))
-            results.update(dict.fromkeys((row[0] for row in cancelled), "cancelled"))
-            results.update(dict.fromkeys((row[0] for row in requested), "requested"))
-            return results
-
-        results = await self._call(run)
-        if "requested" in results.values():
-            await self.notify("control")
-        return results
-
     async def retry_dead(self, job_id: str) -> Job:
-        now = self.now()
-        rows = await self._fetch(
-            f"UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now "
-            f"WHERE id = :id AND state = 'dead' RETURNING {sql.JOB_COLUMNS}",
-            {"now": now, "id": job_id},
-        )
-        if not rows:
-            job = await self.get(job_id)
-            raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
+        job = await jobs.retry_dead(self.db, self.now(), job_id)
         await self.notify("jobs")
-        return sql.job_from_row(rows[0])
+        return job
 
     async def purge(
         self,
@@ -225,26 +132,59 @@ class SQLiteStore(ExchangeParts, SQLiteSideTables):
         queue: str | None = None,
         limit: int = 500,
     ) -> int:
-        cutoff = self.now() - (older_than or 0.0)
-        query = sql.PURGE.format(queue="" if queue is None else "AND queue = :queue")
-        params = {
-            "cutoff": cutoff if older_than is not None else float("inf"),
-            "states": json.dumps([s.value for s in states]),
-            "queue": queue,
-            "limit": limit,
-        }
-        return len(await self._fetch(query, params))
+        return await jobs.purge(self.db, self.now(), states, older_than, queue, limit)
+
+    async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
+        results = await jobs.cancel(self.db, self.now(), job_ids)
+        if "requested" in results.values():
+            await self.notify("control")
+        return results
+
+    # -- output and history ---------------------------------------------------
+    async def write_output(self, writes: Sequence[OutputWrite]) -> None:
+        await history.write_output(self.db, writes)
+
+    async def read_output(self, job_id: str, token: int) -> dict[int, JobOutput]:
+        return await history.read_output(self.db, job_id, token)
+
+    async def attempts(self, job_id: str) -> list[Attempt]:
+        return await history.attempts(self.db, job_id)
+
+    async def finished_since(self, seconds: float) -> int:
+        return await history.finished_since(self.db, self.now(), seconds)
 
     async def expired_claims(self) -> list[Job]:
-        rows = await self._fetch(
-            f"SELECT {sql.JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND lease_until < ?",
-            (self.now(),),
-        )
-        return [sql.job_from_row(row) for row in rows]
+        return await jobs.expired_claims(self.db, self.now())
 
     async def claims_of(self, runner_id: str) -> list[Job]:
-        rows = await self._fetch(
-            f"SELECT {sql.JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND runner_id = ?",
-            (runner_id,),
-        )
-        return [sql.job_from_row(row) for row in rows]
+        return await jobs.claims_of(self.db, runner_id)
+
+    # -- runners ------------------------------------------------------------
+    async def register_runner(self, runner: RunnerInfo) -> None:
+        await runners.register(self.db, runner)
+
+    async def unregister_runner(self, runner_id: str) -> None:
+        await runners.unregister(self.db, runner_id)
+
+    async def list_runners(self) -> list[RunnerInfo]:
+        return await runners.list_runners(self.db)
+
+    async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
+        return await runners.heartbeat(self.db, self.now(), runner_id, lease_seconds)
+
+    async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
+        await runners.request_stop(self.db, runner_ids, hard=hard)
+        await self.notify("control")
+
+    # -- wake-ups -----------------------------------------------------------
+    async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
+        return WakeListener(on_wake)
+
+    async def notify(self, kind: WakeKind = "jobs") -> None:
+        send_wakes(await runners.wake_addresses(self.db), kind)
+
+    # -- upkeep -------------------------------------------------------------
+    async def maintain(self) -> None:
+        from queuectl.store.sqlite.checkpoints import checkpoint_loop
+
+        await checkpoint_loop(self.db)
