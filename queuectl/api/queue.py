@@ -284,7 +284,7 @@ class Queue:
     ) -> list[RunnerInfo]:
         """Ask this host's runners (or, with ``all_hosts``, every host's) to stop.
 
-        See ``queuectl.stopping.stop_runners``; StopTimeout after ``drain_timeout``.
+        See ``queuectl.runner.stopping.stop_runners``; StopTimeout after ``drain_timeout``.
         """
         from queuectl.runner.stopping import stop_runners
 
