@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import select
 import signal
@@ -217,10 +216,6 @@ class _PidfdChild:
         pipes = {err_r: 2}
         if out_r >= 0:
             pipes[out_r] = 1
-        for fd in pipes:
-            # A read after readiness does not block, but a readiness may be stale (the
-            # descriptor closed and its number reused in between): never block the loop.
-            fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
         try:
             return cls(readiness, pid, pipes, events)
         except BaseException:  # no pidfd: the child cannot be watched, so it must go
@@ -272,7 +267,11 @@ class _PidfdChild:
 
 
 class _Reader:
-    """Reads one pipe of a child when the loop says it is readable."""
+    """Reads one pipe of a child when the loop says it is readable.
+
+    The pipes stay blocking (no fcntl calls per job): a read comes only after
+    readiness, and ``Readiness`` keeps readiness from going stale.
+    """
 
     __slots__ = ("_child", "_fd", "_stream")
 

@@ -47,6 +47,9 @@ class Readiness:
             self._epoll.unregister(fd)
 
     def _ready(self) -> None:
+        # Callbacks may close descriptors but never open one: a number closed and
+        # reused within one round would get the stale event of the closed one (the
+        # pipes are blocking, so a read on a stale readiness would block the loop).
         assert self._epoll is not None
         for fd, _ in self._epoll.poll(0):
             callback = self._callbacks.get(fd)
