@@ -219,6 +219,8 @@ class ShellRun:
             self._sink(stream, data)
 
     def exited(self, returncode: int) -> None:
+        if self._finished:
+            return  # a late report of a child given up (its pipes held open)
         self._returncode = returncode
         if not self._terminating:
             self._after_exit()
@@ -296,6 +298,7 @@ class ShellRun:
         self._cancel_timer()
         if self._child is not None:
             self._child.close()
+            self._child = None  # it refers back to this run: freed now, not by the GC
         self._done(outcome)
 
     def _cancel_timer(self) -> None:

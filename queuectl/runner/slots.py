@@ -104,6 +104,7 @@ class Slots:
     def _ended(self, slot: _Slot, outcome: Outcome) -> None:
         job = slot.job
         del self._running[job.id]
+        slot.execution = None  # its callback refers back to the slot: no cycle left
         outputs = slot.capture.drain() if slot.capture is not None else []
         if slot.interrupted == "lost":
             log.warning("job %s was taken over by another runner; result dropped", job.id)
