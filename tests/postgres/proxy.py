@@ -88,6 +88,10 @@ class Proxy:
         except OSError:
             writer.transport.abort()
             return
+        if self._server is None:  # stopped listening while this one was connecting
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
         link = (writer, up_writer)
         self._links.add(link)
         for task in (

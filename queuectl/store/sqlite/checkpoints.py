@@ -49,11 +49,18 @@ async def checkpoint_loop(db: SQLiteConnection) -> None:
     Never fails the runner: without the second connection its commits checkpoint as
     they would anyway.
     """
+    opening = asyncio.ensure_future(aiosqlite.connect(db.path, isolation_level=None))
     try:
-        side = await aiosqlite.connect(db.path, isolation_level=None)
+        side = await asyncio.shield(opening)
     except sqlite3.Error as exc:
         _stay(db, exc)
         return
+    except asyncio.CancelledError:
+        # Cancelled mid-connect (a runner stopped at once), aiosqlite's thread opens the
+        # connection all the same and drops it unclosed: let it open, then close it.
+        with contextlib.suppress(sqlite3.Error):
+            await (await opening).close()
+        raise
     try:
         try:
             await db.hold_checkpoints(OWN_PAGES)
