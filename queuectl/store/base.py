@@ -34,6 +34,7 @@ __all__ = [
     "duplicate_in_batch",
     "finish_by_exchange",
     "requeued",
+    "runnable_at_once",
 ]
 
 #: What ``cancel`` did to one job.
@@ -120,6 +121,13 @@ def requeued(finishes: Sequence[Finish], *, at_once: bool = False) -> bool:
     """Whether a batch of finishes puts a job back in the queue (``at_once``: runnable
     now, with no backoff): other runners should look, or the exchange claim again."""
     return any(f.state in RUNNABLE_STATES and (not at_once or f.delay <= 0) for f in finishes)
+
+
+def runnable_at_once(finishes: Sequence[Finish], *, unblocked: bool) -> bool:
+    """Whether an exchange's finishes made jobs claimable that its own claim could not
+    see (one statement sees one snapshot): waiters ``unblocked`` by a completed job, or
+    a job back in the queue with no backoff. The exchange then claims again."""
+    return unblocked or requeued(finishes, at_once=True)
 
 
 class Subscription(Protocol):

@@ -38,7 +38,7 @@ from queuectl.store.base import (
     WakeKind,
     claim_by_exchange,
     finish_by_exchange,
-    requeued,
+    runnable_at_once,
 )
 from queuectl.store.postgres import history, jobs, runners
 from queuectl.store.postgres import statements as sql
@@ -163,8 +163,8 @@ class PostgresStore(Store):
         )
         done, taken, woke = await self._pool.run(op)
         rest = limit - len(taken)
-        if rest > 0 and woke and (requeued(finishes, at_once=True) or _completed(finishes)):
-            # One statement sees one snapshot: claim the jobs it made runnable now.
+        # ``woke``: some job became runnable again; only a completed one can have waiters.
+        if rest > 0 and woke and runnable_at_once(finishes, unblocked=_completed(finishes)):
             taken += (await self.exchange((), runner_id, rest, lease_seconds, queues))[1]
         return done, taken
 

@@ -30,6 +30,7 @@ from queuectl.store.base import (
     claim_by_exchange,
     finish_by_exchange,
     requeued,
+    runnable_at_once,
 )
 from queuectl.store.sqlite import history, jobs, runners
 from queuectl.store.sqlite.connection import SQLiteConnection
@@ -114,8 +115,7 @@ class SQLiteStore(Store):
         if unblocked or requeued(finishes):
             await self.notify("jobs")
         rest = limit - len(taken)
-        if rest > 0 and (unblocked or requeued(finishes, at_once=True)):
-            # One statement sees the rows as they were when it began: claim these now.
+        if rest > 0 and runnable_at_once(finishes, unblocked=unblocked):
             taken += (await self.exchange((), runner_id, rest, lease_seconds, queues))[1]
         return done, taken
 
