@@ -14,7 +14,19 @@ from queuectl.domain.errors import QueuectlError
 from queuectl.domain.models import FINISHED_STATES, Attempt, Job, JobOutput, JobState
 from queuectl.store.base import Store
 
-__all__ = ["WaitTimeout", "attempt_exit_code", "follow_output", "pick_attempt", "wait_for"]
+__all__ = [
+    "ATTEMPT_MARK",
+    "WaitTimeout",
+    "attempt_exit_code",
+    "follow_output",
+    "job_exit_code",
+    "pick_attempt",
+    "wait_for",
+]
+
+
+#: The line that ``follow_output`` yields on stderr where a job's next attempt begins.
+ATTEMPT_MARK = "--- attempt {number} ---\n"
 
 
 class WaitTimeout(QueuectlError):
@@ -44,6 +56,14 @@ def attempt_exit_code(attempt: Attempt) -> int:
     return 1
 
 
+def job_exit_code(job: Job, last: Attempt | None) -> int:
+    """The shell's view of a finished job: 0 if it completed, else its last attempt's
+    code (128+signal), or 1 when that says nothing (none, or 0 for a cancelled job)."""
+    if job.state == JobState.COMPLETED:
+        return 0
+    return (attempt_exit_code(last) if last is not None else 0) or 1
+
+
 class _Position:
     """How much of one stream a follower has seen, as a count of bytes written."""
 
@@ -68,29 +88,60 @@ class _Position:
 async def follow_output(
     store: Store, job_id: str, number: int | None = None, *, poll: float = 0.25
 ) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield ``(stream, bytes)`` of an attempt as it is written, until the attempt ends.
+    """Yield ``(stream, bytes)`` as the job's output is written, until the job ends.
 
-    Without ``number``, waits for the job's first attempt if it has not started.
+    Without ``number`` it follows the job: it waits for the first attempt if none has
+    started, and when an attempt ends with the job not finished (a retry is due) it goes
+    on with the next one, yielding ``ATTEMPT_MARK`` of its number on stderr first. With
+    ``number`` it follows that one attempt until it ends.
     """
-    positions = {1: _Position(), 2: _Position()}
+    token: int | None = None  # the attempt being followed
+    drained = False  # it ended and everything it wrote was yielded
+    positions: dict[int, _Position] = {}
     while True:
-        attempt = pick_attempt(await store.attempts(job_id), number)
-        if attempt is None:
-            job = await store.get(job_id)
-            if number is not None or job.state in FINISHED_STATES:
-                return  # no such attempt, or the job ended without running
-            await asyncio.sleep(poll)
+        history = await store.attempts(job_id)
+        if number is not None:
+            attempt = pick_attempt(history, number)
+            if attempt is None:
+                return  # no such attempt
+        else:
+            attempt = _next_attempt(history, token, drained)
+        if attempt is not None and attempt.token != token:
+            if token is not None:
+                yield 2, ATTEMPT_MARK.format(number=attempt.number).encode()
+            token, drained = attempt.token, False
+            positions = {1: _Position(), 2: _Position()}
+        if attempt is not None and not drained:
+            outputs = await store.read_output(job_id, attempt.token)
+            for stream in (1, 2):
+                if stream in outputs:
+                    data = positions[stream].new_bytes(outputs[stream])
+                    if data:
+                        yield stream, data
+            drained = attempt.ended_at is not None
+            if drained:
+                if number is not None:
+                    return
+                continue  # the next attempt may have begun already
+        elif attempt is None and (await store.get(job_id)).state in FINISHED_STATES:
+            # The job's outcome is written with its last attempt's end, so a finished
+            # job has nothing more to show, once no attempt began between the reads.
+            if _next_attempt(await store.attempts(job_id), token, drained) is None:
+                return
             continue
-        ended = attempt.ended_at is not None
-        outputs = await store.read_output(job_id, attempt.token)
-        for stream in (1, 2):
-            if stream in outputs:
-                data = positions[stream].new_bytes(outputs[stream])
-                if data:
-                    yield stream, data
-        if ended:
-            return
         await asyncio.sleep(poll)
+
+
+def _next_attempt(history: list[Attempt], token: int | None, drained: bool) -> Attempt | None:
+    """The attempt to follow: the last one to begin with, then each in turn (a poll may
+    come after a retry ended, whose output must not be skipped)."""
+    if token is None:
+        return history[-1] if history else None
+    tokens = [a.token for a in history]
+    if token not in tokens:
+        return history[-1] if history else None  # purged and retried meanwhile
+    index = tokens.index(token) + (1 if drained else 0)
+    return history[index] if index < len(history) else None
 
 
 async def wait_for(store: Store, job_ids: Sequence[str], within: float | None) -> list[Job]:

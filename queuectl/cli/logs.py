@@ -29,8 +29,8 @@ def _write(stream: int, data: bytes) -> None:
 @click.option(
     "--attempt", type=click.IntRange(min=1), metavar="N", help="Attempt N [default: last]."
 )
-@click.option("--stdout", "only", flag_value=1, type=int, help="Only what it wrote to stdout.")
-@click.option("--stderr", "only", flag_value=2, type=int, help="Only what it wrote to stderr.")
+@click.option("--stdout", "stdout_only", is_flag=True, help="Only what it wrote to stdout.")
+@click.option("--stderr", "stderr_only", is_flag=True, help="Only what it wrote to stderr.")
 @click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines.")
 @click.option("--follow", "-f", is_flag=True, help="Stream a running job's output until it ends.")
 @pass_context
@@ -38,25 +38,34 @@ async def logs(
     ctx: Context,
     job_id: str,
     attempt: int | None,
-    only: int | None,
+    stdout_only: bool,
+    stderr_only: bool,
     tail: int | None,
     follow: bool,
 ) -> None:
     """Print a job's output: its stdout on stdout, its stderr on stderr.
 
-    With --follow, print as it is written until the attempt ends, then exit with the
-    job's exit code (128+N when a signal ended it). Ctrl-C stops following, not the job.
+    --stdout and --stderr pick streams (both given: both streams). With --follow, print
+    as it is written, through every attempt (each retry after a `--- attempt N ---` line
+    on stderr), until the job ends; then exit 0 if it completed, else with its last
+    attempt's exit code (128+N when signal N ended it; 1 when there is none). With
+    --attempt N too, follow that attempt only and exit with its code. Ctrl-C stops
+    following, not the job.
     """
-    from queuectl.api.watching import attempt_exit_code, pick_attempt
+    from queuectl.api.watching import attempt_exit_code, job_exit_code, pick_attempt
     from queuectl.domain.errors import QueuectlError
 
-    streams = (1, 2) if only is None else (only,)
+    picked = [n for n, on in ((1, stdout_only), (2, stderr_only)) if on]
+    streams = tuple(picked) or (1, 2)
     async with ctx.queue() as queue:
+        history = await queue.attempts(job_id)
+        if attempt is not None and pick_attempt(history, attempt) is None:
+            raise QueuectlError(f"job {job_id} has no attempt {attempt} ({len(history)} so far)")
         if not follow:
+            if not history:
+                click.echo(f"queuectl: job {job_id} has not run yet", err=True)
+                return
             outputs = await queue.output(job_id, attempt=attempt)
-            if not outputs and pick_attempt(await queue.attempts(job_id), attempt) is None:
-                which = f"an attempt {attempt}" if attempt else "run yet"
-                click.echo(f"queuectl: job {job_id} has not {which}", err=True)
             for stream in streams:
                 if stream in outputs:
                     _write(stream, _last_lines(outputs[stream].content(), tail))
@@ -66,9 +75,11 @@ async def logs(
             if stream in first:
                 _write(stream, _last_lines(data, tail) if first[stream] else data)
                 first[stream] = False
-        chosen = pick_attempt(await queue.attempts(job_id), attempt)
+        history = await queue.attempts(job_id)
+        job = await queue.get(job_id)
+    chosen = pick_attempt(history, attempt)
     if chosen is None:
         raise QueuectlError(f"job {job_id} ended without running")
-    code = attempt_exit_code(chosen)
+    code = attempt_exit_code(chosen) if attempt is not None else job_exit_code(job, chosen)
     if code:
         raise click.exceptions.Exit(code)
