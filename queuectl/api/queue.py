@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl.domain.config import Settings
 from queuectl.domain.errors import DuplicateJob, InvalidInput
-from queuectl.domain.models import FINISHED_STATES, Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.domain.models import (
+    FINISHED_STATES,
+    Attempt,
+    AttemptOutput,
+    Job,
+    JobState,
+    RunnerInfo,
+)
 from queuectl.domain.spec import JobSpec, parse_spec
 from queuectl.host.config_file import load_settings
 from queuectl.host.paths import default_db_url, ensure_home, resolve_home
@@ -208,14 +215,18 @@ class Queue:
         """The job's attempt history, oldest first."""
         return await self.store.attempts(job_id)
 
-    async def output(self, job_id: str, *, attempt: int | None = None) -> dict[int, JobOutput]:
-        """What an attempt (the last by default) printed, by stream: 1 stdout, 2 stderr."""
+    async def output(self, job_id: str, *, attempt: int | None = None) -> AttemptOutput:
+        """What an attempt (the last by default) printed, by stream: 1 stdout, 2 stderr.
+
+        ``.stdout`` and ``.stderr`` give each as text, with a mark where bytes were not
+        kept (over ``output-limit``, or lost when the store could not take them).
+        """
         from queuectl.api.watching import pick_attempt
 
         chosen = pick_attempt(await self.store.attempts(job_id), attempt)
         if chosen is None:
-            return {}
-        return await self.store.read_output(job_id, chosen.token)
+            return AttemptOutput()
+        return AttemptOutput(await self.store.read_output(job_id, chosen.token))
 
     def follow(
         self, job_id: str, *, attempt: int | None = None, poll: float = 0.25

@@ -77,7 +77,8 @@ class _Position:
             self.seen = len(output.head)
         tail_start = output.total - len(output.tail)
         if self.seen < tail_start:
-            parts.append(f"\n[… {tail_start - self.seen} bytes not kept …]\n".encode())
+            gap = JobOutput(total=tail_start - self.seen, lost=output.lost)
+            parts.append(gap.mark())
             self.seen = tail_start
         if self.seen < output.total:
             parts.append(output.tail[self.seen - tail_start :])

@@ -26,3 +26,6 @@ async def show(ctx: Context, job_id: str, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         click.echo(job_details(job, history))
+        for a in history:
+            if a.output_lost:
+                click.echo(f"output:     attempt #{a.number} not all kept ({a.output_lost})")

@@ -15,6 +15,7 @@ __all__ = [
     "FINISHED_STATES",
     "RUNNABLE_STATES",
     "Attempt",
+    "AttemptOutput",
     "EndReason",
     "Job",
     "JobOutput",
@@ -143,6 +144,8 @@ class Attempt(NamedTuple):
     signal: int | None = None
     #: Why it ended (see EndReason); None while it runs.
     reason: str | None = None
+    #: Why some of its output could not be stored (``disk full``), if that happened.
+    output_lost: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -162,6 +165,7 @@ class Attempt(NamedTuple):
             "exit_code": self.exit_code,
             "signal": self.signal,
             "reason": self.reason,
+            "output_lost": self.output_lost,
         }
 
 
@@ -169,12 +173,14 @@ class JobOutput(NamedTuple):
     """What one stream of one attempt printed, bounded: its head, then its tail.
 
     ``total`` counts every byte the command wrote; when it exceeds the two parts,
-    ``total - len(head) - len(tail)`` bytes in the middle were not kept.
+    ``total - len(head) - len(tail)`` bytes in the middle were not kept. ``lost`` says
+    why when the store could not take some of them (``disk full``), not the limit.
     """
 
     head: bytes = b""
     tail: bytes = b""
     total: int = 0
+    lost: str | None = None
 
     @property
     def cut(self) -> int:
@@ -182,11 +188,32 @@ class JobOutput(NamedTuple):
 
     def content(self) -> bytes:
         """The kept bytes, with a marker line where the middle was cut."""
-        middle = f"\n[… {self.cut} bytes not kept …]\n".encode() if self.cut else b""
-        return self.head + middle + self.tail
+        return self.head + self.mark() + self.tail
+
+    def mark(self) -> bytes:
+        """The marker line that stands for the bytes not kept (empty when none)."""
+        if not self.cut:
+            return b""
+        why = f": {self.lost}" if self.lost else ""
+        return f"\n[… {self.cut} bytes not kept{why} …]\n".encode()
 
     def text(self) -> str:
+        """``content()`` as text; bytes that are not UTF-8 become U+FFFD."""
         return self.content().decode("utf-8", errors="replace")
+
+
+class AttemptOutput(dict[int, JobOutput]):
+    """What one attempt printed, by stream (1 stdout, 2 stderr), with each as text."""
+
+    @property
+    def stdout(self) -> str:
+        """Its stdout as text, with the mark where bytes were not kept ("" if none)."""
+        return self[1].text() if 1 in self else ""
+
+    @property
+    def stderr(self) -> str:
+        """Its stderr as text, like ``stdout``."""
+        return self[2].text() if 2 in self else ""
 
 
 class Outcome(NamedTuple):

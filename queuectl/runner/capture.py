@@ -4,7 +4,9 @@ Each stream of an attempt keeps its first ``limit / 2`` bytes (the head, written
 comes) and a rolling last ``limit / 2`` (the tail); what falls between is counted, not
 kept. Memory per running job is therefore bounded by the limit, whatever the command
 prints. The runner's dispatch loop writes what accumulated every ``FLUSH_INTERVAL``
-while jobs run, and a job's last output together with its outcome.
+while jobs run, and a job's last output together with its outcome. When the store could
+not take a write (``lose``), the head stops where the store's copy stops, so what it
+holds never has an unmarked gap.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class OutputCapture:
         self._head_limit = limit // 2
         self._tail_limit = limit - self._head_limit
         self._streams: dict[int, _Stream] = {}
+        #: Why some output could not be stored, once it happened.
+        self.lost: str | None = None
 
     def __call__(self, stream: int, data: bytes) -> None:
         state = self._streams.get(stream)
@@ -69,8 +73,18 @@ class OutputCapture:
                     bytes(state.pending),
                     bytes(state.tail),
                     state.total,
+                    self.lost,
                 )
             )
             state.pending.clear()
             state.dirty = False
         return writes
+
+    def lose(self, reason: str) -> None:
+        """Writes of this attempt were given up: keep no more head (the rest of the
+        bytes count as not kept, ``reason`` says why) and write every stream again."""
+        self.lost = reason
+        for state in self._streams.values():
+            state.head_len = self._head_limit
+            state.pending.clear()
+            state.dirty = True

@@ -29,6 +29,14 @@ log = logging.getLogger("queuectl.runner")
 RETRY_PAUSE = 1.0
 
 
+def loss_reason(exc: StoreError) -> str:
+    """Why output that a store refused is not kept, in a few words for ``logs``."""
+    text = str(exc).lower()
+    if "is full" in text or "no space left" in text or "disk full" in text:
+        return "disk full"
+    return "the store refused it"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What a runner claims, and how."""
@@ -51,12 +59,14 @@ class Dispatcher:
         slots: Slots,
         outbox: Outbox,
         on_recorded: Callable[[list[Recording], set[str]], None],
+        on_output_lost: Callable[[set[tuple[str, int]], str], None],
     ) -> None:
         self._store = store
         self._plan = plan
         self._slots = slots
         self._outbox = outbox
         self._on_recorded = on_recorded
+        self._on_output_lost = on_output_lost
         self._kick = asyncio.Event()
         self.stopping = False
 
@@ -111,10 +121,14 @@ class Dispatcher:
                 outputs=batch.outputs,
             )
         except StoreError as exc:
-            dropped = self._outbox.failed(batch)
-            lost = f"; {dropped} output write(s) given up" if dropped else ""
-            log.warning("recording outcomes or claiming failed, retrying: %s%s", exc, lost)
-            await asyncio.sleep(RETRY_PAUSE)
+            reason = loss_reason(exc)
+            lost = self._outbox.failed(batch, reason)
+            log.warning("recording outcomes or claiming failed, retrying: %s", exc)
+            if lost:
+                # Try again at once without that output: the outcomes must not wait.
+                self._on_output_lost(lost, reason)
+            else:
+                await asyncio.sleep(RETRY_PAUSE)
             return None
         self._outbox.written(batch)
         if batch.recordings:

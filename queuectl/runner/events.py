@@ -33,7 +33,11 @@ class RunStats:
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """An attempt that ended and was recorded (``Runner(on_event=...)``)."""
+    """An attempt that ended and was recorded (``Runner(on_event=...)``).
+
+    ``job`` is the job as that record left it: its new state, attempts, exit code and
+    error (its times are the store's, read them with ``Queue.get``).
+    """
 
     job: Job
     state: JobState

@@ -34,6 +34,9 @@ __all__ = ["Execute", "JobEvent", "RunStats", "Runner"]
 
 log = logging.getLogger("queuectl.runner")
 
+#: Jobs remembered as warned about lost output (forgotten in one go past this).
+_WARNED_LOSS_LIMIT = 10_000
+
 
 class Runner:
     """Processes jobs from a store until stopped (or, in burst mode, until done)."""
@@ -90,7 +93,10 @@ class Runner:
             poll_interval=settings.poll_interval,
             burst=burst,
         )
-        self._dispatcher = Dispatcher(store, plan, self._slots, outbox, self._recorded)
+        self._dispatcher = Dispatcher(
+            store, plan, self._slots, outbox, self._recorded, self._output_lost
+        )
+        self._warned_loss: set[str] = set()  # jobs
         self._upkeep: Upkeep | None = None
         self._info: RunnerInfo | None = None
 
@@ -137,6 +143,16 @@ class Runner:
                 log.warning(
                     "job %s: claim lost before its outcome was recorded; dropped", finish.job_id
                 )
+
+    def _output_lost(self, attempts: set[tuple[str, int]], reason: str) -> None:
+        """Output of these attempts was given up: warn once for each, keep no gap."""
+        self._slots.output_lost(attempts, reason)
+        if len(self._warned_loss) > _WARNED_LOSS_LIMIT:
+            self._warned_loss.clear()
+        jobs = {job_id for job_id, _token in attempts}
+        for job_id in sorted(jobs - self._warned_loss):
+            log.warning("job %s: output not kept (%s); `logs` marks the gap", job_id, reason)
+        self._warned_loss |= jobs
 
     def _on_wake(self, kind: WakeKind) -> None:
         if kind == "control":

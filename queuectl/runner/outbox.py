@@ -18,6 +18,8 @@ __all__ = ["Batch", "Outbox", "Recording"]
 
 #: The most outcomes written in one transaction.
 MAX_BATCH = 512
+#: Batches that may fail in a row while they carry marks of lost output only.
+MARK_TRIES = 3
 
 
 class Recording(NamedTuple):
@@ -43,6 +45,7 @@ class Outbox:
     def __init__(self) -> None:
         self._recordings: list[Recording] = []
         self._outputs: list[OutputWrite] = []
+        self._failed_marks = 0  # batches of marks only that failed in a row
 
     @property
     def waiting(self) -> int:
@@ -66,12 +69,32 @@ class Outbox:
     def written(self, batch: Batch) -> None:
         del self._recordings[: len(batch.recordings)]
         del self._outputs[: len(batch.outputs)]
+        self._failed_marks = 0
 
-    def failed(self, batch: Batch) -> int:
+    def failed(self, batch: Batch, reason: str) -> set[tuple[str, int]]:
         """The write failed: keep the outcomes for the next try, give the output up.
 
         Output is a convenience: a store that cannot take it must not hold outcomes
-        back. Returns how many output writes were given up.
+        back. In its place goes a small write that marks the stream as ``lost`` (its
+        bytes counted, none kept past what the store holds); marks are tried with the
+        next few batches, then dropped too. Output queued since then loses its head,
+        which would follow a gap. Returns the attempts ``(job id, token)`` whose output
+        was given up.
         """
+        if not any(w.head or w.tail for w in batch.outputs):
+            self._failed_marks += 1
+            if self._failed_marks >= MARK_TRIES:
+                del self._outputs[: len(batch.outputs)]
+            return set()
         del self._outputs[: len(batch.outputs)]
-        return len(batch.outputs)
+        self._failed_marks = 0
+        marks: dict[tuple[str, int, int], OutputWrite] = {}
+        for w in batch.outputs:
+            if w.head or w.tail:
+                key = (w.job_id, w.token, w.stream)
+                marks[key] = OutputWrite(*key, b"", b"", w.total, reason)
+        self._outputs[:0] = marks.values()
+        for n, w in enumerate(self._outputs):
+            if (w.job_id, w.token, w.stream) in marks and w.head:
+                self._outputs[n] = w._replace(head=b"", lost=reason)
+        return {(job_id, token) for job_id, token, _stream in marks}

@@ -91,6 +91,13 @@ class Slots:
         if slot is not None:
             self._interrupt(slot, why)
 
+    def output_lost(self, attempts: set[tuple[str, int]], reason: str) -> None:
+        """The store could not take output of these attempts (see ``OutputCapture.lose``)."""
+        for job_id, token in attempts:
+            slot = self._running.get(job_id)
+            if slot is not None and slot.capture is not None and slot.job.token == token:
+                slot.capture.lose(reason)
+
     def interrupt_all(self, why: str) -> None:
         for slot in list(self._running.values()):
             self._interrupt(slot, why)
@@ -113,7 +120,15 @@ class Slots:
             if slot.interrupted is not None:
                 outcome = INTERRUPTIONS.get(slot.interrupted, INTERRUPTIONS["shutdown"])
             t, finish = finish_for(job, outcome, self._policy)
-            event = JobEvent(job, t.state, outcome, time.monotonic() - slot.started)
+            after = job._replace(
+                state=t.state,
+                attempts=job.attempts - (0 if t.counted else 1),
+                exit_code=t.exit_code,
+                last_error=t.last_error,
+                runner_id=None,
+                lease_until=None,
+            )
+            event = JobEvent(after, t.state, outcome, time.monotonic() - slot.started)
             self._outbox.add(Recording(finish, event), outputs)
         if self._emptied is not None and not self._running:
             self._emptied.set()

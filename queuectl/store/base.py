@@ -82,7 +82,8 @@ class OutputWrite(NamedTuple):
     """New output of one stream of one attempt (the claim ``token`` names the attempt).
 
     ``head`` is appended to what is stored; ``tail`` replaces the stored tail; ``total``
-    is every byte the stream produced so far.
+    is every byte the stream produced so far. ``lost``, once set, says why some bytes
+    could not be stored (the runner gave a write up): it stays on the stream.
     """
 
     job_id: str
@@ -91,6 +92,7 @@ class OutputWrite(NamedTuple):
     head: bytes
     tail: bytes
     total: int
+    lost: str | None = None
 
 
 class Heartbeat(NamedTuple):

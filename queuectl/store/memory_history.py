@@ -48,13 +48,23 @@ class MemoryHistory:
                 )
 
     def attempts(self, job_id: str) -> list[Attempt]:
-        return list(self._attempts.get(job_id, []))
+        return [
+            a._replace(output_lost=max(losses)) if (losses := self._losses(job_id, a.token)) else a
+            for a in self._attempts.get(job_id, [])
+        ]
+
+    def _losses(self, job_id: str, token: int) -> list[str]:
+        return [
+            out.lost
+            for stream in (1, 2)
+            if (out := self._output.get((job_id, token, stream))) is not None and out.lost
+        ]
 
     def write(self, writes: Sequence[OutputWrite]) -> None:
         for w in writes:
             key = (w.job_id, w.token, w.stream)
             old = self._output.get(key, JobOutput())
-            self._output[key] = JobOutput(old.head + w.head, w.tail, w.total)
+            self._output[key] = JobOutput(old.head + w.head, w.tail, w.total, old.lost or w.lost)
 
     def read(self, job_id: str, token: int) -> dict[int, JobOutput]:
         return {

@@ -82,15 +82,16 @@ def attempt_from_row(row: asyncpg.Record) -> Attempt:
         exit_code=row["exit_code"],
         signal=row["signal"],
         reason=row["reason"],
+        output_lost=row["output_lost"],
     )
 
 
 def output_from_row(row: asyncpg.Record) -> JobOutput:
-    return JobOutput(bytes(row["head"]), bytes(row["tail"]), row["total"])
+    return JobOutput(bytes(row["head"]), bytes(row["tail"]), row["total"], row["lost"])
 
 
 def output_params(writes: Sequence[OutputWrite]) -> tuple[list[Any], ...]:
-    """``WRITE_OUTPUT``'s six array parameters, one element per attempt and stream.
+    """``WRITE_OUTPUT``'s seven array parameters, one element per attempt and stream.
 
     Writes of the same stream are merged first: a statement may not update a row twice.
     """
@@ -98,7 +99,11 @@ def output_params(writes: Sequence[OutputWrite]) -> tuple[list[Any], ...]:
     for w in writes:
         key = (w.job_id, w.token, w.stream)
         old = merged.get(key)
-        merged[key] = w if old is None else OutputWrite(*key, old.head + w.head, w.tail, w.total)
+        merged[key] = (
+            w
+            if old is None
+            else OutputWrite(*key, old.head + w.head, w.tail, w.total, old.lost or w.lost)
+        )
     rows = list(merged.values())
     return (
         [w.job_id for w in rows],
@@ -107,4 +112,5 @@ def output_params(writes: Sequence[OutputWrite]) -> tuple[list[Any], ...]:
         [w.head for w in rows],
         [w.tail for w in rows],
         [w.total for w in rows],
+        [w.lost for w in rows],
     )

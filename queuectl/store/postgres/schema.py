@@ -200,6 +200,7 @@ MIGRATIONS: list[list[str]] = [
             head    bytea   NOT NULL,
             tail    bytea   NOT NULL,
             total   bigint  NOT NULL,
+            lost    text,
             PRIMARY KEY (job_seq, token, stream)
         )
         """,

@@ -413,30 +413,35 @@ ATTEMPT_COLUMNS = (
     "number, token, started_at, runner_id, host, pid, ended_at, exit_code, signal, reason"
 )
 
-# $1..$6 arrays [job id, token, stream, head, tail, total]: ``head`` is appended, the
-# rest replaced. A write applies only if it brings news (a larger total): written again
-# after a lost reply, it does not append its head twice.
+# $1..$7 arrays [job id, token, stream, head, tail, total, lost]: ``head`` is appended,
+# the rest replaced (``lost`` kept once set). A write applies only if it brings news (a
+# larger total, or a first loss): written again after a lost reply, it does not append
+# its head twice.
 WRITE_OUTPUT = """
-INSERT INTO {s}.output AS o (job_seq, token, stream, head, tail, total)
-SELECT j.seq, w.token, w.stream, w.head, w.tail, w.total
-FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::bytea[], $5::bytea[], $6::bigint[])
-    AS w(id, token, stream, head, tail, total)
+INSERT INTO {s}.output AS o (job_seq, token, stream, head, tail, total, lost)
+SELECT j.seq, w.token, w.stream, w.head, w.tail, w.total, w.lost
+FROM unnest(
+    $1::text[], $2::bigint[], $3::integer[], $4::bytea[], $5::bytea[], $6::bigint[], $7::text[]
+) AS w(id, token, stream, head, tail, total, lost)
 JOIN {s}.jobs AS j ON j.id = w.id
 WHERE j.id = ANY($1::text[])
 ON CONFLICT (job_seq, token, stream) DO UPDATE SET
-    head = o.head || EXCLUDED.head, tail = EXCLUDED.tail, total = EXCLUDED.total
-WHERE o.total < EXCLUDED.total
+    head = o.head || EXCLUDED.head, tail = EXCLUDED.tail, total = EXCLUDED.total,
+    lost = coalesce(o.lost, EXCLUDED.lost)
+WHERE o.total < EXCLUDED.total OR (o.lost IS NULL AND EXCLUDED.lost IS NOT NULL)
 """
 
 # $1 job id, $2 token
 READ_OUTPUT = """
-SELECT stream, head, tail, total FROM {s}.output
+SELECT stream, head, tail, total, lost FROM {s}.output
 WHERE job_seq = (SELECT seq FROM {s}.jobs WHERE id = $1) AND token = $2
 """
 
 # $1 job id: no row when there is no such job; one row of NULLs when it never ran.
 ATTEMPTS = f"""
-SELECT {", ".join(f"a.{c.strip()}" for c in ATTEMPT_COLUMNS.split(","))}
+SELECT {", ".join(f"a.{c.strip()}" for c in ATTEMPT_COLUMNS.split(","))}, (
+    SELECT max(o.lost) FROM {{s}}.output AS o WHERE o.job_seq = a.job_seq AND o.token = a.token
+) AS output_lost
 FROM (SELECT seq FROM {{s}}.jobs WHERE id = $1) AS j
 LEFT JOIN {{s}}.attempts AS a ON a.job_seq = j.seq
 ORDER BY a.token

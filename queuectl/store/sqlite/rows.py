@@ -82,6 +82,7 @@ def attempt_from_row(row: Sequence[Any]) -> Attempt:
         exit_code=row[7],
         signal=row[8],
         reason=row[9],
+        output_lost=row[10],
     )
 
 
@@ -102,7 +103,7 @@ def runner_from_row(row: Sequence[Any]) -> RunnerInfo:
 
 def output_from_row(row: Sequence[Any]) -> JobOutput:
     """A row of ``READ_OUTPUT`` (after its stream)."""
-    return JobOutput(bytes(row[1]), bytes(row[2]), row[3])
+    return JobOutput(bytes(row[1]), bytes(row[2]), row[3], row[4])
 
 
 def runner_row(runner: RunnerInfo) -> tuple[Any, ...]:

@@ -176,6 +176,7 @@ MIGRATIONS: list[list[str]] = [
             head    BLOB    NOT NULL,
             tail    BLOB    NOT NULL,
             total   INTEGER NOT NULL,
+            lost    TEXT,
             UNIQUE (job_seq, token, stream)
         )
         """,

@@ -329,21 +329,25 @@ FOUND_IDS = "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 # -- output and history ----------------------------------------------------------------
 def output_rows(writes: Sequence[OutputWrite]) -> list[tuple[Any, ...]]:
     """``WRITE_OUTPUT``'s parameters, one tuple per write."""
-    return [(w.token, w.stream, w.head, w.tail, w.total, w.job_id) for w in writes]
+    return [(w.token, w.stream, w.head, w.tail, w.total, w.lost, w.job_id) for w in writes]
 
 
 WRITE_OUTPUT = """
-INSERT INTO output (job_seq, token, stream, head, tail, total)
-SELECT seq, ?, ?, ?, ?, ? FROM jobs WHERE id = ?
+INSERT INTO output (job_seq, token, stream, head, tail, total, lost)
+SELECT seq, ?, ?, ?, ?, ?, ? FROM jobs WHERE id = ?
 ON CONFLICT (job_seq, token, stream) DO UPDATE SET
-    head = CAST(head || excluded.head AS BLOB), tail = excluded.tail, total = excluded.total
+    head = CAST(head || excluded.head AS BLOB), tail = excluded.tail, total = excluded.total,
+    lost = coalesce(lost, excluded.lost)
 """
 READ_OUTPUT = """
-SELECT stream, head, tail, total FROM output
+SELECT stream, head, tail, total, lost FROM output
 WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) AND token = ?
 """
 ATTEMPTS = f"""
-SELECT {ATTEMPT_COLUMNS} FROM attempts
+SELECT {ATTEMPT_COLUMNS}, (
+    SELECT max(lost) FROM output AS o
+    WHERE o.job_seq = attempts.job_seq AND o.token = attempts.token
+) FROM attempts
 WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) ORDER BY rowid
 """
 FINISHED_SINCE = (
