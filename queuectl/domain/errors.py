@@ -49,5 +49,9 @@ class StoreError(QueuectlError):
     """The store cannot be opened or used (damaged file, newer schema, full disk...)."""
 
 
+class StoreGone(StoreError):
+    """The store a runner opened is no longer at its address (deleted or replaced)."""
+
+
 class StaleClaim(QueuectlError):
     """A runner tried to record the outcome of a claim it no longer holds."""

@@ -99,6 +99,7 @@ class Runner:
         self._warned_loss: set[str] = set()  # jobs
         self._upkeep: Upkeep | None = None
         self._info: RunnerInfo | None = None
+        self._failure: StoreError | None = None
 
     # -- control ------------------------------------------------------------
     def stop(self, *, hard: bool = False) -> None:
@@ -111,6 +112,17 @@ class Runner:
         if hard and not self._slots.hard:
             self._slots.hard = True
             self._slots.interrupt_all("shutdown")
+
+    def fail(self, error: StoreError) -> None:
+        """Its store is unusable for good: drain, then make ``run`` raise ``error``.
+
+        Running commands finish (their outcomes go where the runner writes, which may
+        be lost with the store); nothing more is claimed.
+        """
+        if self._failure is None:
+            self._failure = error
+            log.error("%s; stopping (running jobs finish first)", error)
+        self.stop()
 
     @property
     def stopping(self) -> bool:
@@ -163,7 +175,10 @@ class Runner:
 
     # -- main ---------------------------------------------------------------
     async def run(self) -> RunStats:
-        """Run until stopped; an outside cancellation drains first, then re-raises."""
+        """Run until stopped; an outside cancellation drains first, then re-raises.
+
+        Raises StoreGone (after draining) when its store was deleted or replaced.
+        """
         store = self.store
         subscription = await store.subscribe(self._on_wake)
         self._info = new_runner_info(
@@ -207,6 +222,8 @@ class Runner:
             self._executor.close()
             self._info = None
             self._upkeep = None
+        if self._failure is not None:
+            raise self._failure
         return self.stats
 
     async def _dispatch(self) -> None:

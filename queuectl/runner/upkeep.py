@@ -2,7 +2,8 @@
 
 They run beside the dispatch loop of one Runner and act on it (stop it, interrupt a
 job that was taken over or cancelled); store errors are logged and retried at the next
-period, so a database hiccup never stops a runner.
+period, so a database hiccup never stops a runner. A store that is gone (its file
+deleted or replaced) does: nothing the runner writes would reach anyone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from queuectl.domain.config import Settings
-from queuectl.domain.errors import StoreError
+from queuectl.domain.errors import StoreError, StoreGone
 from queuectl.domain.models import JobState, RunnerInfo, from_epoch
 from queuectl.domain.retry import RetryPolicy
 from queuectl.runner.deathwatch import DeathWatch
@@ -39,6 +40,10 @@ class RunnerControl(Protocol):
         ...
 
     def stop(self, *, hard: bool = False) -> None: ...
+
+    def fail(self, error: StoreError) -> None:
+        """Stop (draining), then end ``run`` with ``error``."""
+        ...
 
     def interrupt(self, job_id: str, why: str) -> None:
         """End a running job's work: ``cancel`` it, or drop it because it was ``lost``."""
@@ -96,6 +101,9 @@ class Upkeep:
             if not beat.registered:
                 # With a fresh heartbeat: the old one could get the entry dropped again.
                 await store.register_runner(me._replace(heartbeat_at=from_epoch(store.now())))
+        except StoreGone as exc:
+            runner.fail(exc)
+            return
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)
             return

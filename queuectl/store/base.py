@@ -281,7 +281,11 @@ class Store(Protocol):
     async def list_runners(self) -> list[RunnerInfo]: ...
 
     async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
-        """Renew the runner's registry entry and the leases of the jobs it holds."""
+        """Renew the runner's registry entry and the leases of the jobs it holds.
+
+        Raises StoreGone when the store is no longer the one at its address (a file
+        deleted or replaced): the runner then stops.
+        """
         ...
 
     async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:

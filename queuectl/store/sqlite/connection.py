@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from queuectl.domain.errors import StoreError
+from queuectl.domain.errors import StoreError, StoreGone
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -67,6 +67,7 @@ class SQLiteConnection:
         self.path = path
         self._lock = asyncio.Lock()
         self._log_holders = 0  # runners checkpointing this connection's log from the side
+        self._identity = _identity(path)  # the file it opened (its device and inode)
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteConnection:
@@ -125,6 +126,21 @@ class SQLiteConnection:
 
     async def close(self) -> None:
         await self._conn.close()
+
+    def check_identity(self) -> None:
+        """StoreGone if the file at ``path`` is no longer the one this connection opened.
+
+        Deleted or replaced, the open file lives on unseen: every other process opens
+        the new one (or creates it), so what is written here is lost to them.
+        """
+        try:
+            now = _identity(self.path)
+        except FileNotFoundError:
+            raise StoreGone(f"{self.path} was deleted while in use") from None
+        except OSError as exc:
+            raise StoreError(f"cannot check {self.path}: {exc.strerror}") from None
+        if now != self._identity:
+            raise StoreGone(f"{self.path} was replaced by another file while in use")
 
     def total_changes(self) -> int:
         """Rows written since it opened (a cheap "wrote since?")."""
@@ -199,6 +215,11 @@ class SQLiteConnection:
             return result
 
         return await self.call(run)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
 
 
 def _create_private(path: Path) -> None:

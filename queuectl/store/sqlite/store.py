@@ -170,6 +170,7 @@ class SQLiteStore(Store):
         return await runners.list_runners(self.db)
 
     async def heartbeat(self, runner_id: str, lease_seconds: float) -> Heartbeat:
+        self.db.check_identity()
         return await runners.heartbeat(self.db, self.now(), runner_id, lease_seconds)
 
     async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
