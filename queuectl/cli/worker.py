@@ -47,6 +47,12 @@ def worker() -> None:
     show_default=True,
     help="How runner messages and job lines are printed on stderr.",
 )
+@click.option(
+    "--detach",
+    "-d",
+    is_flag=True,
+    help="Run in the background, logging to HOME/logs/runner-PID.log.",
+)
 @pass_context
 async def start(
     ctx: Context,
@@ -55,12 +61,17 @@ async def start(
     queues: tuple[str, ...],
     quiet: bool,
     log_format: str,
+    detach: bool,
 ) -> None:  # fmt: skip
     """Process jobs in the foreground until stopped (SIGINT/SIGTERM or `worker stop`).
 
     Prints a line per finished job on stderr. The first signal drains: running jobs
     finish and are recorded. A second one ends the running commands and gives their
     jobs back to pending, uncounted.
+
+    With --detach, start it in the background instead (a new session, no terminal,
+    its lines in HOME/logs/runner-PID.log), print its pid and log, and return once it
+    has registered (exit 1 with its error if it could not start).
     """
     from queuectl import handle_signals
     from queuectl.cli.report import JsonLogFormatter, Reporter
@@ -68,6 +79,12 @@ async def start(
 
     for name in queues:
         validate_queue(name)
+    if detach:
+        options = ["--count", str(count), "--log-format", log_format]
+        options += [f"--queue={name}" for name in queues]
+        options += ["--burst"] * burst + ["--quiet"] * quiet
+        await _start_detached(ctx, options)
+        return
     as_json = log_format == "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -91,6 +108,41 @@ async def start(
         f"{stats.dead} dead, {stats.cancelled} cancelled, {stats.given_back} given back"
     )
     logging.getLogger("queuectl.runner").info(summary)
+
+
+#: How long ``worker start --detach`` waits for the runner to register.
+DETACH_TIMEOUT = 30.0
+
+
+async def _start_detached(ctx: Context, options: list[str]) -> None:
+    """Start ``worker start OPTIONS`` detached; return once it is in the registry."""
+    from queuectl.domain.errors import QueuectlError
+    from queuectl.host.detach import detach
+    from queuectl.host.paths import ensure_home
+
+    argv = [sys.executable, "-m", "queuectl"]
+    if ctx.home_arg is not None:
+        argv += ["--home", str(ctx.home)]
+    if ctx.db is not None:
+        argv += ["--db", ctx.db]
+    async with ctx.queue() as queue:  # checks the store before anything starts
+        child = detach([*argv, "worker", "start", *options], ensure_home(ctx.home), "runner")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DETACH_TIMEOUT
+        while not any(r.pid == child.pid for r in await queue.runners()):
+            code = child.exit_code()
+            if code == 0:
+                break  # a burst that found little to do: it ran, and is done already
+            if code is not None:
+                why = child.last_line() or f"exit code {code}"
+                raise QueuectlError(f"the runner exited at start-up: {why} (log: {child.log})")
+            if loop.time() > deadline:
+                raise QueuectlError(
+                    f"the runner (pid {child.pid}) did not register within "
+                    f"{DETACH_TIMEOUT:g}s (it may still be starting); see {child.log}"
+                )
+            await asyncio.sleep(0.05)
+    click.echo(f"runner started: pid {child.pid}, log {child.log}")
 
 
 async def _progress(queue: Queue, reporter: Reporter, queues: tuple[str, ...]) -> None:
