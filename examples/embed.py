@@ -23,7 +23,12 @@ async def shell_jobs(db: str) -> None:
         stats = await runner.run()
         print(f"runner: {stats.completed} completed, {stats.dead} dead")
 
-        print("ok:", (await queue.get(ok.id)).state)
+        print(
+            "ok:",
+            (await queue.get(ok.id)).state,
+            "printed",
+            repr((await queue.output(ok.id)).stdout),
+        )
         failed = await queue.get(bad.id)
         print("will-fail:", failed.state, "after", failed.attempts, "attempts:", failed.last_error)
         print("counts:", {state.value: n for state, n in (await queue.counts()).items()})
