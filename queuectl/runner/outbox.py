@@ -81,20 +81,20 @@ class Outbox:
         which would follow a gap. Returns the attempts ``(job id, token)`` whose output
         was given up.
         """
-        if not any(w.head or w.tail for w in batch.outputs):
+        given_up = {(w.job_id, w.token) for w in batch.outputs if w.head or w.tail}
+        if not given_up:  # marks only
             self._failed_marks += 1
             if self._failed_marks >= MARK_TRIES:
                 del self._outputs[: len(batch.outputs)]
             return set()
-        del self._outputs[: len(batch.outputs)]
         self._failed_marks = 0
         marks: dict[tuple[str, int, int], OutputWrite] = {}
-        for w in batch.outputs:
-            if w.head or w.tail:
-                key = (w.job_id, w.token, w.stream)
-                marks[key] = OutputWrite(*key, b"", b"", w.total, reason)
-        self._outputs[:0] = marks.values()
+        for w in batch.outputs:  # the last write of a stream has its total
+            key = (w.job_id, w.token, w.stream)
+            marks[key] = OutputWrite(*key, b"", b"", w.total, w.lost or reason)
+        del self._outputs[: len(batch.outputs)]
         for n, w in enumerate(self._outputs):
             if (w.job_id, w.token, w.stream) in marks and w.head:
-                self._outputs[n] = w._replace(head=b"", lost=reason)
-        return {(job_id, token) for job_id, token, _stream in marks}
+                self._outputs[n] = w._replace(head=b"", lost=w.lost or reason)
+        self._outputs[:0] = marks.values()
+        return given_up
