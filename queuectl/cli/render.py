@@ -6,14 +6,13 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from queuectl.domain.durations import format_duration
 from queuectl.domain.models import RUNNABLE_STATES, Attempt, Job, JobState, RunnerInfo, iso
 
 __all__ = [
     "JOB_HEADER",
-    "format_value",
     "job_row",
     "status_text",
     "write_job_stream",
@@ -108,14 +107,6 @@ def status_json(
         "workers": [runner.to_dict() for runner in runners],
     }
     return json.dumps(data, indent=2)
-
-
-def format_value(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _attempt_result(attempt: Attempt) -> str:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import Seconds
+from queuectl.domain.limits import MAX_WORKERS
 
 if TYPE_CHECKING:
     from queuectl.api.queue import Queue
@@ -25,7 +27,7 @@ def worker() -> None:
 @click.option(
     "--count",
     "-c",
-    type=click.IntRange(1, 4096),
+    type=click.IntRange(1, MAX_WORKERS),
     default=1,
     show_default=True,
     help="Concurrent workers in this runner.",
@@ -113,7 +115,7 @@ async def _progress(queue: Queue, reporter: Reporter, queues: tuple[str, ...]) -
 @click.option(
     "--timeout",
     "drain_timeout",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     metavar="S",
     help="After S seconds, stop hard: end running commands and give their jobs back.",
 )
