@@ -65,16 +65,14 @@ async def start(
     jobs back to pending, uncounted.
     """
     from queuectl import handle_signals
-    from queuectl.cli.report import JsonLogFormatter, Reporter
+    from queuectl.cli.report import JsonLogFormatter, Reporter, TextLogFormatter
     from queuectl.domain.spec import validate_queue
 
     for name in queues:
         validate_queue(name)
     as_json = log_format == "json"
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonLogFormatter() if as_json else logging.Formatter("%(asctime)s queuectl: %(message)s")
-    )
+    handler.setFormatter(JsonLogFormatter() if as_json else TextLogFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     reporter = Reporter(quiet=quiet, as_json=as_json, progress=burst and sys.stderr.isatty())
     async with ctx.queue() as queue:
