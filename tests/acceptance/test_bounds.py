@@ -41,10 +41,6 @@ def run(cli: CLI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
     return call
 
 
-def _eleven_years() -> str:
-    return (datetime.now(UTC) + timedelta(days=11 * 365)).isoformat()
-
-
 #: Each numeric option of each command, with a value past its bound.
 OPTIONS = [
     ("add", "--delay", "3651d", "--", "true"),
@@ -170,9 +166,9 @@ def test_jobs_and_settings_at_every_bound_work_with_every_later_command(
         assert run("config", "set", key, value)[0] == 0
     assert run("config", "set", "retention", "completed=3650d,dead=3650d")[0] == 0
     latest = (datetime.now(UTC) + timedelta(days=3649)).isoformat()
-    far = {"id": "far", "command": "true", "delay": "3650d", "timeout": "3650d"}
-    far |= {"max_retries": 1000, "priority": 2**31 - 1, "backoff_base": 1000}
-    far |= {"backoff_max": "3650d"}
+    far: dict[str, object] = {"id": "far", "command": "true", "delay": "3650d"}
+    far |= {"timeout": "3650d", "max_retries": 1000, "priority": 2**31 - 1}
+    far |= {"backoff_base": 1000, "backoff_max": "3650d"}
     for job in (
         far,
         {"id": "low", "command": "true", "priority": -(2**31), "run_at": latest},
