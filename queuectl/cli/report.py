@@ -118,17 +118,25 @@ class Reporter:
         if not self.progress or self.remaining is None:
             return
         self.flush()
-        total = self.done + self.remaining
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        rate = self.done / elapsed
-        eta = format_duration(self.remaining / rate) if rate > 0 and self.remaining else "-"
-        self._line = f"{self.done}/{total} done  {rate:.1f} jobs/s  ETA {eta}"
+        self._line = self._progress_text(self.remaining)
         self.out.write(_CLEAR + self._line)
         self.out.flush()
 
+    def _progress_text(self, remaining: int) -> str:
+        total = self.done + remaining
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        rate = self.done / elapsed
+        eta = format_duration(remaining / rate) if rate > 0 and remaining else "-"
+        return f"{self.done}/{total} done  {rate:.1f} jobs/s  ETA {eta}"
+
     def finish(self) -> None:
+        """Write what is held; a progress line is redrawn with the final counts and kept
+        (the last refresh may predate the last jobs: it must not be the last word)."""
         self.flush()
-        if self._line:
+        if self.progress and self.remaining is not None:
+            self.out.write(_CLEAR + self._progress_text(self.remaining) + "\n")
+            self.out.flush()
+        elif self._line:
             self.out.write(_CLEAR)
             self.out.flush()
-            self._line = ""
+        self._line = ""

@@ -83,6 +83,8 @@ async def start(
         try:
             with handle_signals(runner):
                 stats = await runner.run()
+            if reporter.progress:  # the final count, not the last refresh's
+                reporter.remaining = await _remaining(queue, queues)
         finally:
             progress.cancel()
             reporter.finish()
@@ -95,18 +97,22 @@ async def start(
 
 async def _progress(queue: Queue, reporter: Reporter, queues: tuple[str, ...]) -> None:
     """Keep the progress line's count of remaining jobs fresh (burst, on a terminal)."""
-    from queuectl.domain.models import JobState
-
     if not reporter.progress:
         return
-    active = (JobState.PENDING, JobState.PROCESSING, JobState.FAILED)
     while True:
-        per_queue = await queue.queue_counts()
-        chosen = [c for name, c in per_queue.items() if not queues or name in queues]
-        reporter.remaining = sum(c[s] for c in chosen for s in active)
+        reporter.remaining = await _remaining(queue, queues)
         for _ in range(4):
             reporter.draw_progress()
             await asyncio.sleep(0.25)
+
+
+async def _remaining(queue: Queue, queues: tuple[str, ...]) -> int:
+    """Jobs not finished yet in the queues this runner consumes."""
+    from queuectl.domain.models import ACTIVE_STATES
+
+    per_queue = await queue.queue_counts()
+    chosen = [c for name, c in per_queue.items() if not queues or name in queues]
+    return sum(c[s] for c in chosen for s in ACTIVE_STATES)
 
 
 @worker.command("stop")
