@@ -7,8 +7,10 @@ timed-out attempt with one reason, signal and exit code; ``list``, ``show``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,20 @@ def test_wait_names_each_unfinished_job_once_in_the_order_given(cli: CLI) -> Non
     result = cli("wait", "c1", "c2", "c1", "c2", "--timeout", "0.1")
     assert result.returncode == 124
     assert result.stderr.strip().endswith("not finished: c1, c2")
+
+
+def test_the_readme_way_to_start_a_daemon_outlives_the_job(cli: CLI, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    daemon = f"setsid -w sh -c 'sleep 60 >/dev/null 2>&1 & echo $! >>{pids}'"
+    for n in range(3):
+        _enqueue(cli, f"d{n}", daemon, max_retries=0)
+    assert cli("worker", "start", "--burst", "--quiet", "--count", "3", timeout=60).returncode == 0
+    started = [int(pid) for pid in pids.read_text().split()]
+    try:
+        assert len(started) == 3
+        for pid in started:
+            os.kill(pid, 0)  # alive: raises ProcessLookupError otherwise
+    finally:
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
