@@ -2,11 +2,27 @@
 # The whole queuectl flow in one run: a fresh queue, a mix of jobs that succeed and
 # fail, a worker that drains them, the status, and the failure found in the DLQ.
 #
-# It uses a fresh home in a temporary directory (so your ~/.queuectl is untouched)
-# unless QUEUECTL_HOME is set. Needs `queuectl` on PATH.
+# It uses a fresh home in a temporary directory (so your ~/.queuectl is untouched),
+# removed when the script ends however it ends, unless QUEUECTL_HOME is set. Needs
+# `queuectl` on PATH.
 set -euo pipefail
 
-export QUEUECTL_HOME="${QUEUECTL_HOME:-$(mktemp -d -t queuectl-demo.XXXXXX)}"
+worker=
+temporary=
+cleanup() {
+    if [ -n "$worker" ]; then
+        kill "$worker" 2>/dev/null || true
+        wait "$worker" 2>/dev/null || true
+    fi
+    if [ -n "$temporary" ]; then
+        rm -rf "$temporary"
+    fi
+}
+trap cleanup EXIT
+if [ -z "${QUEUECTL_HOME:-}" ]; then
+    temporary=$(mktemp -d -t queuectl-demo.XXXXXX)
+    export QUEUECTL_HOME="$temporary"
+fi
 echo "== home: $QUEUECTL_HOME (SQLite store: $QUEUECTL_HOME/queuectl.db)"
 
 echo "== settings: 2 retries, 1.5 s backoff base (delays 1.5 s, 2.25 s)"
@@ -40,6 +56,7 @@ queuectl status
 echo "== stop the workers (they drain first)"
 queuectl worker stop
 wait "$worker"
+worker=
 queuectl list
 
 echo "== the dead letter queue"

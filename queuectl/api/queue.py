@@ -188,6 +188,8 @@ class Queue:
 
         Deletes in small batches so that runners are never held up for long.
         """
+        if older_than is not None:
+            _check_seconds("older_than", older_than)
         chosen = frozenset(s for s in map(_state, states) if s is not None)
         unfinished = chosen - FINISHED_STATES
         if unfinished:
@@ -239,11 +241,14 @@ class Queue:
     async def wait(self, job_ids: Iterable[str], *, within: float | None = None) -> list[Job]:
         """Block until every job is completed, dead or cancelled.
 
-        Raises WaitTimeout (naming the unfinished ones) after ``within`` seconds.
+        Raises WaitTimeout (naming the unfinished ones) after ``within`` seconds. An id
+        given twice counts once: the jobs come back in the order first given.
         """
         from queuectl.api.watching import wait_for
 
-        return await wait_for(self.store, list(job_ids), within)
+        if within is not None:
+            _check_seconds("within", within)
+        return await wait_for(self.store, list(dict.fromkeys(job_ids)), within)
 
     async def cancel(self, job_ids: Iterable[str]) -> dict[str, CancelResult]:
         """Cancel jobs; see ``Store.cancel``. Running ones end once their runner acts."""
@@ -313,6 +318,14 @@ def _new_ids(count: int) -> list[str]:
     """``count`` random 128-bit ids in hex, like uuid4().hex, from one system call."""
     data = os.urandom(16 * count).hex()
     return [data[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
+def _check_seconds(name: str, value: float) -> None:
+    from queuectl.domain.limits import duration_problem
+
+    problem = duration_problem(value)
+    if problem is not None:
+        raise InvalidInput(f"{name!r} {problem}, not {value!r}")
 
 
 def _state(state: JobState | str | None) -> JobState | None:

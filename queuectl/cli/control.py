@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import Seconds
 
 
 @click.command()
 @click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
 @click.option(
-    "--timeout", "within", type=click.FloatRange(min=0), metavar="S", help="Give up after S s."
+    "--timeout", "within", type=Seconds(), metavar="S", help="Give up after S s (or 5m...)."
 )
 @pass_context
 async def wait(ctx: Context, job_ids: tuple[str, ...], within: float | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import COUNT
 
 
 @click.group()
@@ -13,7 +14,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--limit", type=click.IntRange(min=0), help="At most this many jobs.")
+@click.option("--limit", type=COUNT, help="At most this many jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
 async def dlq_list(ctx: Context, limit: int | None, as_json: bool) -> None:

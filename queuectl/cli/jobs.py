@@ -7,6 +7,7 @@ import sys
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import COUNT
 
 STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled"]
 
@@ -64,7 +65,7 @@ def _read_lines(source: str) -> list[str]:
 @click.command("list")
 @click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
 @click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only jobs of this queue.")
-@click.option("--limit", type=click.IntRange(min=0), help="At most this many jobs.")
+@click.option("--limit", type=COUNT, help="At most this many jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
 async def list_jobs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import Seconds
 
 
 @click.command()
@@ -15,25 +16,22 @@ from queuectl.cli.app import Context, pass_context
     type=click.Choice(["completed", "dead", "cancelled"]),
     help="Only jobs in this state (repeatable) [default: all finished states].",
 )
-@click.option("--older-than", metavar="DURATION", help="Only jobs finished longer ago (7d, 12h).")
+@click.option(
+    "--older-than",
+    type=Seconds(),
+    metavar="DURATION",
+    help="Only jobs finished longer ago (7d, 12h).",
+)
 @click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only jobs of this queue.")
 @pass_context
 async def purge(
-    ctx: Context, states: tuple[str, ...], older_than: str | None, queue_name: str | None
+    ctx: Context, states: tuple[str, ...], older_than: float | None, queue_name: str | None
 ) -> None:
     """Delete finished jobs; pending, processing and failed jobs are never touched."""
-    from queuectl.domain.durations import parse_duration
-    from queuectl.domain.errors import InvalidInput
     from queuectl.domain.models import FINISHED_STATES
 
-    age = None
-    if older_than is not None:
-        try:
-            age = parse_duration(older_than, "--older-than")
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
     async with ctx.queue() as queue:
         count = await queue.purge(
-            states=states or FINISHED_STATES, older_than=age, queue=queue_name
+            states=states or FINISHED_STATES, older_than=older_than, queue=queue_name
         )
     click.echo(f"purged {count} job(s)")

@@ -6,15 +6,17 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from queuectl.domain.durations import format_duration
+from queuectl.domain.errors import QueuectlError
 from queuectl.domain.models import RUNNABLE_STATES, Attempt, Job, JobState, RunnerInfo, iso
 
 __all__ = [
     "JOB_HEADER",
-    "format_value",
+    "end_text",
     "job_row",
+    "printable",
     "status_text",
     "write_job_stream",
 ]
@@ -22,8 +24,32 @@ __all__ = [
 JOB_HEADER = f"{'ID':<32}  {'STATE':<10}  {'TRIES':>5}  {'QUEUE':<10}  {'WHEN (UTC)':<24}  COMMAND"
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (ESC, CR, BEL, bidi
+    overrides...) written as a Python escape: job text is untrusted, and a job must not
+    clear the screen or forge lines of whoever reads ``list``. Printable Unicode stays."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _block(label: str, text: str) -> list[str]:
+    """A labelled field over as many lines as ``text`` has, each made printable."""
+    first, *rest = [printable(line) for line in text.splitlines()] or [""]
+    return [f"{label:<11} {first}", *(f"{'':<11} {line}" for line in rest)]
+
+
 def _short(text: str | None, width: int) -> str:
-    line = (text or "").replace("\n", " ").strip()
+    line = printable((text or "").replace("\n", " ").strip())
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
@@ -51,23 +77,40 @@ def job_row(job: Job, *, error: bool = False, now: float | None = None) -> str:
 async def write_job_stream(
     jobs: AsyncIterator[Job], *, as_json: bool, error: bool = False, out: TextIO | None = None
 ) -> int:
-    """Write jobs as they arrive (a JSON array or a table); returns how many."""
+    """Write jobs as they arrive (a JSON array or a table); returns how many.
+
+    Each row is rendered whole before any of it is written. A row that cannot be
+    rendered gets one error line on stderr instead, the others are still written, and
+    QueuectlError follows at the end; a JSON array is closed whatever happens, so what
+    was printed always parses.
+    """
     out = out or sys.stdout
-    count = 0
+    count = unshown = 0
     if as_json:
         out.write("[")
+    try:
         async for job in jobs:
-            out.write(",\n  " if count else "\n  ")
-            out.write(json.dumps(job.to_dict(), ensure_ascii=False))
+            try:
+                text = json.dumps(job.to_dict(), ensure_ascii=False) if as_json else None
+                row = text if text is not None else job_row(job, error=error)
+            except (ValueError, OverflowError) as exc:
+                unshown += 1
+                sys.stderr.write(
+                    f"queuectl: error: job {printable(job.id)} cannot be shown: {exc}\n"
+                )
+                continue
+            if as_json:
+                out.write(",\n  " if count else "\n  ")
+            elif not count:
+                header = JOB_HEADER.replace("COMMAND", "LAST ERROR") if error else JOB_HEADER
+                out.write(header + "\n")
+            out.write(row if as_json else row + "\n")
             count += 1
-        out.write("\n]\n" if count else "]\n")
-        return count
-    async for job in jobs:
-        if not count:
-            header = JOB_HEADER.replace("COMMAND", "LAST ERROR") if error else JOB_HEADER
-            out.write(header + "\n")
-        out.write(job_row(job, error=error) + "\n")
-        count += 1
+    finally:
+        if as_json:
+            out.write("\n]\n" if count else "]\n")
+    if unshown:
+        raise QueuectlError(f"{unshown} job(s) could not be shown")
     return count
 
 
@@ -87,7 +130,7 @@ def status_text(
             lines.append(f"  {name}: {parts}")
     lines.append(f"Worker manager running: {bool(runners)}")
     for runner in runners:
-        where = "" if runner.host == host else f" (host {runner.host})"
+        where = "" if runner.host == host else f" (host {printable(runner.host)})"
         lines.append(f"  manager pid: {runner.pid}{where}")
     if throughput is not None:
         lines.append(f"Throughput: {throughput:.2f} jobs/s over the last minute")
@@ -110,23 +153,21 @@ def status_json(
     return json.dumps(data, indent=2)
 
 
-def format_value(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def end_text(reason: str, exit_code: int | None, signal: int | None) -> str:
+    """How an attempt ended, the same in ``show`` and in a runner's job lines:
+    ``exit N``, ``signal N``, or the reason with the signal that ended it
+    (``timeout (signal 15)``)."""
+    if reason in ("exit", "signal"):  # "exit" with a signal: recorded by older versions
+        return f"exit {exit_code}" if exit_code is not None else f"signal {signal}"
+    ended = "" if signal is None else f" (signal {signal})"
+    code = "" if exit_code is None else f" (exit {exit_code})"
+    return f"{reason}{ended}{code}"
 
 
 def _attempt_result(attempt: Attempt) -> str:
-    if attempt.ended_at is None:
+    if attempt.ended_at is None or attempt.reason is None:
         return "running"
-    if attempt.reason == "exit":
-        if attempt.exit_code is not None:
-            return f"exit {attempt.exit_code}"
-        return f"signal {attempt.signal}"
-    code = "" if attempt.exit_code is None else f" (exit {attempt.exit_code})"
-    return f"{attempt.reason}{code}"
+    return end_text(attempt.reason, attempt.exit_code, attempt.signal)
 
 
 def job_details(job: Job, history: list[Attempt], now: float | None = None) -> str:
@@ -137,26 +178,23 @@ def job_details(job: Job, history: list[Attempt], now: float | None = None) -> s
     if job.state in RUNNABLE_STATES and not waiting.startswith("20"):
         state += f" (runs {waiting})"
     fields = [
-        ("id", job.id),
-        ("command", job.command),
         ("state", state),
-        ("queue", f"{job.queue} (priority {job.priority})"),
+        ("queue", f"{printable(job.queue)} (priority {job.priority})"),
         ("attempts", f"{job.attempts} of {1 + job.max_retries}"),
         ("timeout", "none" if job.timeout is None else format_duration(job.timeout)),
-        ("after", ", ".join(job.after) or "-"),
+        ("after", printable(", ".join(job.after)) or "-"),
         ("created", iso(job.created_at)),
         ("run at", iso(job.run_at)),
         ("updated", iso(job.updated_at)),
         ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
     ]
-    lines = [f"{name + ':':<11} {value}" for name, value in fields]
+    lines = [f"{'id:':<11} {printable(job.id)}", *_block("command:", job.command)]
+    lines += [f"{name + ':':<11} {value}" for name, value in fields]
     if job.last_error:
-        first, *rest = job.last_error.splitlines() or [""]
-        lines.append(f"{'last error:':<11} {first}")
-        lines += [f"{'':<11} {line}" for line in rest]
+        lines += _block("last error:", job.last_error)
     lines.append("attempts:" if history else "attempts:  none yet")
     for a in history:
-        runner = f"{a.host or '?'}/{a.pid or '?'}"
+        runner = f"{printable(a.host or '?')}/{a.pid or '?'}"
         took = "" if a.duration is None else f"{a.duration:.2f}s"
         lines.append(
             f"  #{a.number:<3} {iso(a.started_at)}  {took:>9}  {_attempt_result(a):<16} {runner}"

@@ -10,10 +10,11 @@ import time
 from typing import TextIO
 
 from queuectl import JobEvent
+from queuectl.cli.render import end_text, printable
 from queuectl.domain.durations import format_duration
 from queuectl.domain.models import JobState, from_epoch, iso
 
-__all__ = ["JsonLogFormatter", "Reporter"]
+__all__ = ["JsonLogFormatter", "Reporter", "TextLogFormatter"]
 
 _CLEAR = "\r\x1b[K"
 
@@ -33,6 +34,17 @@ class JsonLogFormatter(logging.Formatter):
                 "message": record.getMessage(),
             }
         )
+
+
+class TextLogFormatter(logging.Formatter):
+    """Log records as text lines, with control characters escaped: a message may quote
+    a job's text or an error from its command."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s queuectl: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
 
 
 class Reporter:
@@ -76,7 +88,6 @@ class Reporter:
 
     def _job_line(self, event: JobEvent) -> str:
         outcome = event.outcome
-        code = outcome.exit_code if outcome.signal is None else 128 + outcome.signal
         if self.as_json:
             return json.dumps(
                 {
@@ -86,14 +97,15 @@ class Reporter:
                     "outcome": event.state.value,
                     "reason": outcome.reason,
                     "duration": round(event.duration, 3),
-                    "exit_code": code,
+                    "exit_code": outcome.exit_code,
+                    "signal": outcome.signal,
                 }
             )
         note = "" if event.state == JobState.COMPLETED else f" ({outcome.reason})"
-        exit_text = "-" if code is None else str(code)
+        ended = end_text(outcome.reason, outcome.exit_code, outcome.signal)
         return (
-            f"{iso(from_epoch(time.time()))}  {event.job.id}  {event.state.value}{note}  "
-            f"{event.duration:.2f}s  exit {exit_text}"
+            f"{iso(from_epoch(time.time()))}  {printable(event.job.id)}  "
+            f"{event.state.value}{note}  {event.duration:.2f}s  {ended}"
         )
 
     def _write(self, text: str) -> None:
@@ -106,17 +118,25 @@ class Reporter:
         if not self.progress or self.remaining is None:
             return
         self.flush()
-        total = self.done + self.remaining
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        rate = self.done / elapsed
-        eta = format_duration(self.remaining / rate) if rate > 0 and self.remaining else "-"
-        self._line = f"{self.done}/{total} done  {rate:.1f} jobs/s  ETA {eta}"
+        self._line = self._progress_text(self.remaining)
         self.out.write(_CLEAR + self._line)
         self.out.flush()
 
+    def _progress_text(self, remaining: int) -> str:
+        total = self.done + remaining
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        rate = self.done / elapsed
+        eta = format_duration(remaining / rate) if rate > 0 and remaining else "-"
+        return f"{self.done}/{total} done  {rate:.1f} jobs/s  ETA {eta}"
+
     def finish(self) -> None:
+        """Write what is held; a progress line is redrawn with the final counts and kept
+        (the last refresh may predate the last jobs: it must not be the last word)."""
         self.flush()
-        if self._line:
+        if self.progress and self.remaining is not None:
+            self.out.write(_CLEAR + self._progress_text(self.remaining) + "\n")
+            self.out.flush()
+        elif self._line:
             self.out.write(_CLEAR)
             self.out.flush()
-            self._line = ""
+        self._line = ""

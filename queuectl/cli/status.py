@@ -10,6 +10,8 @@ import sys
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import Seconds
+from queuectl.domain.limits import MAX_WATCH_INTERVAL
 
 
 @click.command()
@@ -17,8 +19,8 @@ from queuectl.cli.app import Context, pass_context
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place until Ctrl-C.")
 @click.option(
-    "--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, metavar="S",
-    help="Seconds between refreshes with --watch.",
+    "--interval", type=Seconds(0.1, MAX_WATCH_INTERVAL), default=2.0, show_default=True,
+    metavar="S", help="Seconds between refreshes with --watch.",
 )  # fmt: skip
 @pass_context
 async def status(

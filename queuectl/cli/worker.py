@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import Seconds
+from queuectl.domain.limits import MAX_WORKERS
 
 if TYPE_CHECKING:
     from queuectl.api.queue import Queue
@@ -25,7 +27,7 @@ def worker() -> None:
 @click.option(
     "--count",
     "-c",
-    type=click.IntRange(1, 4096),
+    type=click.IntRange(1, MAX_WORKERS),
     default=1,
     show_default=True,
     help="Concurrent workers in this runner.",
@@ -74,7 +76,7 @@ async def start(
     has registered (exit 1 with its error if it could not start).
     """
     from queuectl import handle_signals
-    from queuectl.cli.report import JsonLogFormatter, Reporter
+    from queuectl.cli.report import JsonLogFormatter, Reporter, TextLogFormatter
     from queuectl.domain.spec import validate_queue
 
     for name in queues:
@@ -87,9 +89,7 @@ async def start(
         return
     as_json = log_format == "json"
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonLogFormatter() if as_json else logging.Formatter("%(asctime)s queuectl: %(message)s")
-    )
+    handler.setFormatter(JsonLogFormatter() if as_json else TextLogFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     reporter = Reporter(quiet=quiet, as_json=as_json, progress=burst and sys.stderr.isatty())
     async with ctx.queue() as queue:
@@ -100,6 +100,8 @@ async def start(
         try:
             with handle_signals(runner):
                 stats = await runner.run()
+            if reporter.progress:  # the final count, not the last refresh's
+                reporter.remaining = await _remaining(queue, queues)
         finally:
             progress.cancel()
             reporter.finish()
@@ -147,25 +149,29 @@ async def _start_detached(ctx: Context, options: list[str]) -> None:
 
 async def _progress(queue: Queue, reporter: Reporter, queues: tuple[str, ...]) -> None:
     """Keep the progress line's count of remaining jobs fresh (burst, on a terminal)."""
-    from queuectl.domain.models import JobState
-
     if not reporter.progress:
         return
-    active = (JobState.PENDING, JobState.PROCESSING, JobState.FAILED)
     while True:
-        per_queue = await queue.queue_counts()
-        chosen = [c for name, c in per_queue.items() if not queues or name in queues]
-        reporter.remaining = sum(c[s] for c in chosen for s in active)
+        reporter.remaining = await _remaining(queue, queues)
         for _ in range(4):
             reporter.draw_progress()
             await asyncio.sleep(0.25)
+
+
+async def _remaining(queue: Queue, queues: tuple[str, ...]) -> int:
+    """Jobs not finished yet in the queues this runner consumes."""
+    from queuectl.domain.models import ACTIVE_STATES
+
+    per_queue = await queue.queue_counts()
+    chosen = [c for name, c in per_queue.items() if not queues or name in queues]
+    return sum(c[s] for c in chosen for s in ACTIVE_STATES)
 
 
 @worker.command("stop")
 @click.option(
     "--timeout",
     "drain_timeout",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     metavar="S",
     help="After S seconds, stop hard: end running commands and give their jobs back.",
 )

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from queuectl.domain.durations import parse_duration, parse_size
+from queuectl.domain import limits
+from queuectl.domain.durations import format_seconds, format_size, parse_duration, parse_size
 from queuectl.domain.errors import ConfigError
 
 __all__ = [
     "Settings",
+    "display_value",
     "normalize_key",
     "parse_retention",
     "parse_value",
@@ -55,19 +56,22 @@ class Settings:
         return dataclasses.asdict(self)
 
 
-def _non_negative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{_kebab(name)} must be an integer >= 0, not {value!r}")
+def _retries(name: str, value: object) -> int:
+    # The same bounds as a job's own max_retries: a default no job may hold is no default.
+    problem = limits.int_problem(value, 0, limits.MAX_RETRIES)
+    if problem is not None:
+        raise ConfigError(f"{_kebab(name)} {problem}, not {value!r}")
+    assert isinstance(value, int)
     return value
 
 
-def _number(name: str, value: object, low: float, *, inclusive: bool) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        number = float(value)
-        if number >= low if inclusive else number > low:
-            return number
-    op = ">=" if inclusive else ">"
-    raise ConfigError(f"{_kebab(name)} must be a number {op} {low:g}, not {value!r}")
+def _backoff_base(name: str, value: object) -> float:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and 1 <= value <= limits.MAX_BACKOFF_BASE:  # type: ignore[operator]  # NaN: False
+        return float(value)  # type: ignore[arg-type]
+    raise ConfigError(
+        f"{_kebab(name)} must be a number between 1 and {limits.MAX_BACKOFF_BASE:g}, not {value!r}"
+    )
 
 
 def _optional_seconds(name: str, value: object) -> float | None:
@@ -80,12 +84,16 @@ def _jitter(name: str, value: object) -> str:
     return str(value)
 
 
-def _seconds(name: str, value: object) -> float:
+def _seconds(name: str, value: object, *, zero: bool = False) -> float:
+    """A duration (seconds or ``90s``, ``5m``...) within the bounds of every duration."""
     try:
         seconds = parse_duration(value, _kebab(name))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return _number(name, seconds, 0, inclusive=False)
+    problem = limits.duration_problem(seconds, low=0, inclusive=zero)
+    if problem is not None:
+        raise ConfigError(f"{_kebab(name)} {problem}, not {value!r}")
+    return seconds
 
 
 _FINISHED = ("completed", "dead", "cancelled")
@@ -115,26 +123,50 @@ def _retention(name: str, value: object) -> str | None:
 
 def _size(name: str, value: object) -> int:
     try:
-        return parse_size(value)
+        size = parse_size(value)
     except ValueError:
         raise ConfigError(
             f"{_kebab(name)} must be a size in bytes such as 1048576, 512k or 1MiB, not {value!r}"
         ) from None
+    if size > limits.MAX_OUTPUT_LIMIT:
+        raise ConfigError(
+            f"{_kebab(name)} must be at most {format_size(limits.MAX_OUTPUT_LIMIT)}, not {value!r}"
+        )
+    return size
 
 
 _VALIDATORS: dict[str, Callable[[str, object], Any]] = {
     "output_limit": _size,
-    "max_retries": _non_negative_int,
-    "backoff_base": lambda n, v: _number(n, v, 1, inclusive=True),
+    "max_retries": _retries,
+    "backoff_base": _backoff_base,
     "backoff_max": _seconds,
     "backoff_jitter": _jitter,
     "retention": _retention,
-    "lease_seconds": lambda n, v: _number(n, v, 0, inclusive=False),
+    "lease_seconds": _seconds,
     "job_timeout": _optional_seconds,
-    "kill_grace": lambda n, v: _number(n, v, 0, inclusive=True),
-    "poll_interval": lambda n, v: _number(n, v, 0, inclusive=False),
+    "kill_grace": lambda n, v: _seconds(n, v, zero=True),
+    "poll_interval": _seconds,
 }
 assert set(_VALIDATORS) == {f.name for f in dataclasses.fields(Settings)}
+
+#: Settings shown as durations and as sizes in text (JSON gives seconds and bytes).
+_DURATIONS = frozenset(
+    {"backoff_max", "lease_seconds", "job_timeout", "kill_grace", "poll_interval"}
+)
+_SIZES = frozenset({"output_limit"})
+
+
+def display_value(name: str, value: object) -> str:
+    """How text output shows a setting: the form ``config set`` takes back as it is."""
+    if value is None:
+        return "none"
+    if name in _DURATIONS and isinstance(value, int | float):
+        return format_seconds(value)
+    if name in _SIZES and isinstance(value, int):
+        return format_size(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _kebab(name: str) -> str:

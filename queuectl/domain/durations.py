@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration", "parse_size"]
+__all__ = ["format_duration", "format_seconds", "format_size", "parse_duration", "parse_size"]
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -51,6 +51,30 @@ def format_duration(seconds: float) -> str:
         return f"{hours}h{minutes:02}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02}h"
+
+
+def format_seconds(seconds: float) -> str:
+    """Exactly (to the microsecond), in a form ``parse_duration`` reads back: ``1h30m``,
+    ``2.5s``, ``7d``. Unlike ``format_duration``, nothing is rounded away."""
+    micros = round(seconds * 1_000_000)
+    whole, fraction = divmod(micros, 1_000_000)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        count, whole = divmod(whole, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if whole or fraction or not parts:
+        text = f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
+        parts.append(f"{text}s")
+    return "".join(parts)
+
+
+def format_size(size: int) -> str:
+    """Bytes in the largest unit that divides them (``1MiB``, ``512KiB``, ``1000``)."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
 
 
 _SIZE = re.compile(r"(\d+)\s*([kmg]?)(i?b)?")

@@ -43,15 +43,17 @@ RUNNABLE_STATES = frozenset({JobState.PENDING, JobState.FAILED})
 FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
 ACTIVE_STATES = frozenset(JobState) - FINISHED_STATES
 
-#: Why an attempt ended. ``exit``: the command exited by itself (any code);
-#: ``timeout``: it ran past its timeout; ``crash``: its runner died or lost the
-#: lease; ``shutdown``: a hard stop gave the job back; ``cancel``: someone cancelled
-#: the job; ``error``: it could not start or a custom ``execute`` raised.
 #: What a wake-up between processes means. ``jobs``: new work may be runnable;
 #: ``control``: a runner should re-read its flags (stop and cancel requests).
 WakeKind = Literal["jobs", "control"]
 
-EndReason = Literal["exit", "timeout", "crash", "shutdown", "cancel", "error"]
+#: Why an attempt ended. ``exit``: the command exited by itself (any code; the only
+#: reason with an exit code); ``signal``: a signal killed it (the attempt's ``signal``);
+#: ``timeout``: it ran past its timeout (``signal``: the one that ended it); ``crash``:
+#: its runner died or lost the lease; ``shutdown``: a hard stop gave the job back;
+#: ``cancel``: someone cancelled the job; ``error``: it could not start or a custom
+#: ``execute`` raised.
+EndReason = Literal["exit", "signal", "timeout", "crash", "shutdown", "cancel", "error"]
 
 
 def from_epoch(seconds: float) -> datetime:

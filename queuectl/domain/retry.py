@@ -6,12 +6,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from queuectl.domain.limits import MAX_DURATION
 from queuectl.domain.models import Job, JobState, Outcome
 
 __all__ = ["MAX_DELAY", "RetryPolicy", "Transition", "backoff_delay", "decide"]
 
-#: Delays are clamped here (about 10 years) so huge exponents cannot overflow a timestamp.
-MAX_DELAY = 10 * 365 * 24 * 3600.0
+#: Delays are clamped to the longest duration accepted anywhere, so huge exponents
+#: cannot overflow a timestamp.
+MAX_DELAY = MAX_DURATION
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from queuectl.domain import limits
 from queuectl.domain.durations import parse_duration
 from queuectl.domain.errors import DuplicateJob, InvalidInput
 
@@ -27,8 +27,7 @@ __all__ = [
 # Ids end up in file names (logs, sockets) and shell variables: keep them boring.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_INT32 = 2**31
-MAX_RETRIES_LIMIT = 1000
+MAX_RETRIES_LIMIT = limits.MAX_RETRIES
 JITTER_MODES = ("none", "full")
 
 
@@ -58,9 +57,9 @@ class JobSpec:
         if self.max_retries is not None:
             _check_int("max_retries", self.max_retries, 0, MAX_RETRIES_LIMIT)
         if self.timeout is not None:
-            _check_positive("timeout", self.timeout)
+            _check_seconds("timeout", self.timeout, low=0, inclusive=False)
         if self.priority != 0 or type(self.priority) is not int:  # bulk input: mostly 0
-            _check_int("priority", self.priority, -_INT32, _INT32 - 1)
+            _check_int("priority", self.priority, limits.PRIORITY_MIN, limits.PRIORITY_MAX)
         if self.queue != "default":
             validate_queue(self.queue)
         if self.run_at is not None and self.delay is not None:
@@ -69,8 +68,10 @@ class JobSpec:
             not isinstance(self.run_at, datetime) or self.run_at.utcoffset() is None
         ):
             raise InvalidInput("'run_at' must be a time with a UTC offset")
+        if self.run_at is not None:
+            _check_run_at(self.run_at)
         if self.delay is not None:
-            _check_number("delay", self.delay, low=0, inclusive=True)
+            _check_seconds("delay", self.delay, low=0, inclusive=True)
         if not isinstance(self.after, tuple):
             raise InvalidInput("'after' must be a list of job ids")
         for job_id in self.after:
@@ -78,9 +79,9 @@ class JobSpec:
         if self.id is not None and self.id in self.after:
             raise InvalidInput(f"job {self.id!r} cannot run after itself")
         if self.backoff_base is not None:
-            _check_number("backoff_base", self.backoff_base, low=1, inclusive=True)
+            _check_backoff_base(self.backoff_base)
         if self.backoff_max is not None:
-            _check_positive("backoff_max", self.backoff_max)
+            _check_seconds("backoff_max", self.backoff_max, low=0, inclusive=False)
         if self.backoff_jitter is not None and self.backoff_jitter not in JITTER_MODES:
             raise InvalidInput(f"'backoff_jitter' must be one of {', '.join(JITTER_MODES)}")
 
@@ -135,8 +136,6 @@ def _duration(name: str) -> Callable[[object], float]:
 
 
 def _after(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
     if not isinstance(value, list):
         raise InvalidInput(f"'after' must be a list of job ids, not {_type_name(value)}")
     return tuple(value)
@@ -218,6 +217,14 @@ def _check_command(command: object) -> None:
         raise InvalidInput("'command' must not contain NUL characters")
     if not command.isascii():
         _check_encodable("command", command)
+    # A character is at most 4 bytes in UTF-8: only long commands need measuring.
+    if len(command) * 4 > limits.MAX_COMMAND_BYTES:
+        size = len(command) if command.isascii() else len(command.encode("utf-8"))
+        if size > limits.MAX_COMMAND_BYTES:
+            raise InvalidInput(
+                f"'command' is {size} bytes; the most a system runs as one argument is "
+                f"{limits.MAX_COMMAND_BYTES} (put a long script in a file and run that)"
+            )
 
 
 def _check_encodable(name: str, text: str) -> None:
@@ -232,25 +239,48 @@ def _check_encodable(name: str, text: str) -> None:
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{name!r} must be an integer, not {_type_name(value)}")
-    if not low <= value <= high:
-        raise InvalidInput(f"{name!r} must be between {low} and {high}, not {value}")
+    problem = limits.int_problem(value, low, high)
+    if problem is not None:
+        shown = _shown(value) if type(value) is int else _type_name(value)
+        raise InvalidInput(f"{name!r} {problem}, not {shown}")
 
 
-def _check_positive(name: str, value: object) -> None:
+def _check_seconds(name: str, value: object, *, low: float, inclusive: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{name!r} must be a number of seconds, not {_type_name(value)}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidInput(f"{name!r} must be a positive number of seconds, not {value}")
+    problem = limits.duration_problem(value, low=low, inclusive=inclusive)
+    if problem is not None:
+        raise InvalidInput(f"{name!r} {problem}, not {_shown(value)}")
 
 
-def _check_number(name: str, value: object, *, low: float, inclusive: bool) -> None:
+def _check_backoff_base(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"{name!r} must be a number, not {_type_name(value)}")
-    if not math.isfinite(value) or (value < low if inclusive else value <= low):
-        op = ">=" if inclusive else ">"
-        raise InvalidInput(f"{name!r} must be a number {op} {low:g}, not {value}")
+        raise InvalidInput(f"'backoff_base' must be a number, not {_type_name(value)}")
+    if not 1 <= value <= limits.MAX_BACKOFF_BASE:  # False for NaN too
+        raise InvalidInput(
+            f"'backoff_base' must be between 1 and {limits.MAX_BACKOFF_BASE:g}, not {_shown(value)}"
+        )
+
+
+def _check_run_at(moment: datetime) -> None:
+    latest = datetime.now(UTC) + timedelta(seconds=limits.MAX_DURATION)
+    try:
+        in_bounds = limits.MIN_RUN_AT <= moment <= latest
+    except OverflowError:  # an offset that moves it past the range of datetimes
+        in_bounds = False
+    if not in_bounds:
+        raise InvalidInput(
+            f"'run_at' must be between {limits.MIN_RUN_AT.year} and 10 years from now, "
+            f"not {moment.isoformat()}"
+        )
+
+
+def _shown(value: object) -> str:
+    """A number as given (shortened: it may have thousands of digits), else its type."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = repr(value)
+        return text if len(text) <= 24 else text[:20] + "…"
+    return _type_name(value)
 
 
 def _type_name(value: object) -> str:

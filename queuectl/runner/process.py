@@ -1,6 +1,6 @@
 """Starting a command's process from the event loop, and hearing what it does.
 
-Where Linux gives pidfds (5.3 and newer), ``os.posix_spawn`` starts ``/bin/sh -c``
+Where Linux gives pidfds (5.3 and newer), ``os.posix_spawn`` starts ``/bin/sh -c --``
 directly from the loop: glibc starts the child with a vfork-like clone, so the loop
 waits only until the child has exec'd, and the call leaves the GIL free meanwhile (the
 store's thread goes on). The child's pidfd and output pipes are then watched through
@@ -87,7 +87,7 @@ def pidfds_work() -> bool:
 
 
 class Spawner:
-    """Starts ``/bin/sh -c COMMAND`` children for one runner's loop.
+    """Starts ``/bin/sh -c -- COMMAND`` children for one runner's loop.
 
     ``env`` is the environment every command gets; each start adds its own variables
     over it. The pidfd way is used where ``pidfds_work()``, unless ``pidfds`` is False.
@@ -128,7 +128,7 @@ class Spawner:
             self._closes = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_descriptors()]
         env = self._env_bytes.copy()
         env.update({os.fsencode(k): os.fsencode(v) for k, v in extra_env.items()})
-        argv = [_SHELL_BYTES, b"-c", os.fsencode(command)]
+        argv = [_SHELL_BYTES, b"-c", b"--", os.fsencode(command)]
         return _PidfdChild.start(readiness, self._devnull, argv, env, events, stdout, self._closes)
 
     def close_watchers(self) -> None:
@@ -319,6 +319,7 @@ class _SubprocessChild(asyncio.SubprocessProtocol):
                 lambda: self,
                 _SHELL,
                 "-c",
+                "--",  # a command starting with '-' is the command, not an option
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,

@@ -105,7 +105,7 @@ def exit_outcome(returncode: int, timed_out: bool, timeout: float | None, tail: 
     reason = describe_exit(returncode)
     error = f"{reason}\n{tail}" if tail else reason
     if returncode < 0:
-        return Outcome(exit_code=None, reason="exit", signal=-returncode, error=error)
+        return Outcome(exit_code=None, reason="signal", signal=-returncode, error=error)
     return Outcome(exit_code=returncode, reason="exit", error=error)
 
 

@@ -53,7 +53,7 @@ def test_config_get_key_prints_the_value_alone(qctl: QueueCtl, key: str) -> None
     assert qctl.ok("config", "get", key) == "7\n"
 
 
-@pytest.mark.parametrize(("key", "shown"), [("backoff_base", "1.5"), ("poll-interval", "0.25")])
+@pytest.mark.parametrize(("key", "shown"), [("backoff_base", "1.5"), ("poll-interval", "0.25s")])
 def test_config_set_accepts_kebab_and_snake_keys(qctl: QueueCtl, key: str, shown: str) -> None:
     qctl.ok("config", "set", key, shown)
 

@@ -48,14 +48,21 @@ def test_help_lists_every_command(qctl: QueueCtl) -> None:
     assert listed == COMMANDS
 
 
-def test_demo_script_runs_the_seed_flow(qctl: QueueCtl) -> None:
+def test_demo_script_runs_the_seed_flow_and_removes_its_home(
+    qctl: QueueCtl, tmp_path: Path
+) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     env = {**qctl.cli.env, "PATH": f"{SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"}
+    del env["QUEUECTL_HOME"]  # the demo makes its own, in TMPDIR (the store stays ours)
+    env["TMPDIR"] = str(temporary)
 
     result = subprocess.run(
         ["bash", str(DEMO)], capture_output=True, text=True, env=env, timeout=120
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert list(temporary.iterdir()) == []
     assert_no_traceback(result.stdout + result.stderr)
     out = result.stdout
     assert "  completed: 4\n  failed: 0\n  dead: 2\n" in out

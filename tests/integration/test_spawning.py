@@ -187,3 +187,16 @@ async def test_the_environment_keeps_undecodable_bytes(spawner: Spawner, tmp_pat
     events, _ = await run(spawner, f'printf %s "$NAME" > {out}', {"NAME": value})
     assert events.returncode == 0
     assert out.read_bytes() == b"caf\xe9"
+
+
+async def test_a_command_starting_with_a_dash_is_the_command_not_an_option_of_sh(
+    spawner: Spawner, tmp_path: Path
+) -> None:
+    tool = tmp_path / "-greet"
+    tool.write_text("#!/bin/sh\necho hello\n")
+    tool.chmod(0o755)
+    events, _ = await run(spawner, "-greet", {"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert (events.returncode, events.text(1)) == (0, "hello\n")
+    events, _ = await run(spawner, "-n")  # sh's own option, were it read as one
+    assert events.returncode == 127
+    assert "-n: not found" in events.text(2)

@@ -10,8 +10,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from queuectl.cli.render import status_json, status_text, write_job_stream
-from queuectl.domain.models import Job, JobState, RunnerInfo, from_epoch, iso
+from queuectl.cli.render import (
+    end_text,
+    job_details,
+    job_row,
+    status_json,
+    status_text,
+    write_job_stream,
+)
+from queuectl.domain.errors import QueuectlError
+from queuectl.domain.models import Attempt, Job, JobState, RunnerInfo, from_epoch, iso
 from tests.helpers import EPOCH, job_record, runner_info
 
 COUNTS = {
@@ -175,3 +183,69 @@ async def test_job_stream_as_table_has_a_header_and_a_row_per_job() -> None:
 def test_runner_info_json_has_utc_times() -> None:
     info: RunnerInfo = runner_info("r", EPOCH, pid=1, host="h")
     assert info.to_dict()["heartbeat_at"] == "2023-11-14T22:13:20.000Z"
+
+
+ESC = "\x1b[2J"
+
+
+def test_a_table_row_escapes_control_characters_and_keeps_unicode() -> None:
+    job = make_job("a", command=f"echo {ESC} héllo", last_error=f"boom{ESC}\r日本")
+    for error in (False, True):
+        row = job_row(job, error=error)
+        assert "\x1b" not in row
+        assert "\r" not in row
+    assert job_row(job).endswith("echo \\x1b[2J héllo")
+    assert job_row(job, error=True).endswith("boom\\x1b[2J\\x0d日本")
+
+
+def test_show_escapes_control_characters_line_by_line() -> None:
+    job = make_job("a", command=f"printf {ESC}\necho two", last_error=f"first{ESC}\nsecond\x07")
+    text = job_details(job, [])
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "command:    printf \\x1b[2J\n            echo two" in text
+    assert "last error: first\\x1b[2J\n            second\\x07" in text
+
+
+def test_json_output_keeps_the_text_as_it_is() -> None:
+    job = make_job("a", command=f"echo {ESC}")
+    assert json.loads(json.dumps(job.to_dict(), ensure_ascii=False))["command"] == f"echo {ESC}"
+
+
+async def test_a_row_that_cannot_be_shown_is_reported_and_the_json_still_parses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A time past the last datetime once in UTC (asyncpg reads PostgreSQL's
+    # 'infinity' as datetime.max): nothing may be left half-printed because of it.
+    beyond = datetime.max.replace(tzinfo=timezone(timedelta(hours=-1)))
+    bad = make_job("bad", state=JobState.COMPLETED, updated_at=beyond)
+    jobs = [make_job("a"), bad, make_job("c")]
+    for as_json in (True, False):
+        out = io.StringIO()
+        with pytest.raises(QueuectlError, match="1 job\\(s\\) could not be shown"):
+            await write_job_stream(_jobs(*jobs), as_json=as_json, out=out)
+        if as_json:
+            assert [j["id"] for j in json.loads(out.getvalue())] == ["a", "c"]
+        else:
+            assert [row.split()[0] for row in out.getvalue().splitlines()] == ["ID", "a", "c"]
+        assert capsys.readouterr().err.startswith("queuectl: error: job bad cannot be shown:")
+
+
+@pytest.mark.parametrize(
+    ("reason", "exit_code", "signal", "shown"),
+    [
+        ("exit", 3, None, "exit 3"),
+        ("signal", None, 9, "signal 9"),
+        ("exit", None, 9, "signal 9"),  # as versions before the 'signal' reason recorded it
+        ("timeout", None, 15, "timeout (signal 15)"),
+        ("cancel", None, 15, "cancel (signal 15)"),
+        ("crash", None, None, "crash"),
+    ],
+)
+def test_show_names_how_an_attempt_ended_as_the_runner_lines_do(
+    reason: str, exit_code: int | None, signal: int | None, shown: str
+) -> None:
+    assert end_text(reason, exit_code, signal) == shown
+    attempt = Attempt(1, 1, from_epoch(EPOCH), ended_at=from_epoch(EPOCH + 1))
+    attempt = attempt._replace(reason=reason, exit_code=exit_code, signal=signal)
+    assert f" {shown} " in job_details(make_job("a"), [attempt])
