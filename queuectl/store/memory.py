@@ -27,6 +27,8 @@ from queuectl.store.base import (
     Heartbeat,
     NewJob,
     OutputWrite,
+    RemoveResult,
+    RequeueResult,
     Store,
     Subscription,
     WakeKind,
@@ -93,6 +95,9 @@ class MemoryStore(Store):
             counts.setdefault(job.queue, dict.fromkeys(JobState, 0))[job.state] += 1
         return counts
 
+    async def finished_totals(self) -> dict[tuple[str, str], int]:
+        return dict(self._jobs.finished_totals)
+
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
     ) -> float | None:
@@ -150,6 +155,20 @@ class MemoryStore(Store):
         )
         await self.notify("jobs")
         return job
+
+    async def requeue(self, job_ids: Sequence[str]) -> dict[str, RequeueResult]:
+        now = self.now()
+        results = {job_id: self._jobs.requeue(job_id, now) for job_id in dict.fromkeys(job_ids)}
+        if "requeued" in results.values():
+            await self.notify("jobs")
+        return results
+
+    async def remove(self, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
+        results = {job_id: self._jobs.remove(job_id) for job_id in dict.fromkeys(job_ids)}
+        for job_id, result in results.items():
+            if result == "removed":
+                self._history.forget(job_id)
+        return results
 
     async def purge(
         self,

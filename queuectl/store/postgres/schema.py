@@ -171,6 +171,98 @@ MIGRATIONS: list[list[str]] = [
               AND pg_trigger_depth() = 0)
         EXECUTE FUNCTION {s}.deps_cancel()
         """,
+        # Leaving 'completed' (``retry`` runs the job again) blocks its waiters again,
+        # so ``blocked`` stays the number of a job's dependencies not completed.
+        """
+        CREATE FUNCTION {s}.deps_reopened() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE {s}.jobs SET blocked = blocked + 1
+            WHERE seq IN (SELECT job_seq FROM {s}.deps WHERE dep_seq = NEW.seq);
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER deps_reopened AFTER UPDATE OF state ON {s}.jobs
+        FOR EACH ROW WHEN (OLD.state = 'completed' AND NEW.state <> 'completed')
+        EXECUTE FUNCTION {s}.deps_reopened()
+        """,
+        # Tallies, so that reading them costs the same at any number of jobs. kind
+        # 'state': jobs per (queue, state) now; kind 'finished': outcomes per (queue,
+        # outcome) ever recorded, which purge and retention never lower. Statement
+        # triggers append what each statement changed to tally_deltas (no row is
+        # updated in place, so concurrent runners never wait on one another there);
+        # reads add tallies and tally_deltas, and a runner's upkeep folds the deltas in.
+        """
+        CREATE TABLE {s}.tallies (
+            kind  text   NOT NULL,
+            queue text   NOT NULL,
+            name  text   NOT NULL,
+            n     bigint NOT NULL,
+            PRIMARY KEY (kind, queue, name)
+        )
+        """,
+        """
+        CREATE TABLE {s}.tally_deltas (
+            kind  text   NOT NULL,
+            queue text   NOT NULL,
+            name  text   NOT NULL,
+            n     bigint NOT NULL
+        )
+        """,
+        """
+        CREATE FUNCTION {s}.tallies_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO {s}.tally_deltas
+            SELECT 'state', queue, state, count(*) FROM added GROUP BY queue, state;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER tallies_insert AFTER INSERT ON {s}.jobs
+        REFERENCING NEW TABLE AS added
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_insert()
+        """,
+        """
+        CREATE FUNCTION {s}.tallies_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO {s}.tally_deltas
+            SELECT 'state', queue, state, -count(*) FROM gone GROUP BY queue, state;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER tallies_delete AFTER DELETE ON {s}.jobs
+        REFERENCING OLD TABLE AS gone
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_delete()
+        """,
+        """
+        CREATE FUNCTION {s}.tallies_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO {s}.tally_deltas
+            SELECT 'state', queue, name, sum(n) FROM (
+                SELECT queue, state AS name, -1 AS n FROM old_jobs
+                UNION ALL
+                SELECT queue, state, 1 FROM new_jobs
+            ) AS moves
+            GROUP BY queue, name HAVING sum(n) <> 0
+            UNION ALL
+            SELECT 'finished', a.queue, a.state, count(*)
+            FROM new_jobs AS a JOIN old_jobs AS b ON b.seq = a.seq
+            WHERE a.state <> b.state
+              AND a.state IN ('completed', 'failed', 'dead', 'cancelled')
+            GROUP BY a.queue, a.state;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER tallies_update AFTER UPDATE ON {s}.jobs
+        REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_update()
+        """,
         # One row per claim (the token names it). The claim statement inserts it and the
         # finish statement ends it, as parts of those same single statements (see
         # statements.exchange_sql): only they move a job into and out of processing.

@@ -129,6 +129,57 @@ MIGRATIONS: list[list[str]] = [
             WHERE jobs.seq = r.seq AND jobs.state IN ('pending', 'failed');
         END
         """,
+        # Leaving 'completed' (``retry`` runs the job again) blocks its waiters again,
+        # so ``blocked`` stays the number of a job's dependencies not completed.
+        """
+        CREATE TRIGGER deps_reopened AFTER UPDATE OF state ON jobs
+        WHEN old.state = 'completed' AND new.state <> 'completed'
+        BEGIN
+            UPDATE jobs SET blocked = blocked + 1
+            WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq);
+        END
+        """,
+        # Tallies kept by triggers in the statements that change jobs, so that reading
+        # them costs the same at any number of jobs. kind 'state': jobs per (queue,
+        # state) now; kind 'finished': outcomes per (queue, outcome) ever recorded,
+        # which purge and retention never lower (see docs/architecture.md).
+        """
+        CREATE TABLE tallies (
+            kind  TEXT    NOT NULL,
+            queue TEXT    NOT NULL,
+            name  TEXT    NOT NULL,
+            n     INTEGER NOT NULL,
+            PRIMARY KEY (kind, queue, name)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TRIGGER tallies_insert AFTER INSERT ON jobs
+        BEGIN
+            INSERT INTO tallies VALUES ('state', new.queue, new.state, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END
+        """,
+        """
+        CREATE TRIGGER tallies_delete AFTER DELETE ON jobs
+        BEGIN
+            UPDATE tallies SET n = n - 1
+            WHERE kind = 'state' AND queue = old.queue AND name = old.state;
+        END
+        """,
+        """
+        CREATE TRIGGER tallies_update AFTER UPDATE OF state, queue ON jobs
+        WHEN old.state <> new.state OR old.queue <> new.queue
+        BEGIN
+            UPDATE tallies SET n = n - 1
+            WHERE kind = 'state' AND queue = old.queue AND name = old.state;
+            INSERT INTO tallies VALUES ('state', new.queue, new.state, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+            INSERT INTO tallies SELECT 'finished', new.queue, new.state, 1
+            WHERE new.state IN ('completed', 'failed', 'dead', 'cancelled')
+                AND old.state <> new.state
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END
+        """,
         # One row per claim (the token names it); triggers keep it in step with the
         # jobs row, so claims and batched finishes stay single statements.
         """

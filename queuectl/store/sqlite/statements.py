@@ -32,6 +32,7 @@ __all__ = [
     "EXISTING_ID",
     "EXPIRED",
     "FINISHED_SINCE",
+    "FINISHED_TOTALS",
     "FOUND_IDS",
     "GET",
     "INSERT",
@@ -44,11 +45,14 @@ __all__ = [
     "PRAGMAS",
     "READ_OUTPUT",
     "REGISTER_RUNNER",
+    "REMOVE",
     "RENEW_LEASES",
     "REQUEST_STOP",
+    "REQUEUE",
     "RETRY_DEAD",
     "RUNNABLE",
     "RUNNER_COLUMNS",
+    "STATES_OF",
     "UNREGISTER_RUNNER",
     "USER_VERSION",
     "USE_WAL",
@@ -267,7 +271,9 @@ WHERE id IN (SELECT value FROM json_each(?))
 GET = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
 EXISTING_ID = "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1"
 JOB_EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
-COUNT = "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
+# The tallies the triggers keep (schema.py): no read of the jobs themselves.
+COUNT = "SELECT queue, name, n FROM tallies WHERE kind = 'state' AND n > 0"
+FINISHED_TOTALS = "SELECT queue, name, n FROM tallies WHERE kind = 'finished' AND n > 0"
 
 
 def list_page_sql(*, state: bool, queue: bool) -> str:
@@ -294,6 +300,24 @@ RETRY_DEAD = (
     f"UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now "
     f"WHERE id = :id AND state = 'dead' RETURNING {JOB_COLUMNS}"
 )
+# One job back to pending (``requeue``): unless a dependency ended dead or cancelled,
+# it waits for those not completed (the deps_reopened trigger re-blocks its waiters).
+REQUEUE = """
+UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
+    blocked = (SELECT count(*) FROM deps JOIN jobs AS d ON d.seq = deps.dep_seq
+               WHERE deps.job_seq = jobs.seq AND d.state <> 'completed')
+WHERE id = :id AND state IN ('completed', 'dead', 'cancelled')
+  AND NOT EXISTS (SELECT 1 FROM deps JOIN jobs AS d ON d.seq = deps.dep_seq
+                  WHERE deps.job_seq = jobs.seq AND d.state IN ('dead', 'cancelled'))
+RETURNING id
+"""
+STATES_OF = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+# Finished jobs by id; output, attempts and dependency links go with them (cascade).
+REMOVE = """
+DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))
+  AND state IN ('completed', 'dead', 'cancelled')
+RETURNING id
+"""
 EXPIRED = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND lease_until < ?"
 CLAIMS_OF = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND runner_id = ?"
 
