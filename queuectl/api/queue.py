@@ -151,9 +151,10 @@ class Queue:
         state: JobState | str | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
-        """Jobs oldest first, streamed from the store page by page."""
-        return self.store.list_jobs(state=_state(state), queue=queue, limit=limit)
+        """Jobs oldest first (``newest``: newest first), streamed page by page."""
+        return self.store.list_jobs(state=_state(state), queue=queue, limit=limit, newest=newest)
 
     async def counts(self, *, queue: str | None = None) -> dict[JobState, int]:
         """Jobs per state (all states, zeros included), in one queue or in all."""

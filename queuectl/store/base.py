@@ -177,8 +177,10 @@ class Store(Protocol):
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
-        """Jobs oldest first, fetched in pages so that memory stays flat."""
+        """Jobs oldest first (``newest``: newest first), fetched in pages so that memory
+        stays flat; each page is a range of an index, whatever the number of jobs."""
         ...
 
     async def count_jobs(self) -> dict[str, dict[JobState, int]]:

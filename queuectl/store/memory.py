@@ -80,10 +80,12 @@ class MemoryStore(Store):
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
+        ordered = self._jobs.ordered()
         selected = [
             j
-            for j in self._jobs.ordered()
+            for j in (reversed(ordered) if newest else ordered)
             if (state is None or j.state == state) and (queue is None or j.queue == queue)
         ]
         for job in selected[:limit]:

@@ -147,7 +147,7 @@ async def test_remove_deletes_finished_jobs_only(store: Store) -> None:
     await store.enqueue(
         [new("done"), new("run"), new("wait"), NewJob("w", "true", 3, after=("done",))]
     )
-    done, run = await store.claim("r", 2, 30.0)
+    done, _ = await store.claim("r", 2, 30.0)
     await store.finish([end(done, JobState.COMPLETED)])
     results = await store.remove(["done", "run", "wait", "gone"])
     assert results == {

@@ -62,12 +62,18 @@ async def get(pool: PgPool, q: sql.Render, job_id: str) -> Job:
 
 
 async def list_jobs(
-    pool: PgPool, q: sql.Render, state: JobState | None, queue: str | None, limit: int | None
+    pool: PgPool,
+    q: sql.Render,
+    state: JobState | None,
+    queue: str | None,
+    limit: int | None,
+    *,
+    newest: bool = False,
 ) -> AsyncIterator[Job]:
-    """Jobs oldest first, a page at a time (keyset paging on seq)."""
-    query = q(sql.list_page_sql(state=state is not None, queue=queue is not None))
+    """Jobs oldest (or newest) first, a page at a time (keyset paging on seq)."""
+    query = q(sql.list_page_sql(state=state is not None, queue=queue is not None, newest=newest))
     filters = [v for v in (state, queue) if v is not None]
-    after, left = 0, limit
+    after, left = (sql.SEQ_END if newest else 0), limit
     while left is None or left > 0:
         page = _PAGE if left is None else min(_PAGE, left)
         rows = await pool.fetch(query, after, page, *filters)

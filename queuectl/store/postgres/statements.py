@@ -55,6 +55,7 @@ __all__ = [
     "RUNNER_COLUMNS",
     "SCHEMA_EXISTS",
     "SCHEMA_LEVEL",
+    "SEQ_END",
     "SERVER_TIME",
     "SET_SCHEMA_LEVEL",
     "STATES_OF",
@@ -168,14 +169,22 @@ EXISTING_ID = "SELECT id FROM {s}.jobs WHERE id = ANY($1::text[]) LIMIT 1"
 GET = f"SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs WHERE id = $1"
 
 
-def list_page_sql(*, state: bool, queue: bool) -> str:
+#: Past every seq: where a page of the newest jobs starts.
+SEQ_END = 2**63 - 1
+
+
+def list_page_sql(*, state: bool, queue: bool, newest: bool = False) -> str:
     """A keyset page: $1 the last seq seen, $2 the page size, then the state, the queue.
 
-    With a state, the (state, seq) index serves the filter and the order together.
+    With a state, the (state, seq) index serves the filter and the order together;
+    ``newest`` walks the same index the other way (from ``SEQ_END`` down).
     """
-    where, order = "seq > $1", "seq"
+    where, order = ("seq < $1", "seq DESC") if newest else ("seq > $1", "seq")
     if state:
-        where, order = f"state = $3 AND {where}", "state, seq"
+        where, order = (
+            f"state = $3 AND {where}",
+            f"state DESC, {order}" if newest else f"state, {order}",
+        )
     if queue:
         where += f" AND queue = ${4 if state else 3}"
     return f"SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs WHERE {where} ORDER BY {order} LIMIT $2"

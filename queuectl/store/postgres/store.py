@@ -117,8 +117,9 @@ class PostgresStore(Store):
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
-        return jobs.list_jobs(self._pool, self._q, state, queue, limit)
+        return jobs.list_jobs(self._pool, self._q, state, queue, limit, newest=newest)
 
     async def count_jobs(self) -> dict[str, dict[JobState, int]]:
         return await jobs.count_jobs(self._pool, self._q)

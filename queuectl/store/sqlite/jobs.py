@@ -43,11 +43,16 @@ async def get(db: SQLiteConnection, job_id: str) -> Job:
 
 
 async def list_jobs(
-    db: SQLiteConnection, state: JobState | None, queue: str | None, limit: int | None
+    db: SQLiteConnection,
+    state: JobState | None,
+    queue: str | None,
+    limit: int | None,
+    *,
+    newest: bool = False,
 ) -> AsyncIterator[Job]:
-    """Jobs oldest first, a page at a time (keyset paging on seq)."""
-    query = sql.list_page_sql(state=state is not None, queue=queue is not None)
-    after, left = 0, limit
+    """Jobs oldest (or newest) first, a page at a time (keyset paging on seq)."""
+    query = sql.list_page_sql(state=state is not None, queue=queue is not None, newest=newest)
+    after, left = (sql.SEQ_END if newest else 0), limit
     while left is None or left > 0:
         page = _PAGE if left is None else min(_PAGE, left)
         params = {"after": after, "state": state, "queue": queue, "page": page}

@@ -52,6 +52,7 @@ __all__ = [
     "RETRY_DEAD",
     "RUNNABLE",
     "RUNNER_COLUMNS",
+    "SEQ_END",
     "STATES_OF",
     "UNREGISTER_RUNNER",
     "USER_VERSION",
@@ -276,12 +277,20 @@ COUNT = "SELECT queue, name, n FROM tallies WHERE kind = 'state' AND n > 0"
 FINISHED_TOTALS = "SELECT queue, name, n FROM tallies WHERE kind = 'finished' AND n > 0"
 
 
-def list_page_sql(*, state: bool, queue: bool) -> str:
-    """A keyset page: ``:after`` the last seq seen, ``:page`` its size, then the filters."""
+#: Past every seq: where a page of the newest jobs starts.
+SEQ_END = 2**63 - 1
+
+
+def list_page_sql(*, state: bool, queue: bool, newest: bool = False) -> str:
+    """A keyset page: ``:after`` the last seq seen, ``:page`` its size, then the filters.
+
+    ``newest`` walks the same index the other way (from ``SEQ_END`` down).
+    """
     where = ("" if not state else " AND state = :state") + (
         "" if not queue else " AND queue = :queue"
     )
-    return f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE seq > :after{where} ORDER BY seq LIMIT :page"
+    seq, order = ("seq < :after", "seq DESC") if newest else ("seq > :after", "seq")
+    return f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE {seq}{where} ORDER BY {order} LIMIT :page"
 
 
 def next_run_at_sql(
