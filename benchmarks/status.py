@@ -10,13 +10,12 @@ so the counts the store keeps are built by its own triggers as they would be by 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 
 from benchmarks.harness import Context, Param, Sizes, queuectl_argv, timed_run
 from benchmarks.report import Goal, Report, Row
-from benchmarks.seed import create_store
+from benchmarks.seed import create_store, insert_rows
 
 __all__ = ["NAME", "PARAMS", "run"]
 
@@ -64,17 +63,6 @@ def _status_ms(ctx: Context, empty: Store, full: Store, runs: int) -> tuple[floa
     return min(times[0]), min(times[1])
 
 
-def _fill_sqlite(path: Path, count: int) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(_SQLITE_FILL, {"count": count, "now": time.time()})
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-
-
 async def _fill_postgres(url: str, count: int) -> None:
     import asyncpg
 
@@ -85,7 +73,7 @@ async def _fill_postgres(url: str, count: int) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(_PG_FILL.replace("INTO jobs", "INTO queuectl.jobs"), count)
-        await conn.execute("ANALYZE queuectl.jobs")
+        await conn.execute("VACUUM (FREEZE, ANALYZE) queuectl.jobs")  # no autovacuum later
     finally:
         await conn.close()
 
@@ -109,7 +97,7 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
     empty, full = ctx.home("status-empty"), ctx.home("status-full")
     create_store(empty)
     ctx.log(f"status: filling an SQLite store with {jobs:,} jobs")
-    _fill_sqlite(create_store(full), jobs)
+    insert_rows(create_store(full), _SQLITE_FILL, {"count": jobs, "now": time.time()})
     floor, figure = _status_ms(ctx, (empty, None), (full, None), runs)
     _row(report, "sqlite", jobs, figure, floor)
     _postgres(ctx, jobs, runs, report)

@@ -6,11 +6,15 @@ as ``error:`` lines on stderr, and the exit code is 1 when any was refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+
+if TYPE_CHECKING:
+    from queuectl.api.queue import Queue
 
 #: The most ids one call takes (a script with more calls again).
 MAX_IDS = 10_000
@@ -29,13 +33,26 @@ def _checked(job_ids: Sequence[str]) -> list[str]:
     return unique
 
 
-def _report(problems: list[str]) -> None:
+def _report(results: Mapping[str, str], done: str, refused: Callable[[str], str]) -> None:
+    """A line per job: ``done`` ones on stdout, the others' problems (``refused`` of the
+    id; "missing" ones named unknown) as ``error:`` lines, and exit 1 if any."""
     from queuectl.domain.errors import QueuectlError
 
+    problems = []
+    for job_id, result in results.items():
+        if result == done:
+            click.echo(f"{job_id}: {_DONE[done]}")
+        elif result == "missing":
+            problems.append(f"no job with id {job_id!r}")
+        else:
+            problems.append(refused(job_id))
     for problem in problems[:-1]:
         click.echo(f"queuectl: error: {problem}", err=True)
     if problems:
         raise QueuectlError(problems[-1])
+
+
+_DONE = {"requeued": "pending again (attempts reset)", "removed": "removed"}
 
 
 @click.command()
@@ -50,24 +67,19 @@ async def retry(ctx: Context, job_ids: tuple[str, ...]) -> None:
     Pending and running jobs are left alone (exit 1).
     """
     ids = _checked(job_ids)
-    problems = []
     async with ctx.queue() as queue:
         results = await queue.requeue(ids)
-        for job_id in ids:
-            result = results[job_id]
-            if result == "requeued":
-                click.echo(f"{job_id}: pending again (attempts reset)")
-            elif result == "missing":
-                problems.append(f"no job with id {job_id!r}")
-            elif result == "blocked":
-                problems.append(
-                    f"job {job_id!r} runs after a job that is dead or cancelled; "
-                    "retry that one first"
-                )
-            else:
-                state = (await queue.get(job_id)).state.value
-                problems.append(f"job {job_id!r} is {state}, not finished; left alone")
-    _report(problems)
+        states = await _states(queue, results)
+    blocked = "runs after a job that is dead or cancelled; retry that one first"
+    _report(
+        {i: results[i] for i in ids},
+        "requeued",
+        lambda i: (
+            f"job {i!r} {blocked}"
+            if results[i] == "blocked"
+            else f"job {i!r} is {states[i]}, not finished; left alone"
+        ),
+    )
 
 
 @click.command()
@@ -79,16 +91,20 @@ async def rm(ctx: Context, job_ids: tuple[str, ...]) -> None:
     them first.
     """
     ids = _checked(job_ids)
-    problems = []
     async with ctx.queue() as queue:
         results = await queue.remove(ids)
-        for job_id in ids:
-            result = results[job_id]
-            if result == "removed":
-                click.echo(f"{job_id}: removed")
-            elif result == "missing":
-                problems.append(f"no job with id {job_id!r}")
-            else:
-                state = (await queue.get(job_id)).state.value
-                problems.append(f"job {job_id!r} is {state}; cancel it first")
-    _report(problems)
+        states = await _states(queue, results)
+    _report(
+        {i: results[i] for i in ids},
+        "removed",
+        lambda i: f"job {i!r} is {states[i]}; cancel it first",
+    )
+
+
+async def _states(queue: Queue, results: Mapping[str, str]) -> dict[str, str]:
+    """The states of the "unfinished" jobs, to name them in the errors."""
+    return {
+        job_id: (await queue.get(job_id)).state.value
+        for job_id, result in results.items()
+        if result == "unfinished"
+    }

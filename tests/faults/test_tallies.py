@@ -59,12 +59,12 @@ async def _real_counts(cli: CLI, tmp_path: Path) -> dict[tuple[str, JobState], i
     if cli.db.startswith("postgres"):
         import asyncpg
 
-        conn = await asyncpg.connect(pgsupport.PG_URL)
+        pg = await asyncpg.connect(pgsupport.PG_URL)
         try:
             schema = '"' + pgsupport.schema_for(tmp_path) + '".'
-            rows = [tuple(r) for r in await conn.fetch(query.format(s=schema))]
+            rows = [tuple(r) for r in await pg.fetch(query.format(s=schema))]
         finally:
-            await conn.close()
+            await pg.close()
     else:
         with sqlite3.connect(cli.db) as conn:
             rows = conn.execute(query.format(s="")).fetchall()
