@@ -241,19 +241,20 @@ MIGRATIONS: list[list[str]] = [
         """
         CREATE FUNCTION {s}.tallies_update() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
+            -- One pass: each row whose state changed moves one job from its old
+            -- (queue, state) to its new one, and counts an outcome if it is one.
             INSERT INTO {s}.tally_deltas
-            SELECT 'state', queue, name, sum(n) FROM (
-                SELECT queue, state AS name, -1 AS n FROM old_jobs
-                UNION ALL
-                SELECT queue, state, 1 FROM new_jobs
-            ) AS moves
-            GROUP BY queue, name HAVING sum(n) <> 0
-            UNION ALL
-            SELECT 'finished', a.queue, a.state, count(*)
-            FROM new_jobs AS a JOIN old_jobs AS b ON b.seq = a.seq
-            WHERE a.state <> b.state
-              AND a.state IN ('completed', 'failed', 'dead', 'cancelled')
-            GROUP BY a.queue, a.state;
+            SELECT m.kind, m.queue, m.name, sum(m.n)
+            FROM old_jobs AS o JOIN new_jobs AS a ON a.seq = o.seq
+            CROSS JOIN LATERAL (VALUES
+                ('state', o.queue, o.state, -1),
+                ('state', a.queue, a.state, 1),
+                ('finished', a.queue, CASE WHEN a.state IN
+                    ('completed', 'failed', 'dead', 'cancelled') THEN a.state END, 1)
+            ) AS m (kind, queue, name, n)
+            WHERE (o.state <> a.state OR o.queue <> a.queue) AND m.name IS NOT NULL
+              AND (m.kind = 'state' OR o.state <> a.state)
+            GROUP BY m.kind, m.queue, m.name HAVING sum(m.n) <> 0;
             RETURN NULL;
         END
         $$
