@@ -5,9 +5,14 @@ after every kind of change."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+
+import pytest
 
 from queuectl.domain.models import JobState
 from queuectl.store import Finish, NewJob, Store
+from tests import pgsupport
+from tests.conftest import store_url
 from tests.helpers import EPOCH, Clock, utc
 from tests.store.test_contract import claim_one, end, new
 
@@ -159,3 +164,38 @@ async def test_remove_deletes_finished_jobs_only(store: Store) -> None:
     assert [j.id async for j in store.list_jobs()] == ["run", "wait", "w"]
     assert (await store.get("w")).blocked == 0  # its dependency had completed
     assert await counted(store) == await actual(store)
+
+
+def test_sqlite_counts_never_read_the_jobs() -> None:
+    import sqlite3
+
+    from queuectl.store.sqlite import statements as sql
+    from queuectl.store.sqlite.schema import MIGRATIONS
+
+    with sqlite3.connect(":memory:") as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        for query in (sql.COUNT, sql.FINISHED_TOTALS):
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + query)]
+            assert plan, query
+            assert not any("jobs" in step for step in plan), plan
+
+
+@pytest.mark.postgres
+async def test_postgres_counts_never_read_the_jobs(tmp_path: Path) -> None:
+    import asyncpg
+
+    from queuectl.store import open_store
+    from queuectl.store.postgres import statements as sql
+
+    store = await open_store(store_url("postgres", tmp_path))
+    await store.close()
+    schema = '"' + pgsupport.schema_for(tmp_path) + '"'
+    conn = await asyncpg.connect(pgsupport.PG_URL)
+    try:
+        rows = await conn.fetch("EXPLAIN " + sql.render(sql.TALLIES, schema), "state")
+    finally:
+        await conn.close()
+    plan = "\n".join(row[0] for row in rows)
+    assert "tallies" in plan, plan
+    assert " on jobs" not in plan, plan
