@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from queuectl.domain.errors import DuplicateJob
 from queuectl.domain.models import (
+    FINISHED_STATES,
     RUNNABLE_STATES,
     Attempt,
     Job,
@@ -36,6 +37,7 @@ __all__ = [
     "claim_by_exchange",
     "duplicate_in_batch",
     "finish_by_exchange",
+    "requeue_refused",
     "requeued",
     "runnable_at_once",
 ]
@@ -127,6 +129,14 @@ def duplicate_in_batch(ids: Sequence[str]) -> DuplicateJob:
             return DuplicateJob(job_id, "it appears twice in this batch")
         seen.add(job_id)
     return DuplicateJob(ids[0], "the store refused it as a duplicate")
+
+
+def requeue_refused(state: JobState | None) -> RequeueResult:
+    """Why ``requeue`` left a job alone, from its state (None: there is no such job): a
+    finished one was refused for its dependencies."""
+    if state is None:
+        return "missing"
+    return "blocked" if state in FINISHED_STATES else "unfinished"
 
 
 def requeued(finishes: Sequence[Finish], *, at_once: bool = False) -> bool:

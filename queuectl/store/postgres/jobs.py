@@ -18,7 +18,7 @@ import asyncpg
 
 from queuectl.domain.errors import InvalidState, JobNotFound, StoreError
 from queuectl.domain.models import FINISHED_STATES, Job, JobState
-from queuectl.store.base import CancelResult, RemoveResult, RequeueResult
+from queuectl.store.base import CancelResult, RemoveResult, RequeueResult, requeue_refused
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import At
 from queuectl.store.postgres.connection import Conn
@@ -176,14 +176,7 @@ async def requeue(
         states = {r["id"]: JobState(r["state"]) for r in rows}
         for job_id in ids:
             if job_id not in results:
-                state = states.get(job_id)
-                results[job_id] = (
-                    "missing"
-                    if state is None
-                    else "blocked"
-                    if state in FINISHED_STATES
-                    else "unfinished"
-                )
+                results[job_id] = requeue_refused(states.get(job_id))
         return results
 
     return await pool.run(op)

@@ -11,8 +11,8 @@ import json
 from collections.abc import AsyncIterator, Sequence
 
 from queuectl.domain.errors import InvalidState, JobNotFound
-from queuectl.domain.models import FINISHED_STATES, Job, JobState
-from queuectl.store.base import CancelResult, RemoveResult, RequeueResult
+from queuectl.domain.models import Job, JobState
+from queuectl.store.base import CancelResult, RemoveResult, RequeueResult, requeue_refused
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn, SQLiteConnection
 from queuectl.store.sqlite.rows import job_from_row
@@ -104,19 +104,13 @@ async def requeue(
             if await conn.execute_fetchall(sql.REQUEUE, {"now": now, "id": job_id}):
                 results[job_id] = "requeued"
         found = await conn.execute_fetchall(sql.STATES_OF, (json.dumps(list(job_ids)),))
-        states = {row[0]: row[1] for row in found}
+        states = {row[0]: JobState(row[1]) for row in found}
         for job_id in job_ids:
             if job_id not in results:
-                results[job_id] = _refused(states.get(job_id))
+                results[job_id] = requeue_refused(states.get(job_id))
         return results
 
     return await db.transaction(run)
-
-
-def _refused(state: str | None) -> RequeueResult:
-    if state is None:
-        return "missing"
-    return "blocked" if JobState(state) in FINISHED_STATES else "unfinished"
 
 
 async def remove(db: SQLiteConnection, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
