@@ -112,10 +112,14 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX deps_job ON {s}.deps (job_seq)",
         # Dependencies resolve inside the statement that changes a job's state (a batch
         # of finishes, on any host), so no separate step exists that a crash could skip.
+        # A job that completes unblocks its waiters by one; one that leaves 'completed'
+        # (``retry`` runs it again) blocks them again: ``blocked`` stays the number of
+        # a job's dependencies not completed.
         """
         CREATE FUNCTION {s}.deps_completed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            UPDATE {s}.jobs SET blocked = blocked - 1
+            UPDATE {s}.jobs
+            SET blocked = blocked + CASE WHEN NEW.state = 'completed' THEN -1 ELSE 1 END
             WHERE seq IN (SELECT job_seq FROM {s}.deps WHERE dep_seq = NEW.seq);
             RETURN NULL;
         END
@@ -123,7 +127,7 @@ MIGRATIONS: list[list[str]] = [
         """,
         """
         CREATE TRIGGER deps_completed AFTER UPDATE OF state ON {s}.jobs
-        FOR EACH ROW WHEN (NEW.state = 'completed' AND OLD.state <> 'completed')
+        FOR EACH ROW WHEN ((NEW.state = 'completed') <> (OLD.state = 'completed'))
         EXECUTE FUNCTION {s}.deps_completed()
         """,
         # A job that ended dead or cancelled cancels every job waiting on it, directly
@@ -171,22 +175,6 @@ MIGRATIONS: list[list[str]] = [
               AND pg_trigger_depth() = 0)
         EXECUTE FUNCTION {s}.deps_cancel()
         """,
-        # Leaving 'completed' (``retry`` runs the job again) blocks its waiters again,
-        # so ``blocked`` stays the number of a job's dependencies not completed.
-        """
-        CREATE FUNCTION {s}.deps_reopened() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            UPDATE {s}.jobs SET blocked = blocked + 1
-            WHERE seq IN (SELECT job_seq FROM {s}.deps WHERE dep_seq = NEW.seq);
-            RETURN NULL;
-        END
-        $$
-        """,
-        """
-        CREATE TRIGGER deps_reopened AFTER UPDATE OF state ON {s}.jobs
-        FOR EACH ROW WHEN (OLD.state = 'completed' AND NEW.state <> 'completed')
-        EXECUTE FUNCTION {s}.deps_reopened()
-        """,
         # Tallies, so that reading them costs the same at any number of jobs. kind
         # 'state': jobs per (queue, state) now; kind 'finished': outcomes per (queue,
         # outcome) ever recorded, which purge and retention never lower. Statement
@@ -210,33 +198,28 @@ MIGRATIONS: list[list[str]] = [
             n     bigint NOT NULL
         )
         """,
+        # Inserted jobs count up, deleted ones down (both triggers name their rows
+        # ``changed``).
         """
-        CREATE FUNCTION {s}.tallies_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION {s}.tallies_rows() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             INSERT INTO {s}.tally_deltas
-            SELECT 'state', queue, state, count(*) FROM added GROUP BY queue, state;
+            SELECT 'state', queue, state,
+                   CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END * count(*)
+            FROM changed GROUP BY queue, state;
             RETURN NULL;
         END
         $$
         """,
         """
         CREATE TRIGGER tallies_insert AFTER INSERT ON {s}.jobs
-        REFERENCING NEW TABLE AS added
-        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_insert()
-        """,
-        """
-        CREATE FUNCTION {s}.tallies_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO {s}.tally_deltas
-            SELECT 'state', queue, state, -count(*) FROM gone GROUP BY queue, state;
-            RETURN NULL;
-        END
-        $$
+        REFERENCING NEW TABLE AS changed
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_rows()
         """,
         """
         CREATE TRIGGER tallies_delete AFTER DELETE ON {s}.jobs
-        REFERENCING OLD TABLE AS gone
-        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_delete()
+        REFERENCING OLD TABLE AS changed
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_rows()
         """,
         """
         CREATE FUNCTION {s}.tallies_update() RETURNS trigger LANGUAGE plpgsql AS $$

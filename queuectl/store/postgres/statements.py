@@ -266,7 +266,7 @@ WHERE deps.job_seq = (SELECT seq FROM {s}.jobs WHERE id = $1)
 ORDER BY d.seq FOR SHARE OF d
 """
 # $1 now, $2 id, $3 op id. Back to pending unless a dependency ended dead or cancelled;
-# it waits for those not completed (the deps_reopened trigger re-blocks its waiters).
+# it waits for those not completed (the deps_completed trigger re-blocks its waiters).
 REQUEUE = """
 UPDATE {s}.jobs AS j SET state = 'pending', attempts = 0, run_at = {now},
     updated_at = {now}, op_id = $3,

@@ -85,11 +85,15 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX deps_job ON deps (job_seq)",
         # Dependencies resolve inside the statement that finishes a job, so they hold
         # across runners and hosts without a separate step that a crash could skip.
+        # A job that completes unblocks its waiters by one; one that leaves 'completed'
+        # (``retry`` runs it again) blocks them again: ``blocked`` stays the number of
+        # a job's dependencies not completed.
         """
         CREATE TRIGGER deps_completed AFTER UPDATE OF state ON jobs
-        WHEN new.state = 'completed' AND old.state <> 'completed'
+        WHEN (new.state = 'completed') <> (old.state = 'completed')
         BEGIN
-            UPDATE jobs SET blocked = blocked - 1
+            UPDATE jobs
+            SET blocked = blocked + CASE WHEN new.state = 'completed' THEN -1 ELSE 1 END
             WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq);
         END
         """,
@@ -127,16 +131,6 @@ MIGRATIONS: list[list[str]] = [
                 GROUP BY x.seq
             ) AS r
             WHERE jobs.seq = r.seq AND jobs.state IN ('pending', 'failed');
-        END
-        """,
-        # Leaving 'completed' (``retry`` runs the job again) blocks its waiters again,
-        # so ``blocked`` stays the number of a job's dependencies not completed.
-        """
-        CREATE TRIGGER deps_reopened AFTER UPDATE OF state ON jobs
-        WHEN old.state = 'completed' AND new.state <> 'completed'
-        BEGIN
-            UPDATE jobs SET blocked = blocked + 1
-            WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq);
         END
         """,
         # Tallies kept by triggers in the statements that change jobs, so that reading

@@ -310,7 +310,7 @@ RETRY_DEAD = (
     f"WHERE id = :id AND state = 'dead' RETURNING {JOB_COLUMNS}"
 )
 # One job back to pending (``requeue``): unless a dependency ended dead or cancelled,
-# it waits for those not completed (the deps_reopened trigger re-blocks its waiters).
+# it waits for those not completed (the deps_completed trigger re-blocks its waiters).
 REQUEUE = """
 UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
     blocked = (SELECT count(*) FROM deps JOIN jobs AS d ON d.seq = deps.dep_seq
