@@ -32,6 +32,7 @@ from benchmarks import (
     peers,
     postgres,
     sleep_bound,
+    status,
 )
 from benchmarks.harness import DEFAULT_PG_URL, BenchError, Context, Param, Sizes
 from benchmarks.report import Report
@@ -54,7 +55,18 @@ BENCHMARKS = {
     b.name: b
     for b in map(
         _benchmark,
-        [dispatch, sleep_bound, overhead, depth, latency, enqueue, memory, peers, postgres],
+        [
+            dispatch,
+            sleep_bound,
+            overhead,
+            depth,
+            latency,
+            enqueue,
+            memory,
+            peers,
+            postgres,
+            status,
+        ],
     )
 }
 

@@ -22,7 +22,7 @@ from benchmarks.overhead import measure_queue
 from benchmarks.report import Goal, Report, Row
 from benchmarks.seed import enqueue_via_api
 
-__all__ = ["NAME", "PARAMS", "run"]
+__all__ = ["NAME", "PARAMS", "database", "reachable", "run"]
 
 NAME = "postgres"
 PARAMS = {
@@ -101,14 +101,21 @@ def _pgqueuer(ctx: Context, sizes: Sizes) -> float | None:
     return max(values)
 
 
-def run(ctx: Context, sizes: Sizes, report: Report) -> None:
+def reachable(ctx: Context) -> str | None:
+    """Why the PostgreSQL rows cannot run here, or None when they can."""
     try:
         asyncio.run(_admin(ctx.pg_url, "SELECT 1"))
     except ImportError:
-        report.skip(NAME, "asyncpg is not installed (pip install 'queuectl[postgres]')")
-        return
+        return "asyncpg is not installed (pip install 'queuectl[postgres]')"
     except Exception as exc:  # any failure to reach the server means: skip
-        report.skip(NAME, f"no PostgreSQL server at {ctx.pg_url}: {exc}")
+        return f"no PostgreSQL server at {ctx.pg_url}: {exc}"
+    return None
+
+
+def run(ctx: Context, sizes: Sizes, report: Report) -> None:
+    reason = reachable(ctx)
+    if reason is not None:
+        report.skip(NAME, reason)
         return
     peer = _pgqueuer(ctx, sizes)
     batch = sizes.integer("pgqueuer_batch")

@@ -16,6 +16,7 @@ __all__ = [
     "counts_via_api",
     "create_store",
     "enqueue_via_api",
+    "insert_rows",
     "state_counts",
 ]
 
@@ -78,12 +79,16 @@ def add_pending(path: Path, count: int, command: str = "true") -> None:
 
 def add_history(path: Path, count: int) -> None:
     """``count`` completed jobs, as a long-lived queue accumulates them."""
-    if count <= 0:
-        return
+    if count > 0:
+        insert_rows(path, _HISTORY, {"count": count, "now": time.time()})
+
+
+def insert_rows(path: Path, statement: str, params: dict[str, object]) -> None:
+    """Run one INSERT in its own transaction, then checkpoint the log away."""
     conn = _connect(path)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(_HISTORY, {"count": count, "now": time.time()})
+        conn.execute(statement, params)
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:

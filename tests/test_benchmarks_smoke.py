@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 TINY = [
-    "--only=dispatch,sleep,overhead,depth,enqueue",
+    "--only=dispatch,sleep,overhead,depth,enqueue,status",
     "--size=dispatch.jobs=20",
     "--size=dispatch.counts=2",
     "--size=dispatch.floor_jobs=20",
@@ -25,6 +25,8 @@ TINY = [
     "--size=depth.count=4",
     "--size=enqueue.runs=1",
     "--size=enqueue.bulk=20",
+    "--size=status.jobs=100",
+    "--size=status.runs=1",
 ]
 
 
@@ -41,7 +43,7 @@ def test_benchmarks_print_their_table(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("benchmark"))
     assert header.split()[:5] == ["benchmark", "case", "figure", "floor", "ratio"]
-    for name in ("dispatch", "sleep", "overhead", "depth", "enqueue"):
+    for name in ("dispatch", "sleep", "overhead", "depth", "enqueue", "status"):
         assert any(line.startswith(name + " ") for line in lines), name
     assert "spawn methods" in result.stdout
     # The ratio's floor is the screen's best, run again beside each worker run.

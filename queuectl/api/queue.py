@@ -26,7 +26,7 @@ from queuectl.domain.spec import JobSpec, parse_spec
 from queuectl.host.config_file import load_settings
 from queuectl.host.paths import default_db_url, ensure_home, resolve_home
 from queuectl.store import NewJob, Store, open_store, sqlite_path
-from queuectl.store.base import CancelResult
+from queuectl.store.base import CancelResult, RemoveResult, RequeueResult
 
 if TYPE_CHECKING:  # the runner's modules load only when a runner is made
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner
@@ -158,9 +158,10 @@ class Queue:
         state: JobState | str | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
-        """Jobs oldest first, streamed from the store page by page."""
-        return self.store.list_jobs(state=_state(state), queue=queue, limit=limit)
+        """Jobs oldest first (``newest``: newest first), streamed page by page."""
+        return self.store.list_jobs(state=_state(state), queue=queue, limit=limit, newest=newest)
 
     async def counts(self, *, queue: str | None = None) -> dict[JobState, int]:
         """Jobs per state (all states, zeros included), in one queue or in all."""
@@ -175,6 +176,12 @@ class Queue:
     async def queue_counts(self) -> dict[str, dict[JobState, int]]:
         """Jobs per state in each queue that has any."""
         return dict(sorted((await self.store.count_jobs()).items()))
+
+    async def finished_totals(self) -> dict[tuple[str, str], int]:
+        """Outcomes ever recorded per (queue, outcome): "completed", "failed" (an attempt
+        failed, a retry is scheduled), "dead" or "cancelled". They only grow: purge,
+        retention and ``remove`` leave them (see ``Store.finished_totals``)."""
+        return dict(sorted((await self.store.finished_totals()).items()))
 
     async def purge(
         self,
@@ -211,6 +218,14 @@ class Queue:
     async def retry(self, job_id: str) -> Job:
         """Give a dead job a fresh start: pending now, attempts reset to 0."""
         return await self.store.retry_dead(job_id)
+
+    async def requeue(self, job_ids: Iterable[str]) -> dict[str, RequeueResult]:
+        """Run finished jobs (completed, dead or cancelled) again; see ``Store.requeue``."""
+        return await self.store.requeue(list(dict.fromkeys(job_ids)))
+
+    async def remove(self, job_ids: Iterable[str]) -> dict[str, RemoveResult]:
+        """Delete finished jobs with their output and history; see ``Store.remove``."""
+        return await self.store.remove(list(dict.fromkeys(job_ids)))
 
     # -- inspection and control -----------------------------------------------
     async def attempts(self, job_id: str) -> list[Attempt]:

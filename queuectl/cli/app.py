@@ -56,6 +56,8 @@ COMMANDS = {
     "list": ("queuectl.cli.jobs", "list_jobs"),
     "logs": ("queuectl.cli.logs", "logs"),
     "purge": ("queuectl.cli.purge", "purge"),
+    "retry": ("queuectl.cli.finished", "retry"),
+    "rm": ("queuectl.cli.finished", "rm"),
     "show": ("queuectl.cli.show", "show"),
     "status": ("queuectl.cli.status", "status"),
     "wait": ("queuectl.cli.control", "wait"),

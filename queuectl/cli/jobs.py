@@ -66,16 +66,22 @@ def _read_lines(source: str) -> list[str]:
 @click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
 @click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only jobs of this queue.")
 @click.option("--limit", type=COUNT, help="At most this many jobs.")
+@click.option("--newest", is_flag=True, help="Newest first (with --limit: the latest jobs).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_context
 async def list_jobs(
-    ctx: Context, state: str | None, queue_name: str | None, limit: int | None, as_json: bool
+    ctx: Context,
+    state: str | None,
+    queue_name: str | None,
+    limit: int | None,
+    newest: bool,
+    as_json: bool,
 ) -> None:
     """List jobs, oldest first. WHEN is when a waiting job runs, else its last change."""
     from queuectl.cli.render import write_job_stream
 
     async with ctx.queue() as queue:
-        jobs = queue.jobs(state=state, queue=queue_name, limit=limit)
+        jobs = queue.jobs(state=state, queue=queue_name, limit=limit, newest=newest)
         count = await write_job_stream(jobs, as_json=as_json)
     if not count and not as_json:
         click.echo("no jobs" + (f" in state {state}" if state else ""), err=True)

@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from queuectl.domain.errors import DuplicateJob
 from queuectl.domain.models import (
+    FINISHED_STATES,
     RUNNABLE_STATES,
     Attempt,
     Job,
@@ -22,23 +23,36 @@ from queuectl.domain.models import (
 )
 
 __all__ = [
+    "OUTCOMES",
     "CancelResult",
     "Finish",
     "Heartbeat",
     "NewJob",
     "OutputWrite",
+    "RemoveResult",
+    "RequeueResult",
     "Store",
     "Subscription",
     "WakeKind",
     "claim_by_exchange",
     "duplicate_in_batch",
     "finish_by_exchange",
+    "requeue_refused",
     "requeued",
     "runnable_at_once",
 ]
 
 #: What ``cancel`` did to one job.
 CancelResult = Literal["cancelled", "requested", "finished", "missing"]
+#: What ``requeue`` did to one job: "unfinished" (pending, failed or processing) and
+#: "blocked" (it runs after a job that is dead or cancelled) were left alone.
+RequeueResult = Literal["requeued", "unfinished", "blocked", "missing"]
+#: What ``remove`` did to one job ("unfinished": left alone).
+RemoveResult = Literal["removed", "unfinished", "missing"]
+#: The outcomes ``finished_totals`` counts: the states an attempt or a cancel ends in.
+#: "failed" is an attempt that failed with a retry scheduled; a job whose last attempt
+#: fails counts as "dead" only.
+OUTCOMES = ("completed", "failed", "dead", "cancelled")
 
 
 class NewJob(NamedTuple):
@@ -119,6 +133,14 @@ def duplicate_in_batch(ids: Sequence[str]) -> DuplicateJob:
     return DuplicateJob(ids[0], "the store refused it as a duplicate")
 
 
+def requeue_refused(state: JobState | None) -> RequeueResult:
+    """Why ``requeue`` left a job alone, from its state (None: there is no such job): a
+    finished one was refused for its dependencies."""
+    if state is None:
+        return "missing"
+    return "blocked" if state in FINISHED_STATES else "unfinished"
+
+
 def requeued(finishes: Sequence[Finish], *, at_once: bool = False) -> bool:
     """Whether a batch of finishes puts a job back in the queue (``at_once``: runnable
     now, with no backoff): other runners should look, or the exchange claim again."""
@@ -167,12 +189,27 @@ class Store(Protocol):
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
-        """Jobs oldest first, fetched in pages so that memory stays flat."""
+        """Jobs oldest first (``newest``: newest first), fetched in pages so that memory
+        stays flat; each page is a range of an index, whatever the number of jobs."""
         ...
 
     async def count_jobs(self) -> dict[str, dict[JobState, int]]:
-        """Jobs per queue and state (every state present in each queue, zeros included)."""
+        """Jobs per queue and state (every state present in each queue, zeros included).
+
+        Kept up to date by the statements that change jobs, so that a call costs the
+        same at a million jobs as at none (``status`` reads it on every refresh).
+        """
+        ...
+
+    async def finished_totals(self) -> dict[tuple[str, str], int]:
+        """Outcomes ever recorded per (queue, outcome), ``OUTCOMES`` (absent: none).
+
+        Counted in the transaction that records each outcome, and never lowered:
+        purge, retention and ``remove`` leave them, so they suit monotonic counters.
+        A job run again (``requeue``, ``retry_dead``) counts each of its outcomes.
+        """
         ...
 
     async def next_run_at(
@@ -227,6 +264,20 @@ class Store(Protocol):
 
         JobNotFound if absent; InvalidState if it is not dead.
         """
+        ...
+
+    async def requeue(self, job_ids: Sequence[str]) -> dict[str, RequeueResult]:
+        """Move finished jobs (completed, dead or cancelled) back to pending, runnable
+        now, with attempts reset; in the order given, in one transaction. Their attempt
+        history stays. A job waits again for its dependencies not completed; one whose
+        dependency is dead or cancelled is left alone ("blocked"). Running a completed
+        job again makes the jobs waiting on it wait for it again.
+        """
+        ...
+
+    async def remove(self, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
+        """Delete finished jobs with their output and history, as ``purge`` does; leave
+        unfinished ones alone. ``finished_totals`` keeps counting them."""
         ...
 
     async def purge(

@@ -27,6 +27,8 @@ from queuectl.store.base import (
     Heartbeat,
     NewJob,
     OutputWrite,
+    RemoveResult,
+    RequeueResult,
     Store,
     Subscription,
     WakeKind,
@@ -78,10 +80,12 @@ class MemoryStore(Store):
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
+        ordered = self._jobs.ordered()
         selected = [
             j
-            for j in self._jobs.ordered()
+            for j in (reversed(ordered) if newest else ordered)
             if (state is None or j.state == state) and (queue is None or j.queue == queue)
         ]
         for job in selected[:limit]:
@@ -92,6 +96,9 @@ class MemoryStore(Store):
         for job in self._jobs:
             counts.setdefault(job.queue, dict.fromkeys(JobState, 0))[job.state] += 1
         return counts
+
+    async def finished_totals(self) -> dict[tuple[str, str], int]:
+        return dict(self._jobs.finished_totals)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
@@ -150,6 +157,20 @@ class MemoryStore(Store):
         )
         await self.notify("jobs")
         return job
+
+    async def requeue(self, job_ids: Sequence[str]) -> dict[str, RequeueResult]:
+        now = self.now()
+        results = {job_id: self._jobs.requeue(job_id, now) for job_id in dict.fromkeys(job_ids)}
+        if "requeued" in results.values():
+            await self.notify("jobs")
+        return results
+
+    async def remove(self, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
+        results = {job_id: self._jobs.remove(job_id) for job_id in dict.fromkeys(job_ids)}
+        for job_id, result in results.items():
+            if result == "removed":
+                self._history.forget(job_id)
+        return results
 
     async def purge(
         self,

@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterator, Sequence
 
 from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.domain.models import FINISHED_STATES, RUNNABLE_STATES, Job, JobState, from_epoch
-from queuectl.store.base import CancelResult, Finish, NewJob
+from queuectl.store.base import (
+    OUTCOMES,
+    CancelResult,
+    Finish,
+    NewJob,
+    RemoveResult,
+    RequeueResult,
+)
 
 __all__ = ["JobTable"]
 
@@ -27,6 +34,8 @@ class JobTable:
         self._counter = itertools.count(1)
         #: dependency id -> ids of the jobs waiting for it
         self._waiters: dict[str, set[str]] = {}
+        #: (queue, outcome) -> outcomes ever recorded (``Store.finished_totals``)
+        self.finished_totals: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self._jobs.values())
@@ -90,6 +99,8 @@ class JobTable:
         changes.setdefault("updated_at", from_epoch(self._clock()))
         new = job._replace(**changes)  # type: ignore[arg-type]
         self._jobs[job.id] = new
+        if new.state != job.state and new.state.value in OUTCOMES:
+            self.finished_totals[new.queue, new.state.value] += 1
         return new
 
     def set_state(self, job: Job, state: JobState, **changes: object) -> None:
@@ -101,6 +112,9 @@ class JobTable:
         new = self.update(job, state=state, **changes)
         if state == job.state:
             return
+        if job.state == JobState.COMPLETED:  # run again: its waiters wait for it again
+            for waiter in self._waiting_on(job.id):
+                self.update(waiter, blocked=waiter.blocked + 1, updated_at=waiter.updated_at)
         if state == JobState.COMPLETED:
             for waiter in self._waiting_on(job.id):
                 self.update(waiter, blocked=waiter.blocked - 1, updated_at=waiter.updated_at)
@@ -222,9 +236,40 @@ class JobTable:
             )
         ][:limit]
         for job_id in doomed:
-            del self._jobs[job_id]
-            self._waiters.pop(job_id, None)
+            self._delete(job_id)
         return doomed
+
+    def requeue(self, job_id: str, now: float) -> RequeueResult:
+        """One finished job back to pending, as ``Store.requeue`` says."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return "missing"
+        if job.state not in FINISHED_STATES:
+            return "unfinished"
+        deps = [self._jobs[d] for d in dict.fromkeys(job.after) if d in self._jobs]
+        if any(d.state in (JobState.DEAD, JobState.CANCELLED) for d in deps):
+            return "blocked"
+        self.set_state(
+            job,
+            JobState.PENDING,
+            attempts=0,
+            run_at=from_epoch(now),
+            blocked=sum(d.state != JobState.COMPLETED for d in deps),
+        )
+        return "requeued"
+
+    def remove(self, job_id: str) -> RemoveResult:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return "missing"
+        if job.state not in FINISHED_STATES:
+            return "unfinished"
+        self._delete(job_id)
+        return "removed"
+
+    def _delete(self, job_id: str) -> None:
+        del self._jobs[job_id]
+        self._waiters.pop(job_id, None)
 
     def processing(self) -> list[Job]:
         return [j for j in self._jobs.values() if j.state == JobState.PROCESSING]

@@ -20,6 +20,8 @@ COMMANDS = [
     "list",
     "logs",
     "purge",
+    "retry",
+    "rm",
     "show",
     "status",
     "wait",

@@ -331,3 +331,31 @@ async def test_schemas_keep_queues_apart(pg_url: str) -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_folding_the_tally_deltas_keeps_the_counts(
+    pg_store: PostgresStore, admin: Admin, schema: str
+) -> None:
+    await pg_store.enqueue([new(f"j{i}") for i in range(5)])
+    claimed = await pg_store.claim("r", 3, 30.0)
+    await pg_store.finish([Finish(j.id, j.token, JobState.COMPLETED) for j in claimed[:2]])
+    await pg_store.finish([Finish(claimed[2].id, claimed[2].token, JobState.FAILED)])
+    counts, finished = await pg_store.count_jobs(), await pg_store.finished_totals()
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".tally_deltas') > 0
+    maintain = asyncio.create_task(pg_store.maintain())
+    try:
+        await eventually(
+            lambda: admin.fetchval(f'SELECT count(*) = 0 FROM "{schema}".tally_deltas'),
+            what="the deltas folded",
+        )
+    finally:
+        maintain.cancel()
+    assert await pg_store.count_jobs() == counts
+    assert (
+        await pg_store.finished_totals()
+        == finished
+        == {
+            ("default", "completed"): 2,
+            ("default", "failed"): 1,
+        }
+    )

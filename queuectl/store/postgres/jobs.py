@@ -9,14 +9,16 @@ commit with them.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
-from queuectl.domain.errors import InvalidState, JobNotFound
+from queuectl.domain.errors import InvalidState, JobNotFound, StoreError
 from queuectl.domain.models import FINISHED_STATES, Job, JobState
-from queuectl.store.base import CancelResult
+from queuectl.store.base import CancelResult, RemoveResult, RequeueResult, requeue_refused
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import At
 from queuectl.store.postgres.connection import Conn
@@ -24,18 +26,28 @@ from queuectl.store.postgres.pool import PgPool
 from queuectl.store.postgres.rows import job_from_row
 
 __all__ = [
+    "FOLD_INTERVAL",
     "cancel",
     "claims_of",
     "count_jobs",
     "expired_claims",
+    "finished_totals",
+    "fold_loop",
+    "fold_tallies",
     "get",
     "list_jobs",
     "next_run_at",
     "purge",
+    "remove",
+    "requeue",
     "retry_dead",
 ]
 
 _PAGE = 500
+#: Seconds between two folds of the tallies' deltas by a runner.
+FOLD_INTERVAL = 1.0
+
+log = logging.getLogger("queuectl.runner")
 
 
 def _op_id() -> int:
@@ -50,12 +62,18 @@ async def get(pool: PgPool, q: sql.Render, job_id: str) -> Job:
 
 
 async def list_jobs(
-    pool: PgPool, q: sql.Render, state: JobState | None, queue: str | None, limit: int | None
+    pool: PgPool,
+    q: sql.Render,
+    state: JobState | None,
+    queue: str | None,
+    limit: int | None,
+    *,
+    newest: bool = False,
 ) -> AsyncIterator[Job]:
-    """Jobs oldest first, a page at a time (keyset paging on seq)."""
-    query = q(sql.list_page_sql(state=state is not None, queue=queue is not None))
+    """Jobs oldest (or newest) first, a page at a time (keyset paging on seq)."""
+    query = q(sql.list_page_sql(state=state is not None, queue=queue is not None, newest=newest))
     filters = [v for v in (state, queue) if v is not None]
-    after, left = 0, limit
+    after, left = (sql.SEQ_END if newest else 0), limit
     while left is None or left > 0:
         page = _PAGE if left is None else min(_PAGE, left)
         rows = await pool.fetch(query, after, page, *filters)
@@ -70,11 +88,32 @@ async def list_jobs(
 
 async def count_jobs(pool: PgPool, q: sql.Render) -> dict[str, dict[JobState, int]]:
     counts: dict[str, dict[JobState, int]] = {}
-    for row in await pool.fetch(q(sql.COUNT)):
-        counts.setdefault(row["queue"], dict.fromkeys(JobState, 0))[JobState(row["state"])] = row[
-            "count"
-        ]
+    for queue, state, n in await pool.fetch(q(sql.TALLIES), "state"):
+        counts.setdefault(queue, dict.fromkeys(JobState, 0))[JobState(state)] = n
     return counts
+
+
+async def finished_totals(pool: PgPool, q: sql.Render) -> dict[tuple[str, str], int]:
+    return {
+        (queue, outcome): n for queue, outcome, n in await pool.fetch(q(sql.TALLIES), "finished")
+    }
+
+
+async def fold_tallies(pool: PgPool, q: sql.Render) -> None:
+    """Fold the deltas the triggers appended into the tallies (repeatable: a retry
+    after a lost reply folds what is left)."""
+    await pool.fetch(q(sql.FOLD_TALLIES))
+
+
+async def fold_loop(pool: PgPool, q: sql.Render) -> None:
+    """Fold every ``FOLD_INTERVAL`` while a runner runs, so that a read of the tallies
+    adds up a few deltas only; a failed fold is tried at the next turn."""
+    while True:
+        await asyncio.sleep(FOLD_INTERVAL)
+        try:
+            await fold_tallies(pool, q)
+        except StoreError as exc:
+            log.warning("folding the job counts failed, trying again later: %s", exc)
 
 
 async def next_run_at(
@@ -109,6 +148,48 @@ async def retry_dead(pool: PgPool, q: sql.Render, at: At, job_id: str) -> Job:
         job = await get(pool, q, job_id)
         raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
     return job_from_row(row)
+
+
+async def requeue(
+    pool: PgPool, q: sql.Render, at: At, job_ids: Sequence[str]
+) -> dict[str, RequeueResult]:
+    """Each job in turn in one transaction (a dependency named before its waiter counts
+    as pending), stamped with an op id, and the runners notified with the commit."""
+    ids = list(dict.fromkeys(job_ids))
+    op_id = _op_id()
+
+    async def op(conn: Conn, retrying: bool) -> dict[str, RequeueResult]:
+        results: dict[str, RequeueResult] = {}
+        if retrying:
+            rows = await conn.fetch(q(sql.REQUEUED_BY_OP), ids, op_id)
+            results.update(dict.fromkeys((r["id"] for r in rows), "requeued"))
+        async with conn.transaction():
+            for job_id in ids:
+                if job_id in results:
+                    continue
+                await conn.fetch(q(sql.LOCK_OWN_DEPS), job_id)
+                if await conn.fetchrow(q(sql.REQUEUE), at(), job_id, op_id) is not None:
+                    results[job_id] = "requeued"
+            if "requeued" in results.values():
+                await conn.execute(sql.NOTIFY, pool.target.channel, "jobs")
+        rows = await conn.fetch(q(sql.STATES_OF), ids)
+        states = {r["id"]: JobState(r["state"]) for r in rows}
+        for job_id in ids:
+            if job_id not in results:
+                results[job_id] = requeue_refused(states.get(job_id))
+        return results
+
+    return await pool.run(op)
+
+
+async def remove(pool: PgPool, q: sql.Render, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
+    """One statement. After a lost reply the try again finds the removed jobs gone, and
+    says they are missing."""
+    ids = list(dict.fromkeys(job_ids))
+    results: dict[str, RemoveResult] = dict.fromkeys(ids, "missing")
+    for row in await pool.fetch(q(sql.REMOVE), ids):
+        results[row["id"]] = "removed" if row["removed"] else "unfinished"
+    return results
 
 
 async def purge(

@@ -112,10 +112,14 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX deps_job ON {s}.deps (job_seq)",
         # Dependencies resolve inside the statement that changes a job's state (a batch
         # of finishes, on any host), so no separate step exists that a crash could skip.
+        # A job that completes unblocks its waiters by one; one that leaves 'completed'
+        # (``retry`` runs it again) blocks them again: ``blocked`` stays the number of
+        # a job's dependencies not completed.
         """
         CREATE FUNCTION {s}.deps_completed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            UPDATE {s}.jobs SET blocked = blocked - 1
+            UPDATE {s}.jobs
+            SET blocked = blocked + CASE WHEN NEW.state = 'completed' THEN -1 ELSE 1 END
             WHERE seq IN (SELECT job_seq FROM {s}.deps WHERE dep_seq = NEW.seq);
             RETURN NULL;
         END
@@ -123,7 +127,7 @@ MIGRATIONS: list[list[str]] = [
         """,
         """
         CREATE TRIGGER deps_completed AFTER UPDATE OF state ON {s}.jobs
-        FOR EACH ROW WHEN (NEW.state = 'completed' AND OLD.state <> 'completed')
+        FOR EACH ROW WHEN ((NEW.state = 'completed') <> (OLD.state = 'completed'))
         EXECUTE FUNCTION {s}.deps_completed()
         """,
         # A job that ended dead or cancelled cancels every job waiting on it, directly
@@ -170,6 +174,78 @@ MIGRATIONS: list[list[str]] = [
         WHEN (NEW.state IN ('dead', 'cancelled') AND OLD.state NOT IN ('dead', 'cancelled')
               AND pg_trigger_depth() = 0)
         EXECUTE FUNCTION {s}.deps_cancel()
+        """,
+        # Tallies, so that reading them costs the same at any number of jobs. kind
+        # 'state': jobs per (queue, state) now; kind 'finished': outcomes per (queue,
+        # outcome) ever recorded, which purge and retention never lower. Statement
+        # triggers append what each statement changed to tally_deltas (no row is
+        # updated in place, so concurrent runners never wait on one another there);
+        # reads add tallies and tally_deltas, and a runner's upkeep folds the deltas in.
+        """
+        CREATE TABLE {s}.tallies (
+            kind  text   NOT NULL,
+            queue text   NOT NULL,
+            name  text   NOT NULL,
+            n     bigint NOT NULL,
+            PRIMARY KEY (kind, queue, name)
+        )
+        """,
+        """
+        CREATE TABLE {s}.tally_deltas (
+            kind  text   NOT NULL,
+            queue text   NOT NULL,
+            name  text   NOT NULL,
+            n     bigint NOT NULL
+        )
+        """,
+        # Inserted jobs count up, deleted ones down (both triggers name their rows
+        # ``changed``).
+        """
+        CREATE FUNCTION {s}.tallies_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO {s}.tally_deltas
+            SELECT 'state', queue, state,
+                   CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END * count(*)
+            FROM changed GROUP BY queue, state;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER tallies_insert AFTER INSERT ON {s}.jobs
+        REFERENCING NEW TABLE AS changed
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_rows()
+        """,
+        """
+        CREATE TRIGGER tallies_delete AFTER DELETE ON {s}.jobs
+        REFERENCING OLD TABLE AS changed
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_rows()
+        """,
+        """
+        CREATE FUNCTION {s}.tallies_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            -- One pass: each row whose state changed moves one job from its old
+            -- (queue, state) to its new one, and counts an outcome if it is one.
+            INSERT INTO {s}.tally_deltas
+            SELECT m.kind, m.queue, m.name, sum(m.n)
+            FROM old_jobs AS o JOIN new_jobs AS a ON a.seq = o.seq
+            CROSS JOIN LATERAL (VALUES
+                ('state', o.queue, o.state, -1),
+                ('state', a.queue, a.state, 1),
+                ('finished', a.queue, CASE WHEN a.state IN
+                    ('completed', 'failed', 'dead', 'cancelled') THEN a.state END, 1)
+            ) AS m (kind, queue, name, n)
+            WHERE (o.state <> a.state OR o.queue <> a.queue) AND m.name IS NOT NULL
+              AND (m.kind = 'state' OR o.state <> a.state)
+            GROUP BY m.kind, m.queue, m.name HAVING sum(m.n) <> 0;
+            RETURN NULL;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER tallies_update AFTER UPDATE ON {s}.jobs
+        REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+        FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_update()
         """,
         # One row per claim (the token names it). The claim statement inserts it and the
         # finish statement ends it, as parts of those same single statements (see

@@ -23,7 +23,6 @@ __all__ = [
     "CANCEL",
     "CANCELLED_BY_OP",
     "CLAIMS_OF",
-    "COUNT",
     "COUNT_BLOCKED",
     "CREATE_SCHEMA",
     "ENQUEUE",
@@ -32,28 +31,36 @@ __all__ = [
     "EXISTING_ID",
     "EXPIRED",
     "FINISHED_SINCE",
+    "FOLD_TALLIES",
     "GET",
     "HEARTBEAT",
     "JOB_COLUMNS",
     "LINK_DEPS",
     "LIST_RUNNERS",
     "LOCK_DEPS",
+    "LOCK_OWN_DEPS",
     "LOCK_SCHEMA",
     "NOTIFY",
     "PING",
     "PURGE",
     "READ_OUTPUT",
     "REGISTER",
+    "REMOVE",
     "REQUEST_STOP",
+    "REQUEUE",
+    "REQUEUED_BY_OP",
     "RETRIED_BY_OP",
     "RETRY_DEAD",
     "RUNNABLE",
     "RUNNER_COLUMNS",
     "SCHEMA_EXISTS",
     "SCHEMA_LEVEL",
+    "SEQ_END",
     "SERVER_TIME",
     "SET_SCHEMA_LEVEL",
+    "STATES_OF",
     "TABLE_EXISTS",
+    "TALLIES",
     "UNREGISTER",
     "UNSET_SCHEMA_LEVEL",
     "WRITE_OUTPUT",
@@ -162,20 +169,46 @@ EXISTING_ID = "SELECT id FROM {s}.jobs WHERE id = ANY($1::text[]) LIMIT 1"
 GET = f"SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs WHERE id = $1"
 
 
-def list_page_sql(*, state: bool, queue: bool) -> str:
+#: Past every seq: where a page of the newest jobs starts.
+SEQ_END = 2**63 - 1
+
+
+def list_page_sql(*, state: bool, queue: bool, newest: bool = False) -> str:
     """A keyset page: $1 the last seq seen, $2 the page size, then the state, the queue.
 
-    With a state, the (state, seq) index serves the filter and the order together.
+    With a state, the (state, seq) index serves the filter and the order together;
+    ``newest`` walks the same index the other way (from ``SEQ_END`` down).
     """
-    where, order = "seq > $1", "seq"
+    where, order = ("seq < $1", "seq DESC") if newest else ("seq > $1", "seq")
     if state:
-        where, order = f"state = $3 AND {where}", "state, seq"
+        where, order = (
+            f"state = $3 AND {where}",
+            f"state DESC, {order}" if newest else f"state, {order}",
+        )
     if queue:
         where += f" AND queue = ${4 if state else 3}"
     return f"SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs WHERE {where} ORDER BY {order} LIMIT $2"
 
 
-COUNT = "SELECT queue, state, count(*) FROM {s}.jobs GROUP BY queue, state"
+# The tallies the triggers keep (schema.py), $1 their kind: the folded rows plus the
+# deltas not folded yet, so no read of the jobs themselves.
+TALLIES = """
+SELECT queue, name, sum(n)::bigint AS n FROM (
+    SELECT queue, name, n FROM {s}.tallies WHERE kind = $1
+    UNION ALL
+    SELECT queue, name, n FROM {s}.tally_deltas WHERE kind = $1
+) AS t
+GROUP BY queue, name HAVING sum(n) > 0
+"""
+# The deltas into the tallies, in one statement: a reader sees them either side.
+# Sorted, so that two folds lock the tallies' rows in the same order.
+FOLD_TALLIES = """
+WITH moved AS (DELETE FROM {s}.tally_deltas RETURNING kind, queue, name, n)
+INSERT INTO {s}.tallies (kind, queue, name, n)
+SELECT kind, queue, name, sum(n) FROM moved GROUP BY kind, queue, name
+ORDER BY kind, queue, name
+ON CONFLICT (kind, queue, name) DO UPDATE SET n = {s}.tallies.n + excluded.n
+"""
 
 
 def next_run_at_sql(states: list[str], *, queues: bool) -> str:
@@ -224,6 +257,40 @@ WHERE id = $2 AND state = 'dead'
 RETURNING seq, {JOB_COLUMNS}
 """
 RETRIED_BY_OP = f"SELECT seq, {JOB_COLUMNS} FROM {{s}}.jobs WHERE id = $1 AND op_id = $2"
+
+# ``requeue``, one job at a time ($2 its id): first its dependencies' rows are locked
+# (shared), so none can finish between the count of those not completed and the commit.
+LOCK_OWN_DEPS = """
+SELECT d.seq FROM {s}.deps JOIN {s}.jobs AS d ON d.seq = deps.dep_seq
+WHERE deps.job_seq = (SELECT seq FROM {s}.jobs WHERE id = $1)
+ORDER BY d.seq FOR SHARE OF d
+"""
+# $1 now, $2 id, $3 op id. Back to pending unless a dependency ended dead or cancelled;
+# it waits for those not completed (the deps_completed trigger re-blocks its waiters).
+REQUEUE = """
+UPDATE {s}.jobs AS j SET state = 'pending', attempts = 0, run_at = {now},
+    updated_at = {now}, op_id = $3,
+    blocked = (SELECT count(*) FROM {s}.deps JOIN {s}.jobs AS d ON d.seq = deps.dep_seq
+               WHERE deps.job_seq = j.seq AND d.state <> 'completed')
+WHERE j.id = $2 AND j.state IN ('completed', 'dead', 'cancelled')
+  AND NOT EXISTS (SELECT 1 FROM {s}.deps JOIN {s}.jobs AS d ON d.seq = deps.dep_seq
+                  WHERE deps.job_seq = j.seq AND d.state IN ('dead', 'cancelled'))
+RETURNING j.id
+"""
+REQUEUED_BY_OP = "SELECT id FROM {s}.jobs WHERE id = ANY($1::text[]) AND op_id = $2"
+STATES_OF = "SELECT id, state FROM {s}.jobs WHERE id = ANY($1::text[])"
+# Finished jobs by id, and the states of the others; output, attempts and dependency
+# links go with them (cascade).
+REMOVE = """
+WITH found AS (
+    SELECT seq, id, state FROM {s}.jobs WHERE id = ANY($1::text[]) ORDER BY seq FOR UPDATE
+), gone AS (
+    DELETE FROM {s}.jobs WHERE seq IN (
+        SELECT seq FROM found WHERE state IN ('completed', 'dead', 'cancelled'))
+    RETURNING id
+)
+SELECT id, id IN (SELECT id FROM gone) AS removed FROM found
+"""
 
 # $1 now
 EXPIRED = f"""

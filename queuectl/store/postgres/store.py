@@ -33,6 +33,8 @@ from queuectl.store.base import (
     Heartbeat,
     NewJob,
     OutputWrite,
+    RemoveResult,
+    RequeueResult,
     Store,
     Subscription,
     WakeKind,
@@ -115,11 +117,15 @@ class PostgresStore(Store):
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
-        return jobs.list_jobs(self._pool, self._q, state, queue, limit)
+        return jobs.list_jobs(self._pool, self._q, state, queue, limit, newest=newest)
 
     async def count_jobs(self) -> dict[str, dict[JobState, int]]:
         return await jobs.count_jobs(self._pool, self._q)
+
+    async def finished_totals(self) -> dict[tuple[str, str], int]:
+        return await jobs.finished_totals(self._pool, self._q)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
@@ -170,6 +176,12 @@ class PostgresStore(Store):
 
     async def retry_dead(self, job_id: str) -> Job:
         return await jobs.retry_dead(self._pool, self._q, self._clock.at, job_id)
+
+    async def requeue(self, job_ids: Sequence[str]) -> dict[str, RequeueResult]:
+        return await jobs.requeue(self._pool, self._q, self._clock.at, job_ids)
+
+    async def remove(self, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
+        return await jobs.remove(self._pool, self._q, job_ids)
 
     async def purge(
         self,
@@ -233,4 +245,6 @@ class PostgresStore(Store):
 
     # -- upkeep -------------------------------------------------------------
     async def maintain(self) -> None:
-        return  # the server vacuums and checkpoints on its own
+        """Fold the tallies' deltas now and then (the server vacuums and checkpoints on
+        its own), until cancelled."""
+        await jobs.fold_loop(self._pool, self._q)

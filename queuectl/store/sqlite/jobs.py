@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from queuectl.domain.errors import InvalidState, JobNotFound
 from queuectl.domain.models import Job, JobState
-from queuectl.store.base import CancelResult
+from queuectl.store.base import CancelResult, RemoveResult, RequeueResult, requeue_refused
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn, SQLiteConnection
 from queuectl.store.sqlite.rows import job_from_row
@@ -22,10 +22,13 @@ __all__ = [
     "claims_of",
     "count_jobs",
     "expired_claims",
+    "finished_totals",
     "get",
     "list_jobs",
     "next_run_at",
     "purge",
+    "remove",
+    "requeue",
     "retry_dead",
 ]
 
@@ -40,11 +43,16 @@ async def get(db: SQLiteConnection, job_id: str) -> Job:
 
 
 async def list_jobs(
-    db: SQLiteConnection, state: JobState | None, queue: str | None, limit: int | None
+    db: SQLiteConnection,
+    state: JobState | None,
+    queue: str | None,
+    limit: int | None,
+    *,
+    newest: bool = False,
 ) -> AsyncIterator[Job]:
-    """Jobs oldest first, a page at a time (keyset paging on seq)."""
-    query = sql.list_page_sql(state=state is not None, queue=queue is not None)
-    after, left = 0, limit
+    """Jobs oldest (or newest) first, a page at a time (keyset paging on seq)."""
+    query = sql.list_page_sql(state=state is not None, queue=queue is not None, newest=newest)
+    after, left = (sql.SEQ_END if newest else 0), limit
     while left is None or left > 0:
         page = _PAGE if left is None else min(_PAGE, left)
         params = {"after": after, "state": state, "queue": queue, "page": page}
@@ -65,6 +73,10 @@ async def count_jobs(db: SQLiteConnection) -> dict[str, dict[JobState, int]]:
     return counts
 
 
+async def finished_totals(db: SQLiteConnection) -> dict[tuple[str, str], int]:
+    return {(queue, outcome): n for queue, outcome, n in await db.fetch(sql.FINISHED_TOTALS)}
+
+
 async def next_run_at(
     db: SQLiteConnection, states: frozenset[JobState], queues: Sequence[str] | None
 ) -> float | None:
@@ -79,6 +91,40 @@ async def retry_dead(db: SQLiteConnection, now: float, job_id: str) -> Job:
         job = await get(db, job_id)
         raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
     return job_from_row(rows[0])
+
+
+async def requeue(
+    db: SQLiteConnection, now: float, job_ids: Sequence[str]
+) -> dict[str, RequeueResult]:
+    """Each job in turn, so that a dependency named before its waiter counts as pending."""
+
+    async def run(conn: Conn) -> dict[str, RequeueResult]:
+        results: dict[str, RequeueResult] = {}
+        for job_id in job_ids:
+            if await conn.execute_fetchall(sql.REQUEUE, {"now": now, "id": job_id}):
+                results[job_id] = "requeued"
+        found = await conn.execute_fetchall(sql.STATES_OF, (json.dumps(list(job_ids)),))
+        states = {row[0]: JobState(row[1]) for row in found}
+        for job_id in job_ids:
+            if job_id not in results:
+                results[job_id] = requeue_refused(states.get(job_id))
+        return results
+
+    return await db.transaction(run)
+
+
+async def remove(db: SQLiteConnection, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
+    ids = json.dumps(list(job_ids))
+
+    async def run(conn: Conn) -> dict[str, RemoveResult]:
+        found = await conn.execute_fetchall(sql.FOUND_IDS, (ids,))
+        removed = await conn.execute_fetchall(sql.REMOVE, (ids,))
+        results: dict[str, RemoveResult] = dict.fromkeys(job_ids, "missing")
+        results.update(dict.fromkeys((row[0] for row in found), "unfinished"))
+        results.update(dict.fromkeys((row[0] for row in removed), "removed"))
+        return results
+
+    return await db.transaction(run)
 
 
 async def purge(

@@ -85,11 +85,15 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX deps_job ON deps (job_seq)",
         # Dependencies resolve inside the statement that finishes a job, so they hold
         # across runners and hosts without a separate step that a crash could skip.
+        # A job that completes unblocks its waiters by one; one that leaves 'completed'
+        # (``retry`` runs it again) blocks them again: ``blocked`` stays the number of
+        # a job's dependencies not completed.
         """
         CREATE TRIGGER deps_completed AFTER UPDATE OF state ON jobs
-        WHEN new.state = 'completed' AND old.state <> 'completed'
+        WHEN (new.state = 'completed') <> (old.state = 'completed')
         BEGIN
-            UPDATE jobs SET blocked = blocked - 1
+            UPDATE jobs
+            SET blocked = blocked + CASE WHEN new.state = 'completed' THEN -1 ELSE 1 END
             WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq);
         END
         """,
@@ -127,6 +131,47 @@ MIGRATIONS: list[list[str]] = [
                 GROUP BY x.seq
             ) AS r
             WHERE jobs.seq = r.seq AND jobs.state IN ('pending', 'failed');
+        END
+        """,
+        # Tallies kept by triggers in the statements that change jobs, so that reading
+        # them costs the same at any number of jobs. kind 'state': jobs per (queue,
+        # state) now; kind 'finished': outcomes per (queue, outcome) ever recorded,
+        # which purge and retention never lower (see docs/architecture.md).
+        """
+        CREATE TABLE tallies (
+            kind  TEXT    NOT NULL,
+            queue TEXT    NOT NULL,
+            name  TEXT    NOT NULL,
+            n     INTEGER NOT NULL,
+            PRIMARY KEY (kind, queue, name)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TRIGGER tallies_insert AFTER INSERT ON jobs
+        BEGIN
+            INSERT INTO tallies VALUES ('state', new.queue, new.state, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        END
+        """,
+        """
+        CREATE TRIGGER tallies_delete AFTER DELETE ON jobs
+        BEGIN
+            UPDATE tallies SET n = n - 1
+            WHERE kind = 'state' AND queue = old.queue AND name = old.state;
+        END
+        """,
+        """
+        CREATE TRIGGER tallies_update AFTER UPDATE OF state, queue ON jobs
+        WHEN old.state <> new.state OR old.queue <> new.queue
+        BEGIN
+            UPDATE tallies SET n = n - 1
+            WHERE kind = 'state' AND queue = old.queue AND name = old.state;
+            INSERT INTO tallies VALUES ('state', new.queue, new.state, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+            INSERT INTO tallies SELECT 'finished', new.queue, new.state, 1
+            WHERE new.state IN ('completed', 'failed', 'dead', 'cancelled')
+                AND old.state <> new.state
+            ON CONFLICT DO UPDATE SET n = n + 1;
         END
         """,
         # One row per claim (the token names it); triggers keep it in step with the

@@ -32,6 +32,7 @@ __all__ = [
     "EXISTING_ID",
     "EXPIRED",
     "FINISHED_SINCE",
+    "FINISHED_TOTALS",
     "FOUND_IDS",
     "GET",
     "INSERT",
@@ -44,11 +45,15 @@ __all__ = [
     "PRAGMAS",
     "READ_OUTPUT",
     "REGISTER_RUNNER",
+    "REMOVE",
     "RENEW_LEASES",
     "REQUEST_STOP",
+    "REQUEUE",
     "RETRY_DEAD",
     "RUNNABLE",
     "RUNNER_COLUMNS",
+    "SEQ_END",
+    "STATES_OF",
     "UNREGISTER_RUNNER",
     "USER_VERSION",
     "USE_WAL",
@@ -267,15 +272,25 @@ WHERE id IN (SELECT value FROM json_each(?))
 GET = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
 EXISTING_ID = "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1"
 JOB_EXISTS = "SELECT 1 FROM jobs WHERE id = ?"
-COUNT = "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
+# The tallies the triggers keep (schema.py): no read of the jobs themselves.
+COUNT = "SELECT queue, name, n FROM tallies WHERE kind = 'state' AND n > 0"
+FINISHED_TOTALS = "SELECT queue, name, n FROM tallies WHERE kind = 'finished' AND n > 0"
 
 
-def list_page_sql(*, state: bool, queue: bool) -> str:
-    """A keyset page: ``:after`` the last seq seen, ``:page`` its size, then the filters."""
+#: Past every seq: where a page of the newest jobs starts.
+SEQ_END = 2**63 - 1
+
+
+def list_page_sql(*, state: bool, queue: bool, newest: bool = False) -> str:
+    """A keyset page: ``:after`` the last seq seen, ``:page`` its size, then the filters.
+
+    ``newest`` walks the same index the other way (from ``SEQ_END`` down).
+    """
     where = ("" if not state else " AND state = :state") + (
         "" if not queue else " AND queue = :queue"
     )
-    return f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE seq > :after{where} ORDER BY seq LIMIT :page"
+    seq, order = ("seq < :after", "seq DESC") if newest else ("seq > :after", "seq")
+    return f"SELECT seq, {JOB_COLUMNS} FROM jobs WHERE {seq}{where} ORDER BY {order} LIMIT :page"
 
 
 def next_run_at_sql(
@@ -294,6 +309,24 @@ RETRY_DEAD = (
     f"UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now "
     f"WHERE id = :id AND state = 'dead' RETURNING {JOB_COLUMNS}"
 )
+# One job back to pending (``requeue``): unless a dependency ended dead or cancelled,
+# it waits for those not completed (the deps_completed trigger re-blocks its waiters).
+REQUEUE = """
+UPDATE jobs SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now,
+    blocked = (SELECT count(*) FROM deps JOIN jobs AS d ON d.seq = deps.dep_seq
+               WHERE deps.job_seq = jobs.seq AND d.state <> 'completed')
+WHERE id = :id AND state IN ('completed', 'dead', 'cancelled')
+  AND NOT EXISTS (SELECT 1 FROM deps JOIN jobs AS d ON d.seq = deps.dep_seq
+                  WHERE deps.job_seq = jobs.seq AND d.state IN ('dead', 'cancelled'))
+RETURNING id
+"""
+STATES_OF = "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+# Finished jobs by id; output, attempts and dependency links go with them (cascade).
+REMOVE = """
+DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))
+  AND state IN ('completed', 'dead', 'cancelled')
+RETURNING id
+"""
 EXPIRED = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND lease_until < ?"
 CLAIMS_OF = f"SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'processing' AND runner_id = ?"
 

@@ -24,6 +24,8 @@ from queuectl.store.base import (
     Heartbeat,
     NewJob,
     OutputWrite,
+    RemoveResult,
+    RequeueResult,
     Store,
     Subscription,
     WakeKind,
@@ -76,11 +78,15 @@ class SQLiteStore(Store):
         state: JobState | None = None,
         queue: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> AsyncIterator[Job]:
-        return jobs.list_jobs(self.db, state, queue, limit)
+        return jobs.list_jobs(self.db, state, queue, limit, newest=newest)
 
     async def count_jobs(self) -> dict[str, dict[JobState, int]]:
         return await jobs.count_jobs(self.db)
+
+    async def finished_totals(self) -> dict[tuple[str, str], int]:
+        return await jobs.finished_totals(self.db)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None
@@ -123,6 +129,15 @@ class SQLiteStore(Store):
         job = await jobs.retry_dead(self.db, self.now(), job_id)
         await self.notify("jobs")
         return job
+
+    async def requeue(self, job_ids: Sequence[str]) -> dict[str, RequeueResult]:
+        results = await jobs.requeue(self.db, self.now(), job_ids)
+        if "requeued" in results.values():
+            await self.notify("jobs")
+        return results
+
+    async def remove(self, job_ids: Sequence[str]) -> dict[str, RemoveResult]:
+        return await jobs.remove(self.db, job_ids)
 
     async def purge(
         self,
