@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from queuectl.domain.errors import DuplicateJob, InvalidInput
 __all__ = [
     "JITTER_MODES",
     "JobSpec",
+    "iter_lines",
     "parse_json",
     "parse_lines",
     "parse_spec",
@@ -207,6 +208,27 @@ def parse_lines(lines: Iterable[str]) -> list[JobSpec]:
             seen[spec.id] = number
         specs.append(spec)
     return specs
+
+
+def iter_lines(
+    lines: Iterable[str], on_line: Callable[[int], object] | None = None
+) -> Iterator[JobSpec]:
+    """Parse JSON lines (blank ones skipped) one at a time, for inputs of any size.
+
+    A bad line raises InvalidInput naming its number; ``on_line`` is told the number
+    of each line it yields a job for. Unlike ``parse_lines`` it keeps nothing of the
+    lines before: a repeated id is left to the store's unique index.
+    """
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            spec = parse_json(line)
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {number}: {exc}") from None
+        if on_line is not None:
+            on_line(number)
+        yield spec
 
 
 def _check_command(command: object) -> None:

@@ -189,7 +189,7 @@ class SQLiteConnection:
 
         return await self.call(run)
 
-    async def transaction(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def transaction(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
         """Run ``fn`` in one write transaction, alone on the connection (``call``)."""
 
         async def run(conn: Conn) -> T:
@@ -198,7 +198,7 @@ class SQLiteConnection:
             await conn.commit()
             return result
 
-        return await self.call(run)
+        return await self.call(run, retry=retry)
 
 
 def _create_private(path: Path) -> None:

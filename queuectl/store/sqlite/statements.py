@@ -44,11 +44,14 @@ __all__ = [
     "PRAGMAS",
     "READ_OUTPUT",
     "REGISTER_RUNNER",
+    "RELEASE_CHUNK",
     "RENEW_LEASES",
     "REQUEST_STOP",
     "RETRY_DEAD",
+    "ROLLBACK_CHUNK",
     "RUNNABLE",
     "RUNNER_COLUMNS",
+    "SAVEPOINT_CHUNK",
     "UNREGISTER_RUNNER",
     "USER_VERSION",
     "USE_WAL",
@@ -245,6 +248,11 @@ INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run
                   backoff_jitter)
 VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+
+#: Each chunk of a bulk enqueue runs under a savepoint of the bulk's transaction.
+SAVEPOINT_CHUNK = "SAVEPOINT chunk"
+ROLLBACK_CHUNK = "ROLLBACK TO chunk"
+RELEASE_CHUNK = "RELEASE chunk"
 
 # Dependencies of the jobs just inserted: link rows, then count the unfinished ones.
 LINK_DEPS = """
