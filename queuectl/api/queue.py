@@ -56,14 +56,16 @@ class Queue:
         *,
         home: str | Path | None = None,
         settings: Settings | None = None,
+        read_only: bool = False,
     ) -> AsyncIterator[Queue]:
         """Open the queue ``db`` names (a file, ``sqlite:///…``, ``postgresql://…``).
 
         Without ``db``: ``$QUEUECTL_DB``, else ``queuectl.db`` in the home (``home``,
         ``$QUEUECTL_HOME`` or ``~/.queuectl``). Settings come from the home's config.json
-        unless given.
+        unless given. ``read_only``: for a caller that only reads, on a home where
+        nothing can be written (read-only, or a full disk); methods that write fail.
         """
-        queue = await cls.connect(db, home=home, settings=settings)
+        queue = await cls.connect(db, home=home, settings=settings, read_only=read_only)
         try:
             yield queue
         finally:
@@ -76,16 +78,17 @@ class Queue:
         *,
         home: str | Path | None = None,
         settings: Settings | None = None,
+        read_only: bool = False,
     ) -> Queue:
         """Like ``open`` without the context manager; call ``close()`` when done."""
         home_dir = resolve_home(home)
         url = default_db_url(db, home_dir)
         path = sqlite_path(url)
-        if path is not None and path.parent == home_dir:
+        if path is not None and path.parent == home_dir and not (read_only and path.is_file()):
             ensure_home(home_dir)
         if settings is None:
             settings = load_settings(home_dir) if home_dir.is_dir() else Settings()
-        return cls(await open_store(url), settings)
+        return cls(await open_store(url, read_only=read_only), settings)
 
     async def close(self) -> None:
         await self.store.close()

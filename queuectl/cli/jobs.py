@@ -121,7 +121,7 @@ async def list_jobs(
     """List jobs, oldest first. WHEN is when a waiting job runs, else its last change."""
     from queuectl.cli.render import write_job_stream
 
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         jobs = queue.jobs(state=state, queue=queue_name, limit=limit)
         count = await write_job_stream(jobs, as_json=as_json)
     if not count and not as_json:

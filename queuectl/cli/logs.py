@@ -51,7 +51,7 @@ async def logs(
     from queuectl.domain.errors import QueuectlError
 
     streams = (1, 2) if only is None else (only,)
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         if not follow:
             outputs = await queue.output(job_id, attempt=attempt)
             if not outputs and pick_attempt(await queue.attempts(job_id), attempt) is None:

@@ -69,10 +69,19 @@ class SQLiteConnection:
         self._log_holders = 0  # runners checkpointing this connection's log from the side
 
     @classmethod
-    async def open(cls, path: Path) -> SQLiteConnection:
-        """Open (creating it 0600 if need be) and migrate the database at ``path``."""
+    async def open(cls, path: Path, *, read_only: bool = False) -> SQLiteConnection:
+        """Open (creating it 0600 if need be) and migrate the database at ``path``.
+
+        ``read_only``: open an existing, current database for reading only, so that a
+        read-only home or a full disk does not stop it; a database that does not exist
+        yet or needs migrating is opened as usual (that needs to write).
+        """
         if sqlite3.sqlite_version_info < (3, 35):
             raise StoreError(f"queuectl needs SQLite 3.35 or newer, found {sqlite3.sqlite_version}")
+        if read_only and _exists(path):
+            db = await cls._open_read_only(path)
+            if db is not None:
+                return db
         _create_private(path)
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
@@ -86,14 +95,59 @@ class SQLiteConnection:
             raise
         return db
 
-    async def _prepare(self, conn: Conn) -> None:
-        await conn.executescript(sql.PRAGMAS)
+    @classmethod
+    async def _open_read_only(cls, path: Path) -> SQLiteConnection | None:
+        """The database opened read-only, or None when it needs creating or migrating.
+
+        In WAL mode a reader needs the shared-memory file beside the database (``-shm``).
+        When it cannot be made (a read-only directory, a full disk) and the log (``-wal``)
+        is absent or empty, no connection has the database open, the file holds every commit,
+        and no writer can start either (it would need both files): the file is then read
+        as immutable, without locks.
+        """
+        logged = _size(Path(f"{path}-wal"))  # before a failed open leaves an empty one
+        try:
+            return await cls._connect_read_only(path, "mode=ro")
+        except StoreError:
+            if logged:
+                raise
+        return await cls._connect_read_only(path, "mode=ro&immutable=1")
+
+    @classmethod
+    async def _connect_read_only(cls, path: Path, options: str) -> SQLiteConnection | None:
+        uri = f"{Path(path).as_uri()}?{options}"
+        try:
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _explain(path, exc) from None
+        db = cls(conn, path)
+        try:
+            version = await db.call(db._check_read_only, retry=False)
+        except BaseException:
+            await conn.close()
+            raise
+        if version == SCHEMA_VERSION:
+            return db
+        await conn.close()
+        return None
+
+    async def _check_read_only(self, conn: Conn) -> int:
+        await conn.execute(sql.BUSY_TIMEOUT)
         version = await self._user_version(conn)
+        self._refuse_newer(version)
+        return version
+
+    def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer queuectl (schema version {version}; "
                 f"this one knows up to {SCHEMA_VERSION}): upgrade queuectl"
             )
+
+    async def _prepare(self, conn: Conn) -> None:
+        await conn.executescript(sql.PRAGMAS)
+        version = await self._user_version(conn)
+        self._refuse_newer(version)
         if version == 0:
             rows = await conn.execute_fetchall(sql.COUNT_OBJECTS)
             if next(iter(rows))[0]:
@@ -199,6 +253,18 @@ class SQLiteConnection:
             return result
 
         return await self.call(run, retry=retry)
+
+
+def _exists(path: Path) -> bool:
+    return path.is_file()
+
+
+def _size(path: Path) -> int:
+    """The size of the file at ``path``, 0 when there is none."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _create_private(path: Path) -> None:

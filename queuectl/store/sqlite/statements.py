@@ -21,6 +21,7 @@ __all__ = [
     "ATTEMPTS",
     "BEAT",
     "BEGIN_WRITE",
+    "BUSY_TIMEOUT",
     "CANCEL_RUNNING",
     "CANCEL_UNCLAIMED",
     "CHECKPOINT_PASSIVE",
@@ -78,6 +79,8 @@ PRAGMAS = (
     f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
     "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
 )
+#: All a read-only connection needs: to wait for a writer's checkpoint, not fail.
+BUSY_TIMEOUT = f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}"
 #: Takes the write lock at once, so a transaction never fails to upgrade its lock.
 BEGIN_WRITE = "BEGIN IMMEDIATE"
 JOURNAL_MODE = "PRAGMA journal_mode"

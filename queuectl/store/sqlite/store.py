@@ -48,9 +48,15 @@ class SQLiteStore(Store):
         self._clock = clock
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Self:
-        """Open (creating and migrating it if need be) the database file at ``path``."""
-        return cls(await SQLiteConnection.open(path), clock)
+    async def open(
+        cls, path: Path, *, clock: Callable[[], float] = time.time, read_only: bool = False
+    ) -> Self:
+        """Open (creating and migrating it if need be) the database file at ``path``.
+
+        ``read_only``: for reading only, where the file is there and current (see
+        ``SQLiteConnection.open``).
+        """
+        return cls(await SQLiteConnection.open(path, read_only=read_only), clock)
 
     @property
     def path(self) -> Path:
