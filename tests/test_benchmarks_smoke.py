@@ -25,6 +25,7 @@ TINY = [
     "--size=depth.count=4",
     "--size=enqueue.runs=1",
     "--size=enqueue.bulk=20",
+    "--size=enqueue.file=30",
 ]
 
 
