@@ -145,9 +145,14 @@ class SQLiteConnection:
             )
 
     async def _prepare(self, conn: Conn) -> None:
+        # A current database needs no more than the connection's settings and its
+        # version read: WAL mode is a property of the file, set when it was created
+        # (or migrated), so a one-shot command does not ask again.
         await conn.executescript(sql.PRAGMAS)
         version = await self._user_version(conn)
         self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
         if version == 0:
             rows = await conn.execute_fetchall(sql.COUNT_OBJECTS)
             if next(iter(rows))[0]:
@@ -155,8 +160,7 @@ class SQLiteConnection:
         rows = await conn.execute_fetchall(sql.JOURNAL_MODE)
         if next(iter(rows))[0] != "wal":
             await conn.execute(sql.USE_WAL)
-        if version < SCHEMA_VERSION:
-            await self._migrate(conn)
+        await self._migrate(conn)
 
     @staticmethod
     async def _user_version(conn: Conn) -> int:
