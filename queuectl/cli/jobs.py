@@ -6,11 +6,14 @@ import contextlib
 import sys
 from collections import deque
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+
+if TYPE_CHECKING:
+    from queuectl.domain.spec import JobSpec
 
 STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled"]
 
@@ -64,9 +67,13 @@ async def _enqueue_lines(ctx: Context, source: str) -> None:
         def keep(chunk: list[str]) -> None:
             ids.write("\n".join(chunk) + "\n")
 
-        specs = iter_lines(_decoded(lines, source), numbers.add)
+        def specs() -> Iterator[JobSpec]:
+            for number, spec in iter_lines(_decoded(lines, source)):
+                numbers.add(number)
+                yield spec
+
         async with ctx.queue() as queue:
-            await queue.enqueue_all(specs, on_ids=keep, where=numbers.where, chunk=BULK_CHUNK)
+            await queue.enqueue_all(specs(), on_ids=keep, where=numbers.where, chunk=BULK_CHUNK)
         ids.seek(0)
         shutil.copyfileobj(ids, sys.stdout)
 

@@ -195,13 +195,7 @@ def parse_lines(lines: Iterable[str]) -> list[JobSpec]:
     """
     specs: list[JobSpec] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            spec = parse_json(line)
-        except InvalidInput as exc:
-            raise InvalidInput(f"line {number}: {exc}") from None
+    for number, spec in iter_lines(lines):
         if spec.id is not None:
             if spec.id in seen:
                 raise DuplicateJob(spec.id, f"line {number} repeats line {seen[spec.id]}")
@@ -210,14 +204,12 @@ def parse_lines(lines: Iterable[str]) -> list[JobSpec]:
     return specs
 
 
-def iter_lines(
-    lines: Iterable[str], on_line: Callable[[int], object] | None = None
-) -> Iterator[JobSpec]:
-    """Parse JSON lines (blank ones skipped) one at a time, for inputs of any size.
+def iter_lines(lines: Iterable[str]) -> Iterator[tuple[int, JobSpec]]:
+    """Parse JSON lines (blank ones skipped) one at a time, for inputs of any size:
+    each job with the number of its line.
 
-    A bad line raises InvalidInput naming its number; ``on_line`` is told the number
-    of each line it yields a job for. Unlike ``parse_lines`` it keeps nothing of the
-    lines before: a repeated id is left to the store's unique index.
+    A bad line raises InvalidInput naming its number. Unlike ``parse_lines`` it keeps
+    nothing of the lines before: a repeated id is left to the store's unique index.
     """
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -226,9 +218,7 @@ def iter_lines(
             spec = parse_json(line)
         except InvalidInput as exc:
             raise InvalidInput(f"line {number}: {exc}") from None
-        if on_line is not None:
-            on_line(number)
-        yield spec
+        yield number, spec
 
 
 def _check_command(command: object) -> None:
