@@ -156,6 +156,7 @@ class Queue:
         source = iter(specs)
         taken = 0  # jobs in the chunks before ``current``
         current: list[NewJob] = []
+        placed: list[QueuectlError] = []  # the error of a chunk's own check, placed already
 
         def chunks() -> Iterator[list[NewJob]]:
             nonlocal taken, current
@@ -166,7 +167,8 @@ class Queue:
                     return
                 problem = _batch_problem(current)
                 if problem is not None:
-                    raise _at(problem[1], where, taken + problem[0])
+                    placed.append(_at(problem[1], where, taken + problem[0]))
+                    raise placed[0]
                 if on_ids is not None:
                     on_ids([job.id for job in current])
                 yield current
@@ -174,6 +176,8 @@ class Queue:
         try:
             return await self.store.enqueue_chunks(chunks())
         except (DuplicateJob, JobNotFound) as exc:
+            if exc in placed:
+                raise
             position = _position(exc, current)
             raise _at(exc, where, None if position is None else taken + position) from None
 

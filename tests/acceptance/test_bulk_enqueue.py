@@ -100,3 +100,13 @@ def test_bulk_enqueue_memory_does_not_grow_with_the_input(qctl: QueueCtl) -> Non
     # Holding the input whole took about 0.8 KB a line: 11 chunks more would add 45 MB.
     assert large - small < 20, (small, large)
     assert qctl.counts()[JobState.PENDING] == 13 * BULK_CHUNK
+
+
+def test_an_error_within_one_chunk_names_its_line_once(qctl: QueueCtl) -> None:
+    repeated = _lines(3, l1={"id": "a", "command": "true"}, l3={"id": "a", "command": "x"})
+    forward = _lines(
+        2, l1={"id": "a", "command": "true", "after": ["b"]}, l2={"id": "b", "command": "true"}
+    )
+
+    assert qctl.fails(1, "enqueue", "-", input=repeated).startswith("queuectl: error: line 3: dup")
+    assert qctl.fails(2, "enqueue", "-", input=forward).startswith("queuectl: error: line 1: job")
