@@ -27,6 +27,7 @@ TINY = [
     "--size=enqueue.bulk=20",
     "--size=status.jobs=100",
     "--size=status.runs=1",
+    "--size=enqueue.file=30",
 ]
 
 

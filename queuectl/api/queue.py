@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain.config import Settings
-from queuectl.domain.errors import DuplicateJob, InvalidInput
+from queuectl.domain.errors import DuplicateJob, InvalidInput, JobNotFound, QueuectlError
 from queuectl.domain.models import (
     FINISHED_STATES,
     Attempt,
     AttemptOutput,
     Job,
+    JobOutput,
     JobState,
     RunnerInfo,
 )
@@ -34,6 +36,9 @@ if TYPE_CHECKING:  # the runner's modules load only when a runner is made
 __all__ = ["Queue"]
 
 SpecLike = JobSpec | Mapping[str, Any] | str
+#: Jobs per chunk of ``Queue.enqueue_all``: big enough that a statement's overhead
+#: fades, small enough that a chunk's memory does not matter.
+BULK_CHUNK = 5000
 
 
 def _as_spec(item: SpecLike) -> JobSpec:
@@ -59,14 +64,16 @@ class Queue:
         *,
         home: str | Path | None = None,
         settings: Settings | None = None,
+        read_only: bool = False,
     ) -> AsyncIterator[Queue]:
         """Open the queue ``db`` names (a file, ``sqlite:///…``, ``postgresql://…``).
 
         Without ``db``: ``$QUEUECTL_DB``, else ``queuectl.db`` in the home (``home``,
         ``$QUEUECTL_HOME`` or ``~/.queuectl``). Settings come from the home's config.json
-        unless given.
+        unless given. ``read_only``: for a caller that only reads, on a home where
+        nothing can be written (read-only, or a full disk); methods that write fail.
         """
-        queue = await cls.connect(db, home=home, settings=settings)
+        queue = await cls.connect(db, home=home, settings=settings, read_only=read_only)
         try:
             yield queue
         finally:
@@ -79,16 +86,17 @@ class Queue:
         *,
         home: str | Path | None = None,
         settings: Settings | None = None,
+        read_only: bool = False,
     ) -> Queue:
         """Like ``open`` without the context manager; call ``close()`` when done."""
         home_dir = resolve_home(home)
         url = default_db_url(db, home_dir)
         path = sqlite_path(url)
-        if path is not None and path.parent == home_dir:
+        if path is not None and path.parent == home_dir and not (read_only and path.is_file()):
             ensure_home(home_dir)
         if settings is None:
             settings = load_settings(home_dir) if home_dir.is_dir() else Settings()
-        return cls(await open_store(url), settings)
+        return cls(await open_store(url, read_only=read_only), settings)
 
     async def close(self) -> None:
         await self.store.close()
@@ -127,26 +135,76 @@ class Queue:
 
         A job may run ``after`` jobs that exist already or come earlier in the batch.
         """
-        seen: set[str] = set()
-        jobs = []
-        chosen = [_as_spec(spec) for spec in specs]
-        fresh = iter(_new_ids(sum(1 for spec in chosen if spec.id is None)))
-        for spec in chosen:
-            job = self._new_job(spec, None if spec.id is not None else next(fresh))
-            if job.id in seen:
-                raise DuplicateJob(job.id, "it appears twice in this batch")
-            seen.add(job.id)
-            jobs.append(job)
-        ids = {job.id: n for n, job in enumerate(jobs)}
-        for n, job in enumerate(jobs):
-            later = [dep for dep in job.after if ids.get(dep, -1) > n]
-            if later:
-                raise InvalidInput(
-                    f"job {job.id!r} runs after {later[0]!r}, which comes later in the batch"
-                )
+        jobs = self._new_jobs(specs)
         if jobs:
             await self.store.enqueue(jobs)
         return [job.id for job in jobs]
+
+    async def enqueue_all(
+        self,
+        specs: Iterable[SpecLike],
+        *,
+        on_ids: Callable[[list[str]], None] | None = None,
+        where: Callable[[int], str] | None = None,
+        chunk: int = BULK_CHUNK,
+    ) -> int:
+        """Add jobs from an input of any size in one transaction, all or none; how many.
+
+        Unlike ``enqueue_many`` it holds one chunk of ``chunk`` jobs at a time, not the
+        input: ``specs`` may be a generator over millions of lines, and whatever it
+        raises rolls everything back. ``on_ids`` is given each chunk's ids in order,
+        before the transaction commits (keep them until it does). A job may run
+        ``after`` jobs that exist already or come earlier in the input.
+
+        ``where`` names the job at a position of the input (0-based) for the error
+        about it, such as ``line 12``; it is asked only about the chunk last taken.
+        """
+        if chunk < 1:
+            raise InvalidInput("chunk must be at least 1")
+        source = iter(specs)
+        taken = 0  # jobs in the chunks before ``current``
+        current: list[NewJob] = []
+        placed: list[QueuectlError] = []  # the error of a chunk's own check, placed already
+
+        def chunks() -> Iterator[list[NewJob]]:
+            nonlocal taken, current
+            while True:
+                taken, current = taken + len(current), []
+                current = self._fresh_jobs(islice(source, chunk))
+                if not current:
+                    return
+                problem = _batch_problem(current)
+                if problem is not None:
+                    placed.append(_at(problem[1], where, taken + problem[0]))
+                    raise placed[0]
+                if on_ids is not None:
+                    on_ids([job.id for job in current])
+                yield current
+
+        try:
+            return await self.store.enqueue_chunks(chunks())
+        except (DuplicateJob, JobNotFound) as exc:
+            if exc in placed:
+                raise
+            position = _position(exc, current)
+            raise _at(exc, where, None if position is None else taken + position) from None
+
+    def _fresh_jobs(self, specs: Iterable[SpecLike]) -> list[NewJob]:
+        """The jobs of ``specs``, those without an id given one (from one system call)."""
+        chosen = [_as_spec(spec) for spec in specs]
+        fresh = iter(_new_ids(sum(1 for spec in chosen if spec.id is None)))
+        return [
+            self._new_job(spec, None if spec.id is not None else next(fresh)) for spec in chosen
+        ]
+
+    def _new_jobs(self, specs: Iterable[SpecLike]) -> list[NewJob]:
+        """One batch's jobs, ids chosen; refused when an id repeats or an ``after`` names a
+        job later in the batch."""
+        jobs = self._fresh_jobs(specs)
+        problem = _batch_problem(jobs)
+        if problem is not None:
+            raise problem[1]
+        return jobs
 
     # -- read ---------------------------------------------------------------
     async def get(self, job_id: str) -> Job:
@@ -341,6 +399,41 @@ def _check_seconds(name: str, value: float) -> None:
     problem = duration_problem(value)
     if problem is not None:
         raise InvalidInput(f"{name!r} {problem}, not {value!r}")
+
+
+def _batch_problem(jobs: list[NewJob]) -> tuple[int, QueuectlError] | None:
+    """The first job of a batch that repeats an id or runs ``after`` a later one: its
+    index and the error; None when the batch is sound."""
+    index: dict[str, int] = {}
+    for n, job in enumerate(jobs):
+        if job.id in index:
+            return n, DuplicateJob(job.id, "it appears twice in this batch")
+        index[job.id] = n
+    for n, job in enumerate(jobs):
+        later = [dep for dep in job.after if index.get(dep, -1) > n]
+        if later:
+            return n, InvalidInput(
+                f"job {job.id!r} runs after {later[0]!r}, which comes later in the batch"
+            )
+    return None
+
+
+def _position(exc: DuplicateJob | JobNotFound, jobs: list[NewJob]) -> int | None:
+    """Which job of a chunk the store refused: the one with the id, or the first to
+    run after the missing one."""
+    for n, job in enumerate(jobs):
+        if job.id == exc.job_id if isinstance(exc, DuplicateJob) else exc.job_id in job.after:
+            return n
+    return None
+
+
+def _at(
+    exc: QueuectlError, where: Callable[[int], str] | None, position: int | None
+) -> QueuectlError:
+    """``exc`` with the place of the job it is about in front of its message."""
+    if where is not None and position is not None:
+        exc.args = (f"{where(position)}: {exc}",)
+    return exc
 
 
 def _state(state: JobState | str | None) -> JobState | None:

@@ -36,10 +36,12 @@ class Context:
         return load_settings(home) if home.is_dir() else Settings()
 
     @contextlib.asynccontextmanager
-    async def queue(self) -> AsyncIterator[Queue]:
+    async def queue(self, *, read_only: bool = False) -> AsyncIterator[Queue]:
+        """The queue; ``read_only`` for commands that only read, so that they work on a
+        read-only home or a full disk."""
         from queuectl.api.queue import Queue
 
-        async with Queue.open(self.db, home=self.home) as queue:
+        async with Queue.open(self.db, home=self.home, read_only=read_only) as queue:
             yield queue
 
 

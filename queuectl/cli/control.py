@@ -21,7 +21,7 @@ async def wait(ctx: Context, job_ids: tuple[str, ...], within: float | None) -> 
     """
     from queuectl.domain.models import JobState
 
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         jobs = await queue.wait(job_ids, within=within)
     for job in jobs:
         click.echo(f"{job.id} {job.state.value}")

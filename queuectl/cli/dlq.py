@@ -21,7 +21,7 @@ async def dlq_list(ctx: Context, limit: int | None, as_json: bool) -> None:
     """List dead jobs with their last error, oldest first."""
     from queuectl.cli.render import write_job_stream
 
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         count = await write_job_stream(queue.dead(limit=limit), as_json=as_json, error=True)
     if not count and not as_json:
         click.echo("the dead letter queue is empty", err=True)

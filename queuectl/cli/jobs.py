@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections import deque
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING
 
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
 from queuectl.cli.params import COUNT
+
+if TYPE_CHECKING:
+    from queuectl.domain.spec import JobSpec
 
 STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled"]
 
@@ -30,36 +37,84 @@ async def enqueue(ctx: Context, job_json: str | None, file: str | None) -> None:
     queuectl enqueue '{"id": "nightly", "command": "make backup", "max_retries": 5}'
     seq 3 | sed 's/.*/{"command": "echo &"}/' | queuectl enqueue -
     """
-    from queuectl.domain.spec import parse_json, parse_lines
-
     if (job_json is None) == (file is None):
         raise click.UsageError("give one JSON job, or '-' / --file F for JSON lines")
     if job_json is not None and job_json != "-":
+        from queuectl.domain.spec import parse_json
+
         spec = parse_json(job_json)
         async with ctx.queue() as queue:
             (job_id,) = await queue.enqueue_many([spec])  # only the id is printed: no read-back
         click.echo(job_id)
         return
-    source = "-" if file is None else file
-    specs = parse_lines(_read_lines(source))
-    async with ctx.queue() as queue:
-        ids = await queue.enqueue_many(specs)
-    if ids:
-        sys.stdout.write("\n".join(ids) + "\n")
+    await _enqueue_lines(ctx, "-" if file is None else file)
 
 
-def _read_lines(source: str) -> list[str]:
+async def _enqueue_lines(ctx: Context, source: str) -> None:
+    """Stream JSON lines into one transaction; print the ids once it has committed.
+
+    Neither the lines nor the ids are held in memory whole: the ids wait in a spooled
+    file (memory while small) until the commit, so a failed input prints none.
+    """
+    import shutil
+    import tempfile
+
+    from queuectl.api.queue import BULK_CHUNK
+    from queuectl.domain.spec import iter_lines
+
+    numbers = _LineNumbers(BULK_CHUNK)
+    with _open_lines(source) as lines, tempfile.SpooledTemporaryFile(1 << 20, "w+") as ids:
+
+        def keep(chunk: list[str]) -> None:
+            ids.write("\n".join(chunk) + "\n")
+
+        def specs() -> Iterator[JobSpec]:
+            for number, spec in iter_lines(_decoded(lines, source)):
+                numbers.add(number)
+                yield spec
+
+        async with ctx.queue() as queue:
+            await queue.enqueue_all(specs(), on_ids=keep, where=numbers.where, chunk=BULK_CHUNK)
+        ids.seek(0)
+        shutil.copyfileobj(ids, sys.stdout)
+
+
+class _LineNumbers:
+    """The line of each of the last ``size`` jobs read (the chunk the API took last),
+    so that an error the store finds in that chunk can name the line."""
+
+    def __init__(self, size: int) -> None:
+        self._numbers: deque[int] = deque(maxlen=size)
+        self._count = 0
+
+    def add(self, number: int) -> None:
+        self._numbers.append(number)
+        self._count += 1
+
+    def where(self, position: int) -> str:
+        return f"line {self._numbers[position - self._count + len(self._numbers)]}"
+
+
+def _open_lines(source: str) -> contextlib.AbstractContextManager[IO[bytes]]:
     from queuectl.domain.errors import InvalidInput
 
+    if source == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)
     try:
-        if source == "-":
-            return sys.stdin.read().splitlines()
-        with open(source, encoding="utf-8") as handle:
-            return handle.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{source}: not UTF-8 text ({exc.reason})") from None
+        return open(source, "rb")
     except OSError as exc:
         raise InvalidInput(f"cannot read {source}: {exc.strerror}") from None
+
+
+def _decoded(lines: IO[bytes], source: str) -> Iterator[str]:
+    """The lines of ``lines`` as text, or InvalidInput for bytes that are not UTF-8."""
+    from queuectl.domain.errors import InvalidInput
+
+    for number, line in enumerate(lines, start=1):
+        try:
+            yield line.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{source}: line {number}: not UTF-8 text ({exc.reason})") from None
 
 
 @click.command("list")
@@ -80,7 +135,7 @@ async def list_jobs(
     """List jobs, oldest first. WHEN is when a waiting job runs, else its last change."""
     from queuectl.cli.render import write_job_stream
 
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         jobs = queue.jobs(state=state, queue=queue_name, limit=limit, newest=newest)
         count = await write_job_stream(jobs, as_json=as_json)
     if not count and not as_json:

@@ -7,6 +7,8 @@ import sys
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.params import COUNT
+from queuectl.domain.limits import MAX_COUNT
 
 
 def _last_lines(data: bytes, count: int | None) -> bytes:
@@ -27,11 +29,11 @@ def _write(stream: int, data: bytes) -> None:
 @click.command()
 @click.argument("job_id")
 @click.option(
-    "--attempt", type=click.IntRange(min=1), metavar="N", help="Attempt N [default: last]."
+    "--attempt", type=click.IntRange(1, MAX_COUNT), metavar="N", help="Attempt N [default: last]."
 )
 @click.option("--stdout", "stdout_only", is_flag=True, help="Only what it wrote to stdout.")
 @click.option("--stderr", "stderr_only", is_flag=True, help="Only what it wrote to stderr.")
-@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines.")
+@click.option("--tail", type=COUNT, metavar="N", help="Only the last N lines.")
 @click.option("--follow", "-f", is_flag=True, help="Stream a running job's output until it ends.")
 @pass_context
 async def logs(
@@ -57,7 +59,7 @@ async def logs(
 
     picked = [n for n, on in ((1, stdout_only), (2, stderr_only)) if on]
     streams = tuple(picked) or (1, 2)
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         history = await queue.attempts(job_id)
         if attempt is not None and pick_attempt(history, attempt) is None:
             raise QueuectlError(f"job {job_id} has no attempt {attempt} ({len(history)} so far)")

@@ -17,7 +17,7 @@ async def show(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show a job and every attempt of it."""
     from queuectl.cli.render import job_details
 
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         job = await queue.get(job_id)
         history = await queue.attempts(job_id)
     if as_json:

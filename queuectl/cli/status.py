@@ -39,7 +39,7 @@ async def status(
         with contextlib.suppress(NotImplementedError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
     tty = sys.stdout.isatty()
-    async with ctx.queue() as queue:
+    async with ctx.queue(read_only=True) as queue:
         while True:
             per_queue = await queue.queue_counts()
             counts = await queue.counts(queue=queue_name)

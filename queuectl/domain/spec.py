@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from queuectl.domain.errors import DuplicateJob, InvalidInput
 __all__ = [
     "JITTER_MODES",
     "JobSpec",
+    "iter_lines",
     "parse_json",
     "parse_lines",
     "parse_spec",
@@ -193,6 +194,22 @@ def parse_lines(lines: Iterable[str]) -> list[JobSpec]:
     """
     specs: list[JobSpec] = []
     seen: dict[str, int] = {}
+    for number, spec in iter_lines(lines):
+        if spec.id is not None:
+            if spec.id in seen:
+                raise DuplicateJob(spec.id, f"line {number} repeats line {seen[spec.id]}")
+            seen[spec.id] = number
+        specs.append(spec)
+    return specs
+
+
+def iter_lines(lines: Iterable[str]) -> Iterator[tuple[int, JobSpec]]:
+    """Parse JSON lines (blank ones skipped) one at a time, for inputs of any size:
+    each job with the number of its line.
+
+    A bad line raises InvalidInput naming its number. Unlike ``parse_lines`` it keeps
+    nothing of the lines before: a repeated id is left to the store's unique index.
+    """
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -200,12 +217,7 @@ def parse_lines(lines: Iterable[str]) -> list[JobSpec]:
             spec = parse_json(line)
         except InvalidInput as exc:
             raise InvalidInput(f"line {number}: {exc}") from None
-        if spec.id is not None:
-            if spec.id in seen:
-                raise DuplicateJob(spec.id, f"line {number} repeats line {seen[spec.id]}")
-            seen[spec.id] = number
-        specs.append(spec)
-    return specs
+        yield number, spec
 
 
 def _check_command(command: object) -> None:

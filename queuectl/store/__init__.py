@@ -36,11 +36,15 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url).expanduser().absolute()
 
 
-async def open_store(url: str, *, clock: Callable[[], float] | None = None) -> Store:
+async def open_store(
+    url: str, *, clock: Callable[[], float] | None = None, read_only: bool = False
+) -> Store:
     """Open the store ``url`` names: an SQLite file, ``memory://`` or ``postgresql://…``.
 
     ``clock`` replaces the store's time source (tests). By default SQLite and memory
     stores use this host's clock and PostgreSQL uses the database server's.
+    ``read_only``: the caller only reads; an SQLite file is then opened read-only when
+    it can be (a read-only home, a full disk), and writing through it fails.
     """
     if url == "memory://":
         from queuectl.store.memory import MemoryStore
@@ -53,7 +57,7 @@ async def open_store(url: str, *, clock: Callable[[], float] | None = None) -> S
     if path is not None:
         from queuectl.store.sqlite.store import SQLiteStore
 
-        return await SQLiteStore.open(path, clock=clock or time.time)
+        return await SQLiteStore.open(path, clock=clock or time.time, read_only=read_only)
     raise ConfigError(
         f"unsupported store URL scheme {scheme!r} (use a file path, sqlite:/// or postgresql://)"
     )

@@ -7,7 +7,7 @@ must be checked inside one transaction: unique ids, claim exclusivity, fencing t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Literal, NamedTuple, Protocol
 
 from queuectl.domain.errors import DuplicateJob
@@ -176,6 +176,15 @@ class Store(Protocol):
 
         DuplicateJob names an id that exists; JobNotFound a job named in ``after``
         that does not; InvalidState one in ``after`` that is dead or cancelled.
+        """
+        ...
+
+    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
+        """Insert every job of ``chunks`` in one transaction, all or none; their count.
+
+        Chunks are taken one at a time, so an input of any size runs in the memory of
+        one chunk. A job's ``after`` may name jobs of earlier chunks. Errors are those
+        of ``enqueue``, and whatever the iterable raises: either rolls everything back.
         """
         ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from queuectl.domain.errors import InvalidState
 from queuectl.domain.models import (
@@ -70,6 +70,11 @@ class MemoryStore(Store):
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
         self._jobs.insert(jobs)
         await self.notify("jobs")
+
+    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
+        jobs = [job for chunk in chunks for job in chunk]  # memory is the store here
+        await self.enqueue(jobs)
+        return len(jobs)
 
     async def get(self, job_id: str) -> Job:
         return self._jobs.get(job_id)

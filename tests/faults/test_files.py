@@ -166,3 +166,86 @@ def test_read_only_database_and_home_fail_cleanly(cli: CLI, small_fs: Path) -> N
     subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert len(json.loads(_run(env, "list", "--json").stdout)) == 1
     assert json.loads(_run(env, "config", "get", "max-retries", "--json").stdout) == 4
+
+
+# -- reading commands on a home where nothing can be written ---------------------------
+
+READERS: tuple[tuple[str, ...], ...] = (
+    ("list",),
+    ("list", "--json"),
+    ("show", "done"),
+    ("status",),
+    ("status", "--json"),
+    ("logs", "done"),
+    ("config", "get"),
+    ("dlq", "list"),
+    ("wait", "done"),
+)
+
+
+def _home_with_history(cli: CLI, home: Path) -> dict[str, str]:
+    """A home whose store holds a finished job with output, and a pending one."""
+    env = _env_for(cli, home)
+    assert _run(env, "add", "--id", "done", "--", "echo", "printed").returncode == 0
+    assert _run(env, "worker", "start", "--burst").returncode == 0
+    assert _run(env, "add", "--id", "later", "--", "true").returncode == 0
+    return env
+
+
+def _assert_readers_work(env: dict[str, str]) -> None:
+    for args in READERS:
+        result = _run(env, *args)
+        assert result.returncode == 0, (args, result.stderr)
+    assert _run(env, "logs", "done").stdout == "printed\n"
+    listed = json.loads(_run(env, "list", "--json").stdout)
+    assert [(job["id"], job["state"]) for job in listed] == [
+        ("done", "completed"),
+        ("later", "pending"),
+    ]
+
+
+def test_reading_commands_work_on_a_read_only_home(cli: CLI, small_fs: Path) -> None:
+    # Tests run as root, whom file modes do not stop: the whole file system is remounted
+    # read-only instead, which stops root too.
+    env = _home_with_history(cli, small_fs / "home")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+
+    _assert_readers_work(env)
+    _assert_clean_failure(_run(env, "add", "--", "true"), "writable")
+
+
+def test_reading_commands_work_on_a_full_disk(cli: CLI, small_fs: Path) -> None:
+    env = _home_with_history(cli, small_fs / "home")
+    with open(small_fs / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"\0" * 4096)
+
+    _assert_readers_work(env)
+    _assert_clean_failure(_run(env, "add", "--", "true"), "is full")
+
+
+def test_a_read_only_view_sees_the_commits_of_a_live_writer(
+    cli: CLI, small_fs: Path, tmp_path: Path
+) -> None:
+    home = small_fs / "home"
+    env = _home_with_history(cli, home)
+    view = tmp_path / "view"
+    view.mkdir()
+    subprocess.run(["mount", "--bind", str(home), str(view)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
+        # A connection left open keeps the log and the shared memory in use, as a
+        # runner does: the reader must go through them, not read the file as immutable.
+        writer = sqlite3.connect(home / "queuectl.db")
+        try:
+            writer.execute("SELECT count(*) FROM jobs").fetchall()
+            assert (home / "queuectl.db-wal").exists()
+            assert _run(env, "add", "--id", "fresh", "--", "true").returncode == 0
+            view_env = {**env, "QUEUECTL_HOME": str(view)}
+            shown = json.loads(_run(view_env, "show", "fresh", "--json").stdout)
+            assert shown["state"] == "pending"
+            _assert_clean_failure(_run(view_env, "add", "--", "true"), "writable")
+        finally:
+            writer.close()
+    finally:
+        subprocess.run(["umount", "-l", str(view)], check=False)

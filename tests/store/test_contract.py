@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
+from queuectl.domain.errors import DuplicateJob, InvalidInput, InvalidState, JobNotFound
 from queuectl.domain.models import RUNNABLE_STATES, Job, JobState
 from queuectl.store import Finish, NewJob, Store, WakeKind, open_store
 from tests.helpers import EPOCH, Clock, runner_info, utc
@@ -99,6 +99,52 @@ async def test_enqueue_with_delay_runs_later(store: Store) -> None:
     job = await store.get("a")
     assert job.run_at == utc(EPOCH + 90)
     assert job.created_at == utc(EPOCH)
+
+
+async def test_enqueue_chunks_stores_every_chunk_and_links_after_across_them(
+    store: Store,
+) -> None:
+    chunks = [[new("a"), new("b")], [], [NewJob("c", "true", 3, after=("a",)), new("d")]]
+
+    assert await store.enqueue_chunks(iter(chunks)) == 4
+
+    assert await collect(store.list_jobs()) == ["a", "b", "c", "d"]
+    waiting = await store.get("c")
+    assert (waiting.after, waiting.blocked) == (("a",), 1)
+
+
+async def test_enqueue_chunks_stores_nothing_when_the_input_fails_after_a_chunk(
+    store: Store,
+) -> None:
+    def chunks() -> Iterator[list[NewJob]]:
+        yield [new("a"), new("b")]
+        raise InvalidInput("line 3: bad")
+
+    with pytest.raises(InvalidInput, match="line 3"):
+        await store.enqueue_chunks(chunks())
+
+    assert await collect(store.list_jobs()) == []
+
+
+@pytest.mark.parametrize(
+    ("second", "error", "named"),
+    [
+        pytest.param([new("c"), new("a")], DuplicateJob, "a", id="an-id-of-an-earlier-chunk"),
+        pytest.param(
+            [NewJob("c", "true", 3, after=("ghost",))], JobNotFound, "ghost", id="after-missing"
+        ),
+    ],
+)
+async def test_enqueue_chunks_refused_in_a_later_chunk_stores_nothing(
+    store: Store, second: list[NewJob], error: type[Exception], named: str
+) -> None:
+    await store.enqueue([new("old")])
+
+    with pytest.raises(error) as caught:
+        await store.enqueue_chunks(iter([[new("a"), new("b")], second]))
+
+    assert getattr(caught.value, "job_id", None) == named
+    assert await collect(store.list_jobs()) == ["old"]
 
 
 async def test_get_unknown_id_raises_job_not_found(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""Enqueue on PostgreSQL: one multi-row INSERT, dependencies linked in the same transaction.
+"""Enqueue on PostgreSQL: multi-row INSERTs, dependencies linked in the same transaction.
 
 The batch is all or nothing. A job with ``after`` is linked to the jobs it waits for,
 which are share-locked first (see ``statements.LOCK_DEPS``), and its ``blocked``
@@ -9,8 +9,9 @@ so is one that ended dead or cancelled (InvalidState): the job could never run.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -20,7 +21,7 @@ from queuectl.store.base import NewJob, duplicate_in_batch
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.connection import Conn
 
-__all__ = ["insert_jobs"]
+__all__ = ["insert_chunks", "insert_jobs"]
 
 _ENDED = ("dead", "cancelled")
 
@@ -39,9 +40,58 @@ async def insert_jobs(
     ``q`` renders a statement for the store's schema; ``at`` is the injected time, or
     None for the server's clock. ``retrying``: an earlier try may have committed unseen.
     """
-    ids = [j.id for j in jobs]
+    columns, schedule = _columns(jobs)
+    waiting = [j for j in jobs if j.after]
+    try:
+        if not waiting:
+            await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
+        else:
+            async with conn.transaction():
+                await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
+                await _link_dependencies(conn, q, waiting)
+    except asyncpg.UniqueViolationError:
+        if retrying:
+            present = await conn.fetchval(q(sql.ENQUEUED_ALREADY), *columns)
+            if present == len(jobs):
+                return  # the first try committed; its reply was lost
+        raise await _duplicate(conn, q, columns[0]) from None
+
+
+async def insert_chunks(
+    conn: Conn,
+    q: sql.Render,
+    at: datetime | None,
+    chunks: Iterable[Sequence[NewJob]],
+    channel: str,
+) -> int:
+    """Insert every chunk in one transaction, or none; how many jobs were inserted.
+
+    Each chunk runs under a savepoint, so that when the unique index refuses one, the
+    jobs of the chunks before it say which id was there already. Notices of one
+    transaction with the same payload reach listeners once, at commit.
+    """
+    count = 0
+    async with conn.transaction():
+        for jobs in chunks:
+            if not jobs:
+                continue
+            columns, schedule = _columns(jobs)
+            waiting = [j for j in jobs if j.after]
+            try:
+                async with conn.transaction():
+                    await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
+                    if waiting:
+                        await _link_dependencies(conn, q, waiting)
+            except asyncpg.UniqueViolationError:
+                raise await _duplicate(conn, q, columns[0]) from None
+            count += len(jobs)
+    return count
+
+
+def _columns(jobs: Sequence[NewJob]) -> tuple[tuple[list[Any], ...], tuple[list[Any], ...]]:
+    """The ENQUEUE statement's arrays: the columns as given, then the schedule."""
     columns = (
-        ids,
+        [j.id for j in jobs],
         [j.command for j in jobs],
         [j.max_retries for j in jobs],
         [j.priority for j in jobs],
@@ -56,20 +106,7 @@ async def insert_jobs(
         [j.backoff_max for j in jobs],
         [j.backoff_jitter for j in jobs],
     )
-    waiting = [j for j in jobs if j.after]
-    try:
-        if not waiting:
-            await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
-        else:
-            async with conn.transaction():
-                await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
-                await _link_dependencies(conn, q, waiting)
-    except asyncpg.UniqueViolationError:
-        if retrying:
-            present = await conn.fetchval(q(sql.ENQUEUED_ALREADY), *columns)
-            if present == len(ids):
-                return  # the first try committed; its reply was lost
-        raise await _duplicate(conn, q, ids) from None
+    return columns, schedule
 
 
 async def _link_dependencies(conn: Conn, q: sql.Render, waiting: list[NewJob]) -> None:

@@ -24,8 +24,9 @@ runners), written so that ``PgPool.run`` may run them again; their SQL is in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
+from queuectl.domain.errors import StoreError
 from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.store.base import (
     CancelResult,
@@ -46,7 +47,7 @@ from queuectl.store.postgres import history, jobs, runners
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
 from queuectl.store.postgres.connection import Conn, parse_url, quote_ident
-from queuectl.store.postgres.enqueue import insert_jobs
+from queuectl.store.postgres.enqueue import insert_chunks, insert_jobs
 from queuectl.store.postgres.exchange import exchange_op
 from queuectl.store.postgres.listener import PgListener
 from queuectl.store.postgres.migrate import migrate
@@ -107,6 +108,19 @@ class PostgresStore(Store):
             await insert_jobs(conn, self._q, at, jobs, self.target.channel, retrying=retrying)
 
         await self._pool.run(op)
+
+    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
+        async def op(conn: Conn, retrying: bool) -> int:
+            if retrying:  # the chunks taken cannot be taken again
+                raise StoreError(
+                    f"PostgreSQL at {self.target.display}: the connection was lost during a "
+                    "bulk enqueue; its transaction was rolled back unless the loss came "
+                    "during the commit, so look before enqueueing it again"
+                )
+            at = self._clock.at()
+            return await insert_chunks(conn, self._q, at, chunks, self.target.channel)
+
+        return await self._pool.run(op)
 
     async def get(self, job_id: str) -> Job:
         return await jobs.get(self._pool, self._q, job_id)

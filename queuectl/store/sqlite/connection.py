@@ -70,10 +70,19 @@ class SQLiteConnection:
         self._identity = _identity(path)  # the file it opened (its device and inode)
 
     @classmethod
-    async def open(cls, path: Path) -> SQLiteConnection:
-        """Open (creating it 0600 if need be) and migrate the database at ``path``."""
+    async def open(cls, path: Path, *, read_only: bool = False) -> SQLiteConnection:
+        """Open (creating it 0600 if need be) and migrate the database at ``path``.
+
+        ``read_only``: open an existing, current database for reading only, so that a
+        read-only home or a full disk does not stop it; a database that does not exist
+        yet or needs migrating is opened as usual (that needs to write).
+        """
         if sqlite3.sqlite_version_info < (3, 35):
             raise StoreError(f"queuectl needs SQLite 3.35 or newer, found {sqlite3.sqlite_version}")
+        if read_only and _exists(path):
+            db = await cls._open_read_only(path)
+            if db is not None:
+                return db
         _create_private(path)
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
@@ -87,14 +96,64 @@ class SQLiteConnection:
             raise
         return db
 
-    async def _prepare(self, conn: Conn) -> None:
-        await conn.executescript(sql.PRAGMAS)
+    @classmethod
+    async def _open_read_only(cls, path: Path) -> SQLiteConnection | None:
+        """The database opened read-only, or None when it needs creating or migrating.
+
+        In WAL mode a reader needs the shared-memory file beside the database (``-shm``).
+        When it cannot be made (a read-only directory, a full disk) and the log (``-wal``)
+        is absent or empty, no connection has the database open, the file holds every commit,
+        and no writer can start either (it would need both files): the file is then read
+        as immutable, without locks.
+        """
+        logged = _size(Path(f"{path}-wal"))  # before a failed open leaves an empty one
+        try:
+            return await cls._connect_read_only(path, "mode=ro")
+        except StoreError:
+            if logged:
+                raise
+        return await cls._connect_read_only(path, "mode=ro&immutable=1")
+
+    @classmethod
+    async def _connect_read_only(cls, path: Path, options: str) -> SQLiteConnection | None:
+        uri = f"{Path(path).as_uri()}?{options}"
+        try:
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _explain(path, exc) from None
+        db = cls(conn, path)
+        try:
+            version = await db.call(db._check_read_only, retry=False)
+        except BaseException:
+            await conn.close()
+            raise
+        if version == SCHEMA_VERSION:
+            return db
+        await conn.close()
+        return None
+
+    async def _check_read_only(self, conn: Conn) -> int:
+        await conn.execute(sql.BUSY_TIMEOUT)
         version = await self._user_version(conn)
+        self._refuse_newer(version)
+        return version
+
+    def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer queuectl (schema version {version}; "
                 f"this one knows up to {SCHEMA_VERSION}): upgrade queuectl"
             )
+
+    async def _prepare(self, conn: Conn) -> None:
+        # A current database needs no more than the connection's settings and its
+        # version read: WAL mode is a property of the file, set when it was created
+        # (or migrated), so a one-shot command does not ask again.
+        await conn.executescript(sql.PRAGMAS)
+        version = await self._user_version(conn)
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
         if version == 0:
             rows = await conn.execute_fetchall(sql.COUNT_OBJECTS)
             if next(iter(rows))[0]:
@@ -102,8 +161,7 @@ class SQLiteConnection:
         rows = await conn.execute_fetchall(sql.JOURNAL_MODE)
         if next(iter(rows))[0] != "wal":
             await conn.execute(sql.USE_WAL)
-        if version < SCHEMA_VERSION:
-            await self._migrate(conn)
+        await self._migrate(conn)
 
     @staticmethod
     async def _user_version(conn: Conn) -> int:
@@ -205,7 +263,7 @@ class SQLiteConnection:
 
         return await self.call(run)
 
-    async def transaction(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def transaction(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
         """Run ``fn`` in one write transaction, alone on the connection (``call``)."""
 
         async def run(conn: Conn) -> T:
@@ -214,7 +272,19 @@ class SQLiteConnection:
             await conn.commit()
             return result
 
-        return await self.call(run)
+        return await self.call(run, retry=retry)
+
+
+def _exists(path: Path) -> bool:
+    return path.is_file()
+
+
+def _size(path: Path) -> int:
+    """The size of the file at ``path``, 0 when there is none."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _identity(path: Path) -> tuple[int, int]:

@@ -1,28 +1,32 @@
-"""Enqueue on SQLite: one batch of inserts, dependencies linked in the same transaction.
+"""Enqueue on SQLite: batches of inserts, dependencies linked in the same transaction.
 
-The batch is all or nothing. A job with ``after`` is linked to the jobs it waits for
+A batch is all or nothing. A job with ``after`` is linked to the jobs it waits for
 and its ``blocked`` count is their number not completed yet; an unknown one is refused
 (JobNotFound), and so is one that ended dead or cancelled (InvalidState): the job could
 never run. A lone job without dependencies is one statement, its own transaction.
+
+A bulk input comes in chunks, all inserted in one transaction: each chunk under a
+savepoint, so that when the unique index refuses one, the chunk is undone and the jobs
+of the chunks before it say which id was there already.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.store.base import NewJob, duplicate_in_batch
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn, SQLiteConnection
 
-__all__ = ["insert_jobs"]
+__all__ = ["insert_chunks", "insert_jobs"]
 
 
-async def insert_jobs(db: SQLiteConnection, now: float, jobs: Sequence[NewJob]) -> None:
-    """Insert ``jobs`` created at ``now``, or none of them."""
-    rows = [
+def _rows(now: float, jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
+    return [
         (
             j.id,
             j.command,
@@ -40,23 +44,60 @@ async def insert_jobs(db: SQLiteConnection, now: float, jobs: Sequence[NewJob]) 
         )
         for j in jobs
     ]
-    waiting = [j for j in jobs if j.after]
 
-    async def insert_one(conn: Conn) -> None:
-        await conn.execute(sql.INSERT, rows[0])
+
+async def insert_jobs(db: SQLiteConnection, now: float, jobs: Sequence[NewJob]) -> None:
+    """Insert ``jobs`` created at ``now``, or none of them."""
+    if len(jobs) == 1 and not jobs[0].after:
+        row = _rows(now, jobs)[0]
+
+        async def insert_one(conn: Conn) -> None:
+            await conn.execute(sql.INSERT, row)
+
+        try:
+            await db.call(insert_one)
+        except sqlite3.IntegrityError:
+            raise DuplicateJob(jobs[0].id) from None
+        return
 
     async def insert_all(conn: Conn) -> None:
-        await conn.executemany(sql.INSERT, rows)
-        if waiting:
-            await _link_dependencies(conn, waiting)
+        await _insert_chunk(conn, now, jobs)
 
+    await db.transaction(insert_all)
+
+
+async def insert_chunks(
+    db: SQLiteConnection, now: float, chunks: Iterable[Sequence[NewJob]]
+) -> int:
+    """Insert every chunk in one transaction, or none; how many jobs were inserted.
+
+    Never run again on a busy database: the chunks taken cannot be taken twice (the
+    transaction starts with the write lock, so it does not meet a busy one after).
+    """
+
+    async def insert_all(conn: Conn) -> int:
+        count = 0
+        for jobs in chunks:
+            if jobs:
+                await _insert_chunk(conn, now, jobs)
+                count += len(jobs)
+        return count
+
+    return await db.transaction(insert_all, retry=False)
+
+
+async def _insert_chunk(conn: Conn, now: float, jobs: Sequence[NewJob]) -> None:
+    """Insert one chunk inside the caller's transaction."""
+    await conn.execute(sql.SAVEPOINT_CHUNK)
     try:
-        if len(rows) == 1 and not waiting:
-            await db.call(insert_one)
-        else:
-            await db.transaction(insert_all)
+        await conn.executemany(sql.INSERT, _rows(now, jobs))
     except sqlite3.IntegrityError:
-        raise await _duplicate(db, [j.id for j in jobs]) from None
+        await conn.execute(sql.ROLLBACK_CHUNK)
+        raise await _duplicate(conn, [j.id for j in jobs]) from None
+    waiting = [j for j in jobs if j.after]
+    if waiting:
+        await _link_dependencies(conn, waiting)
+    await conn.execute(sql.RELEASE_CHUNK)
 
 
 async def _link_dependencies(conn: Conn, waiting: list[NewJob]) -> None:
@@ -73,11 +114,10 @@ async def _link_dependencies(conn: Conn, waiting: list[NewJob]) -> None:
     await conn.execute(sql.COUNT_BLOCKED, (json.dumps([j.id for j in waiting]),))
 
 
-async def _duplicate(db: SQLiteConnection, ids: list[str]) -> DuplicateJob:
-    """The error for a batch a unique index refused: an id that exists, else a repeat."""
-    for start in range(0, len(ids), 10_000):
-        chunk = json.dumps(ids[start : start + 10_000])
-        rows = await db.fetch(sql.EXISTING_ID, (chunk,))
-        if rows:
-            return DuplicateJob(rows[0][0])
+async def _duplicate(conn: Conn, ids: list[str]) -> DuplicateJob:
+    """The error for a chunk the unique index refused (and that was undone): an id
+    there before it (stored before, or by an earlier chunk), else one it repeats."""
+    rows = list(await conn.execute_fetchall(sql.EXISTING_ID, (json.dumps(ids),)))
+    if rows:
+        return DuplicateJob(rows[0][0])
     return duplicate_in_batch(ids)

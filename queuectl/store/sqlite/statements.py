@@ -21,6 +21,7 @@ __all__ = [
     "ATTEMPTS",
     "BEAT",
     "BEGIN_WRITE",
+    "BUSY_TIMEOUT",
     "CANCEL_RUNNING",
     "CANCEL_UNCLAIMED",
     "CHECKPOINT_PASSIVE",
@@ -45,13 +46,16 @@ __all__ = [
     "PRAGMAS",
     "READ_OUTPUT",
     "REGISTER_RUNNER",
+    "RELEASE_CHUNK",
     "REMOVE",
     "RENEW_LEASES",
     "REQUEST_STOP",
     "REQUEUE",
     "RETRY_DEAD",
+    "ROLLBACK_CHUNK",
     "RUNNABLE",
     "RUNNER_COLUMNS",
+    "SAVEPOINT_CHUNK",
     "SEQ_END",
     "STATES_OF",
     "UNREGISTER_RUNNER",
@@ -80,6 +84,8 @@ PRAGMAS = (
     f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; "
     "PRAGMA foreign_keys = ON; PRAGMA recursive_triggers = OFF;"
 )
+#: All a read-only connection needs: to wait for a writer's checkpoint, not fail.
+BUSY_TIMEOUT = f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}"
 #: Takes the write lock at once, so a transaction never fails to upgrade its lock.
 BEGIN_WRITE = "BEGIN IMMEDIATE"
 JOURNAL_MODE = "PRAGMA journal_mode"
@@ -250,6 +256,11 @@ INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run
                   backoff_jitter)
 VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+
+#: Each chunk of a bulk enqueue runs under a savepoint of the bulk's transaction.
+SAVEPOINT_CHUNK = "SAVEPOINT chunk"
+ROLLBACK_CHUNK = "ROLLBACK TO chunk"
+RELEASE_CHUNK = "RELEASE chunk"
 
 # Dependencies of the jobs just inserted: link rows, then count the unfinished ones.
 LINK_DEPS = """

@@ -12,7 +12,7 @@ history, runners), all of them running their SQL from ``statements.py``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -36,7 +36,7 @@ from queuectl.store.base import (
 )
 from queuectl.store.sqlite import history, jobs, runners
 from queuectl.store.sqlite.connection import SQLiteConnection
-from queuectl.store.sqlite.enqueue import insert_jobs
+from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
 from queuectl.store.sqlite.exchange import exchange_once
 
 __all__ = ["SQLiteStore"]
@@ -50,9 +50,15 @@ class SQLiteStore(Store):
         self._clock = clock
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Self:
-        """Open (creating and migrating it if need be) the database file at ``path``."""
-        return cls(await SQLiteConnection.open(path), clock)
+    async def open(
+        cls, path: Path, *, clock: Callable[[], float] = time.time, read_only: bool = False
+    ) -> Self:
+        """Open (creating and migrating it if need be) the database file at ``path``.
+
+        ``read_only``: for reading only, where the file is there and current (see
+        ``SQLiteConnection.open``).
+        """
+        return cls(await SQLiteConnection.open(path, read_only=read_only), clock)
 
     @property
     def path(self) -> Path:
@@ -68,6 +74,12 @@ class SQLiteStore(Store):
     async def enqueue(self, jobs: Sequence[NewJob]) -> None:
         await insert_jobs(self.db, self.now(), jobs)
         await self.notify("jobs")
+
+    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
+        count = await insert_chunks(self.db, self.now(), chunks)
+        if count:
+            await self.notify("jobs")
+        return count
 
     async def get(self, job_id: str) -> Job:
         return await jobs.get(self.db, job_id)
