@@ -20,7 +20,6 @@ from queuectl.domain.models import (
     Attempt,
     AttemptOutput,
     Job,
-    JobOutput,
     JobState,
     RunnerInfo,
 )
