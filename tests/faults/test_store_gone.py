@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -24,7 +25,10 @@ def _remove(db: Path) -> None:
 
 def _replace(db: Path) -> None:
     other = db.with_name("other.db")
-    with sqlite3.connect(db) as source, sqlite3.connect(other) as copy:
+    with (
+        contextlib.closing(sqlite3.connect(db)) as source,
+        contextlib.closing(sqlite3.connect(other)) as copy,
+    ):
         source.backup(copy)
     os.replace(other, db)
 

@@ -9,6 +9,7 @@ the finished totals must add up to what happened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,7 +67,7 @@ async def _real_counts(cli: CLI, tmp_path: Path) -> dict[tuple[str, JobState], i
         finally:
             await pg.close()
     else:
-        with sqlite3.connect(cli.db) as conn:
+        with contextlib.closing(sqlite3.connect(cli.db)) as conn:
             rows = conn.execute(query.format(s="")).fetchall()
     return {(queue, JobState(state)): n for queue, state, n in rows}
 

@@ -3,6 +3,7 @@ PostgreSQL), and the query plans that keep ``list --newest`` an index walk."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -122,7 +123,7 @@ def test_list_newest_shows_the_latest_jobs_first(cli: CLI) -> None:
 @pytest.mark.parametrize("state", [False, True])
 @pytest.mark.parametrize("queue", [False, True])
 def test_the_sqlite_newest_page_walks_an_index_backwards(state: bool, queue: bool) -> None:
-    with sqlite3.connect(":memory:") as conn:
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         for statement in MIGRATIONS[0]:
             conn.execute(statement)
         params = {"after": SEQ_END, "page": 500, "state": "pending", "queue": "q"}

@@ -4,6 +4,7 @@ after every kind of change."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def test_sqlite_counts_never_read_the_jobs() -> None:
     from queuectl.store.sqlite import statements as sql
     from queuectl.store.sqlite.schema import MIGRATIONS
 
-    with sqlite3.connect(":memory:") as conn:
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         for statement in MIGRATIONS[0]:
             conn.execute(statement)
         for query in (sql.COUNT, sql.FINISHED_TOTALS):
