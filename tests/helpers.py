@@ -12,9 +12,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from queuectl.domain.models import Job, JobState, RunnerInfo, from_epoch
 from queuectl.runner.lifecycle import Runner, RunStats
+from queuectl.runner.process import pidfds_work
 from queuectl.store import Store
+
+#: Both ways of starting commands, as ``pidfds`` parameters: posix_spawn with pidfds
+#: (Linux) and asyncio's subprocess API (where there are no pidfds).
+SPAWN_WAYS = [
+    pytest.param(
+        True,
+        id="pidfd",
+        marks=pytest.mark.skipif(not pidfds_work(), reason="needs Linux 5.3 or newer"),
+    ),
+    pytest.param(False, id="subprocess"),
+]
 
 Predicate = Callable[[], bool | Awaitable[bool]]
 

@@ -11,12 +11,19 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from queuectl.domain.config import Settings
-from queuectl.domain.errors import DuplicateJob, InvalidInput, JobNotFound, QueuectlError
+from queuectl.domain.errors import (
+    DuplicateJob,
+    InvalidInput,
+    JobNotFound,
+    QueuectlError,
+    UniqueConflict,
+)
 from queuectl.domain.models import (
     FINISHED_STATES,
+    NO_ENV,
     Attempt,
     AttemptOutput,
     Job,
@@ -32,12 +39,28 @@ from queuectl.store.base import CancelResult, RemoveResult, RequeueResult
 if TYPE_CHECKING:  # the runner's modules load only when a runner is made
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner
 
-__all__ = ["Queue"]
+__all__ = ["EnqueueResult", "Enqueued", "Queue"]
 
 SpecLike = JobSpec | Mapping[str, Any] | str
 #: Jobs per chunk of ``Queue.enqueue_all``: big enough that a statement's overhead
 #: fades, small enough that a chunk's memory does not matter.
 BULK_CHUNK = 5000
+
+
+class EnqueueResult(NamedTuple):
+    """What ``Queue.submit`` did. ``created`` False: a live job held the unique key,
+    nothing was stored, and ``job`` is that live job."""
+
+    job: Job
+    created: bool
+
+
+class Enqueued(NamedTuple):
+    """One job of ``Queue.submit_many``: its id, or with ``created`` False the id of
+    the live job that held its unique key (it was not stored)."""
+
+    id: str
+    created: bool = True
 
 
 def _as_spec(item: SpecLike) -> JobSpec:
@@ -115,10 +138,23 @@ class Queue:
             backoff_base=spec.backoff_base,
             backoff_max=spec.backoff_max,
             backoff_jitter=spec.backoff_jitter,
+            cwd=spec.cwd,
+            env=spec.env or NO_ENV,
+            retry_on=self.settings.retry_on if spec.retry_on is None else spec.retry_on,
+            unique_key=spec.unique_key,
+            on_conflict=spec.on_conflict,
         )
 
     async def enqueue(self, command: SpecLike, **fields: Any) -> Job:
-        """Add one job: a command string with fields as keywords, a JobSpec or a mapping."""
+        """Add one job: a command string with fields as keywords, a JobSpec or a mapping.
+
+        With a ``unique_key`` a live job holds, nothing is stored and that job comes
+        back (``on_conflict`` "error": UniqueConflict); ``submit`` says which happened.
+        """
+        return (await self.submit(command, **fields)).job
+
+    async def submit(self, command: SpecLike, **fields: Any) -> EnqueueResult:
+        """``enqueue``, telling whether the job was created or a live one held its key."""
         if isinstance(command, str):
             spec = parse_spec({"command": command, **fields})
         elif fields:
@@ -126,34 +162,43 @@ class Queue:
         else:
             spec = _as_spec(command)
         new = self._new_job(spec)
-        await self.store.enqueue([new])
-        return await self.store.get(new.id)
+        holder = (await self.store.enqueue([new])).get(new.id)
+        return EnqueueResult(await self.store.get(holder or new.id), holder is None)
 
     async def enqueue_many(self, specs: Iterable[SpecLike]) -> list[str]:
         """Add many jobs in one transaction, all or none; returns their ids in order.
 
         A job may run ``after`` jobs that exist already or come earlier in the batch.
+        A job whose unique key is live is not stored: its place holds the id of the job
+        that holds the key (``submit_many`` tells them apart).
         """
+        return [done.id for done in await self.submit_many(specs)]
+
+    async def submit_many(self, specs: Iterable[SpecLike]) -> list[Enqueued]:
+        """``enqueue_many``, telling for each job whether it was created."""
         jobs = self._new_jobs(specs)
-        if jobs:
-            await self.store.enqueue(jobs)
-        return [job.id for job in jobs]
+        skipped = await self.store.enqueue(jobs) if jobs else {}
+        return [_enqueued(job.id, skipped) for job in jobs]
 
     async def enqueue_all(
         self,
         specs: Iterable[SpecLike],
         *,
         on_ids: Callable[[list[str]], None] | None = None,
+        on_existing: Callable[[int, str], None] | None = None,
         where: Callable[[int], str] | None = None,
         chunk: int = BULK_CHUNK,
     ) -> int:
-        """Add jobs from an input of any size in one transaction, all or none; how many.
+        """Add jobs from an input of any size in one transaction, all or none; how many
+        were stored.
 
         Unlike ``enqueue_many`` it holds one chunk of ``chunk`` jobs at a time, not the
         input: ``specs`` may be a generator over millions of lines, and whatever it
-        raises rolls everything back. ``on_ids`` is given each chunk's ids in order,
-        before the transaction commits (keep them until it does). A job may run
-        ``after`` jobs that exist already or come earlier in the input.
+        raises rolls everything back. ``on_ids`` is given each chunk's ids in order once
+        the chunk is in, before the transaction commits (keep them until it does). A job
+        may run ``after`` jobs that exist already or come earlier in the input. A job
+        whose unique key is live is not stored (as in ``enqueue_many``): its id is the
+        holder's, and ``on_existing`` hears its position (0-based) and that id.
 
         ``where`` names the job at a position of the input (0-based) for the error
         about it, such as ``line 12``; it is asked only about the chunk last taken.
@@ -163,11 +208,23 @@ class Queue:
         source = iter(specs)
         taken = 0  # jobs in the chunks before ``current``
         current: list[NewJob] = []
+        skipped: dict[str, str] = {}  # the jobs of ``current`` left out
         placed: list[QueuectlError] = []  # the error of a chunk's own check, placed already
+
+        def report() -> None:
+            """Tell the callers about ``current``, which the store has taken in."""
+            if on_existing is not None:
+                for n, job in enumerate(current):
+                    if job.id in skipped:
+                        on_existing(taken + n, skipped[job.id])
+            if on_ids is not None:
+                on_ids([skipped.get(job.id, job.id) for job in current])
+            skipped.clear()
 
         def chunks() -> Iterator[list[NewJob]]:
             nonlocal taken, current
             while True:
+                report()
                 taken, current = taken + len(current), []
                 current = self._fresh_jobs(islice(source, chunk))
                 if not current:
@@ -176,13 +233,11 @@ class Queue:
                 if problem is not None:
                     placed.append(_at(problem[1], where, taken + problem[0]))
                     raise placed[0]
-                if on_ids is not None:
-                    on_ids([job.id for job in current])
                 yield current
 
         try:
-            return await self.store.enqueue_chunks(chunks())
-        except (DuplicateJob, JobNotFound) as exc:
+            return await self.store.enqueue_chunks(chunks(), skipped.update)
+        except (DuplicateJob, JobNotFound, UniqueConflict) as exc:
             if exc in placed:
                 raise
             position = _position(exc, current)
@@ -417,13 +472,18 @@ def _batch_problem(jobs: list[NewJob]) -> tuple[int, QueuectlError] | None:
     return None
 
 
-def _position(exc: DuplicateJob | JobNotFound, jobs: list[NewJob]) -> int | None:
-    """Which job of a chunk the store refused: the one with the id, or the first to
-    run after the missing one."""
+def _position(exc: DuplicateJob | JobNotFound | UniqueConflict, jobs: list[NewJob]) -> int | None:
+    """Which job of a chunk the store refused: the one with the id, the first to run
+    after the missing one, or the one whose unique key a live job holds."""
     for n, job in enumerate(jobs):
-        if job.id == exc.job_id if isinstance(exc, DuplicateJob) else exc.job_id in job.after:
+        if job.id == exc.job_id if not isinstance(exc, JobNotFound) else exc.job_id in job.after:
             return n
     return None
+
+
+def _enqueued(job_id: str, skipped: Mapping[str, str]) -> Enqueued:
+    holder = skipped.get(job_id)
+    return Enqueued(job_id) if holder is None else Enqueued(holder, created=False)
 
 
 def _at(

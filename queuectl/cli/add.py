@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+
+if TYPE_CHECKING:
+    from queuectl.api.queue import Enqueued
 
 
 def join_command(words: tuple[str, ...]) -> str:
@@ -34,6 +38,45 @@ def _local_time(text: str) -> str:
     return moment.isoformat()
 
 
+def report(done: Enqueued) -> None:
+    """Print the id of the job enqueued, or of the live job that held its unique key
+    (with a note on stderr: nothing was stored)."""
+    click.echo(done.id)
+    if not done.created:
+        click.echo(f"queued already as {done.id}", err=True)
+
+
+def _cwd(given: str | None, none: bool) -> str | None:
+    """The job's directory: ``--cwd`` (made absolute), none, or the current one."""
+    from queuectl.domain.errors import InvalidInput
+
+    if none:
+        if given is not None:
+            raise click.UsageError("give --cwd DIR or --no-cwd, not both")
+        return None
+    try:
+        return os.getcwd() if given is None else os.path.abspath(given)
+    except OSError as exc:
+        raise InvalidInput(
+            f"the current directory cannot be read ({exc.strerror}): give --cwd DIR or --no-cwd"
+        ) from None
+
+
+def _env(items: tuple[str, ...]) -> dict[str, str] | None:
+    """``--env KEY=VALUE`` as given, ``--env KEY`` from this environment."""
+    from queuectl.domain.errors import InvalidInput
+
+    env: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            if key not in os.environ:
+                raise InvalidInput(f"--env {key}: no such variable here (give {key}=VALUE)")
+            value = os.environ[key]
+        env[key] = value
+    return env or None
+
+
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.option("--id", "job_id", metavar="ID", help="Job id [default: generated].")
 @click.option("--retries", type=int, metavar="N", help="Retries after the first attempt.")
@@ -48,6 +91,27 @@ def _local_time(text: str) -> str:
 @click.option("--backoff-base", type=float, metavar="B", help="This job's backoff base.")
 @click.option("--backoff-max", metavar="DURATION", help="This job's longest backoff delay.")
 @click.option("--backoff-jitter", type=click.Choice(["none", "full"]), help="Backoff jitter.")
+@click.option("--cwd", metavar="DIR", help="Run in DIR [default: the current directory].")
+@click.option("--no-cwd", is_flag=True, help="Run in the runner's directory instead.")
+@click.option(
+    "--env",
+    multiple=True,
+    metavar="KEY[=VALUE]",
+    help="Set a variable for the command (repeatable); KEY alone copies it from here.",
+)
+@click.option(
+    "--retry-on",
+    type=int,
+    multiple=True,
+    metavar="CODE",
+    help="Retry only these exit codes (repeatable), such as 75 (EX_TEMPFAIL).",
+)
+@click.option("--unique", metavar="KEY", help="At most one live job with KEY.")
+@click.option(
+    "--on-conflict",
+    type=click.Choice(["ignore", "error"]),
+    help="With --unique, when KEY is live: print that job's id (ignore) or fail (error).",
+)
 @click.argument("words", nargs=-1, required=True, metavar="-- COMMAND [ARGS]...")
 @pass_context
 async def add(ctx: Context, /, words: tuple[str, ...], **options: Any) -> None:
@@ -58,6 +122,8 @@ async def add(ctx: Context, /, words: tuple[str, ...], **options: Any) -> None:
     queuectl add --delay 5m --priority 10 -- ./backup.sh /srv
     queuectl add --id build -- make; queuectl add --after build -- make test
     queuectl add -- 'sort big.txt | uniq -c > counts.txt'
+    queuectl add --env RAILS_ENV=test --retry-on 75 -- make test
+    queuectl add --unique nightly-backup -- ./backup.sh
     """
     from queuectl.domain.spec import parse_spec
 
@@ -74,8 +140,13 @@ async def add(ctx: Context, /, words: tuple[str, ...], **options: Any) -> None:
         "backoff_base": options["backoff_base"],
         "backoff_max": options["backoff_max"],
         "backoff_jitter": options["backoff_jitter"],
+        "cwd": _cwd(options["cwd"], options["no_cwd"]),
+        "env": _env(options["env"]),
+        "retry_on": list(options["retry_on"]) or None,
+        "unique_key": options["unique"],
+        "on_conflict": options["on_conflict"],
     }
     spec = parse_spec({k: v for k, v in fields.items() if v is not None})
     async with ctx.queue() as queue:
-        (job_id,) = await queue.enqueue_many([spec])  # only the id is printed: no read-back
-    click.echo(job_id)
+        (done,) = await queue.submit_many([spec])  # only the id is printed: no read-back
+    report(done)

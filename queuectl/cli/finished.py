@@ -70,13 +70,16 @@ async def retry(ctx: Context, job_ids: tuple[str, ...]) -> None:
     async with ctx.queue() as queue:
         results = await queue.requeue(ids)
         states = await _states(queue, results)
-    blocked = "runs after a job that is dead or cancelled; retry that one first"
+    why = {
+        "blocked": "runs after a job that is dead or cancelled; retry that one first",
+        "taken": "has a unique key that another live job holds now; left alone",
+    }
     _report(
         {i: results[i] for i in ids},
         "requeued",
         lambda i: (
-            f"job {i!r} {blocked}"
-            if results[i] == "blocked"
+            f"job {i!r} {why[results[i]]}"
+            if results[i] in why
             else f"job {i!r} is {states[i]}, not finished; left alone"
         ),
     )

@@ -35,17 +35,19 @@ async def enqueue(ctx: Context, job_json: str | None, file: str | None) -> None:
     \b
     queuectl enqueue '{"command": "echo Hello World"}'
     queuectl enqueue '{"id": "nightly", "command": "make backup", "max_retries": 5}'
+    queuectl enqueue '{"command": "make", "cwd": "/src/app", "unique_key": "build"}'
     seq 3 | sed 's/.*/{"command": "echo &"}/' | queuectl enqueue -
     """
     if (job_json is None) == (file is None):
         raise click.UsageError("give one JSON job, or '-' / --file F for JSON lines")
     if job_json is not None and job_json != "-":
+        from queuectl.cli.add import report
         from queuectl.domain.spec import parse_json
 
         spec = parse_json(job_json)
         async with ctx.queue() as queue:
-            (job_id,) = await queue.enqueue_many([spec])  # only the id is printed: no read-back
-        click.echo(job_id)
+            (done,) = await queue.submit_many([spec])  # only the id is printed: no read-back
+        report(done)
         return
     await _enqueue_lines(ctx, "-" if file is None else file)
 
@@ -63,10 +65,17 @@ async def _enqueue_lines(ctx: Context, source: str) -> None:
     from queuectl.domain.spec import iter_lines
 
     numbers = _LineNumbers(BULK_CHUNK)
-    with _open_lines(source) as lines, tempfile.SpooledTemporaryFile(1 << 20, "w+") as ids:
+    with (
+        _open_lines(source) as lines,
+        tempfile.SpooledTemporaryFile(1 << 20, "w+") as ids,
+        tempfile.SpooledTemporaryFile(1 << 16, "w+") as notes,
+    ):
 
         def keep(chunk: list[str]) -> None:
             ids.write("\n".join(chunk) + "\n")
+
+        def existing(position: int, holder: str) -> None:
+            notes.write(f"{numbers.where(position)}: queued already as {holder}\n")
 
         def specs() -> Iterator[JobSpec]:
             for number, spec in iter_lines(_decoded(lines, source)):
@@ -74,9 +83,14 @@ async def _enqueue_lines(ctx: Context, source: str) -> None:
                 yield spec
 
         async with ctx.queue() as queue:
-            await queue.enqueue_all(specs(), on_ids=keep, where=numbers.where, chunk=BULK_CHUNK)
+            await queue.enqueue_all(
+                specs(), on_ids=keep, on_existing=existing, where=numbers.where, chunk=BULK_CHUNK
+            )
         ids.seek(0)
         shutil.copyfileobj(ids, sys.stdout)
+        notes.seek(0)
+        sys.stdout.flush()
+        shutil.copyfileobj(notes, sys.stderr)
 
 
 class _LineNumbers:

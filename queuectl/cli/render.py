@@ -170,6 +170,14 @@ def _attempt_result(attempt: Attempt) -> str:
     return end_text(attempt.reason, attempt.exit_code, attempt.signal)
 
 
+def _codes(codes: tuple[int, ...]) -> str:
+    return (
+        f"exit {', '.join(map(str, codes))}; timeouts, signals, crashes"
+        if codes
+        else ("timeouts, signals, crashes (no exit code)")
+    )
+
+
 def job_details(job: Job, history: list[Attempt], now: float | None = None) -> str:
     """The human form of ``show``: the record, then one line per attempt."""
     moment = time.time() if now is None else now
@@ -187,9 +195,15 @@ def job_details(job: Job, history: list[Attempt], now: float | None = None) -> s
         ("run at", iso(job.run_at)),
         ("updated", iso(job.updated_at)),
         ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
+        ("cwd", "runner's" if job.cwd is None else printable(job.cwd)),
+        ("retry on", "any failure" if job.retry_on is None else _codes(job.retry_on)),
+        ("unique key", "-" if job.unique_key is None else printable(job.unique_key)),
     ]
     lines = [f"{'id:':<11} {printable(job.id)}", *_block("command:", job.command)]
     lines += [f"{name + ':':<11} {value}" for name, value in fields]
+    if job.env:
+        lines.append("env:")
+        lines += [f"  {printable(k)}={printable(v)}" for k, v in sorted(job.env.items())]
     if job.last_error:
         lines += _block("last error:", job.last_error)
     lines.append("attempts:" if history else "attempts:  none yet")

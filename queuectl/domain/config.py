@@ -13,7 +13,8 @@ from typing import Any
 
 from queuectl.domain import limits
 from queuectl.domain.durations import format_seconds, format_size, parse_duration, parse_size
-from queuectl.domain.errors import ConfigError
+from queuectl.domain.errors import ConfigError, InvalidInput
+from queuectl.domain.fields import check_retry_on
 
 __all__ = [
     "Settings",
@@ -47,6 +48,8 @@ class Settings:
     retention: str | None = None
     #: Bytes of output kept per stream of each attempt (head and tail); 0 keeps none.
     output_limit: int = 1024 * 1024
+    #: Exit codes worth a retry, for jobs that do not say (``75,111``); None: any.
+    retry_on: tuple[int, ...] | None = None
 
     @property
     def retention_seconds(self) -> dict[str, float]:
@@ -135,6 +138,25 @@ def _size(name: str, value: object) -> int:
     return size
 
 
+def _retry_on(name: str, value: object) -> tuple[int, ...] | None:
+    """None, or exit codes as a list or as text (``75,111``; ``75`` alone)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    elif isinstance(value, str):
+        try:
+            value = [int(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"retry-on must be exit codes such as 75,111, not {value!r}"
+            ) from None
+    try:
+        return check_retry_on(value)
+    except InvalidInput as exc:
+        raise ConfigError(str(exc).replace("'retry_on'", "retry-on")) from None
+
+
 _VALIDATORS: dict[str, Callable[[str, object], Any]] = {
     "output_limit": _size,
     "max_retries": _retries,
@@ -146,6 +168,7 @@ _VALIDATORS: dict[str, Callable[[str, object], Any]] = {
     "job_timeout": _optional_seconds,
     "kill_grace": lambda n, v: _seconds(n, v, zero=True),
     "poll_interval": _seconds,
+    "retry_on": _retry_on,
 }
 assert set(_VALIDATORS) == {f.name for f in dataclasses.fields(Settings)}
 
@@ -166,6 +189,8 @@ def display_value(name: str, value: object) -> str:
         return format_size(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
     return str(value)
 
 

@@ -55,3 +55,18 @@ class StoreGone(StoreError):
 
 class StaleClaim(QueuectlError):
     """A runner tried to record the outcome of a claim it no longer holds."""
+
+
+class UniqueConflict(QueuectlError):
+    """A live job holds the unique key already: an enqueue with ``on_conflict`` "error",
+    or a finished job run again while another job holds its key."""
+
+    def __init__(
+        self, key: str, existing_id: str, detail: str | None = None, *, job_id: str | None = None
+    ) -> None:
+        text = f"unique key {key!r} is held by live job {existing_id!r}"
+        super().__init__(text if detail is None else f"{text}: {detail}")
+        self.key = key
+        self.existing_id = existing_id
+        #: The job refused, when it was being enqueued.
+        self.job_id = job_id

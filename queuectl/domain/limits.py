@@ -16,9 +16,14 @@ __all__ = [
     "MAX_BACKOFF_BASE",
     "MAX_COMMAND_BYTES",
     "MAX_COUNT",
+    "MAX_CWD_BYTES",
     "MAX_DURATION",
+    "MAX_ENV_BYTES",
+    "MAX_ENV_ENTRIES",
     "MAX_OUTPUT_LIMIT",
     "MAX_RETRIES",
+    "MAX_RETRY_ON",
+    "MAX_UNIQUE_KEY",
     "MAX_WATCH_INTERVAL",
     "MAX_WORKERS",
     "MIN_RUN_AT",
@@ -52,6 +57,17 @@ MAX_WATCH_INTERVAL = 3600.0
 #: MAX_ARG_STRLEN (32 pages, 131072 bytes with its terminating NUL). The same bound
 #: applies everywhere, so a job queued on one system runs on any other.
 MAX_COMMAND_BYTES = 131072 - 1
+#: A job's directory: Linux's PATH_MAX (4096 bytes with the terminating NUL).
+MAX_CWD_BYTES = 4096 - 1
+#: A job's own variables: how many, and their bytes in all (each ``KEY=VALUE``). The
+#: environment and the arguments of a command share the system's ARG_MAX (2 MiB at
+#: least on Linux): a job's variables take at most what its command may.
+MAX_ENV_ENTRIES = 1000
+MAX_ENV_BYTES = 131072
+#: Exit codes in a job's ``retry_on``: 0 to 255, each at most once.
+MAX_RETRY_ON = 256
+#: Characters of a ``unique_key``.
+MAX_UNIQUE_KEY = 200
 
 
 def duration_problem(

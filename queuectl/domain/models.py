@@ -7,12 +7,16 @@ define (dataclasses generate code at import, which every CLI start would pay for
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "ACTIVE_STATES",
     "FINISHED_STATES",
+    "LIVE_STATES",
+    "NO_ENV",
     "RUNNABLE_STATES",
     "Attempt",
     "AttemptOutput",
@@ -42,6 +46,11 @@ RUNNABLE_STATES = frozenset({JobState.PENDING, JobState.FAILED})
 #: States that will not change again unless someone acts (``dlq retry``).
 FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
 ACTIVE_STATES = frozenset(JobState) - FINISHED_STATES
+#: States in which a job holds its ``unique_key`` (the stores' partial unique indexes
+#: list the same ones): waiting, running, or failed with a retry to come.
+LIVE_STATES = ACTIVE_STATES
+#: The ``env`` of a job that sets no variables (shared, read-only).
+NO_ENV: Mapping[str, str] = MappingProxyType({})
 
 #: What a wake-up between processes means. ``jobs``: new work may be runnable;
 #: ``control``: a runner should re-read its flags (stop and cancel requests).
@@ -100,6 +109,15 @@ class Job(NamedTuple):
     backoff_jitter: str | None = None
     #: Someone asked to cancel the job while it was running.
     cancel_requested: bool = False
+    #: The absolute directory the command runs in; None runs it in the runner's own.
+    cwd: str | None = None
+    #: Variables laid over the runner's environment (queuectl's own are set after).
+    env: Mapping[str, str] = NO_ENV
+    #: The exit codes worth another attempt; None retries every failure. A non-zero
+    #: exit not listed sends the job to the DLQ at once.
+    retry_on: tuple[int, ...] | None = None
+    #: At most one job holding a key is live (pending, processing or failed).
+    unique_key: str | None = None
 
     @property
     def attempts_left(self) -> int:
@@ -129,6 +147,10 @@ class Job(NamedTuple):
             "backoff_base": self.backoff_base,
             "backoff_max": self.backoff_max,
             "backoff_jitter": self.backoff_jitter,
+            "cwd": self.cwd,
+            "env": dict(self.env),
+            "retry_on": None if self.retry_on is None else list(self.retry_on),
+            "unique_key": self.unique_key,
         }
 
 

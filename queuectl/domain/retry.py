@@ -68,7 +68,9 @@ def decide(
 
     ``job.attempts`` already counts the attempt that just ended. A job runs at most
     ``1 + max_retries`` times; an attempt cut short by a crash counts (the command did
-    start), one given back by a hard shutdown does not.
+    start), one given back by a hard shutdown does not. A job with ``retry_on`` retries
+    a non-zero exit only when its code is listed; timeouts, signals and crashes are not
+    the command's verdict on itself, so they retry as any failure does.
     """
     if outcome.succeeded:
         return Transition(JobState.COMPLETED, exit_code=outcome.exit_code)
@@ -76,6 +78,15 @@ def decide(
         return Transition(JobState.CANCELLED, exit_code=outcome.exit_code, last_error=outcome.error)
     if outcome.reason == "shutdown":
         return Transition(JobState.PENDING, counted=False, exit_code=None, last_error=outcome.error)
+    if (
+        outcome.reason == "exit"
+        and job.retry_on is not None
+        and outcome.exit_code not in job.retry_on
+    ):
+        codes = ", ".join(map(str, job.retry_on)) or "none"
+        why = f"no retry: exit code {outcome.exit_code} is not in retry_on ({codes})"
+        error = why if not outcome.error else f"{why}\n{outcome.error}"
+        return Transition(JobState.DEAD, exit_code=outcome.exit_code, last_error=error)
     exhausted = job.attempts >= 1 + job.max_retries
     if exhausted:
         return Transition(JobState.DEAD, exit_code=outcome.exit_code, last_error=outcome.error)

@@ -12,6 +12,14 @@ from typing import Any
 from queuectl.domain import limits
 from queuectl.domain.durations import parse_duration
 from queuectl.domain.errors import DuplicateJob, InvalidInput
+from queuectl.domain.fields import (
+    check_cwd,
+    check_env,
+    check_on_conflict,
+    check_retry_on,
+    check_unique_key,
+    type_name,
+)
 
 __all__ = [
     "JITTER_MODES",
@@ -50,6 +58,14 @@ class JobSpec:
     backoff_base: float | None = None
     backoff_max: float | None = None
     backoff_jitter: str | None = None
+    #: The absolute directory to run in (None: the runner's) and variables to set.
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None
+    #: Exit codes worth a retry (None: the ``retry-on`` config default, if any).
+    retry_on: tuple[int, ...] | None = None
+    #: At most one live job per key; ``on_conflict`` says what a second enqueue does.
+    unique_key: str | None = None
+    on_conflict: str = "ignore"
 
     def __post_init__(self) -> None:
         _check_command(self.command)
@@ -85,6 +101,16 @@ class JobSpec:
             _check_seconds("backoff_max", self.backoff_max, low=0, inclusive=False)
         if self.backoff_jitter is not None and self.backoff_jitter not in JITTER_MODES:
             raise InvalidInput(f"'backoff_jitter' must be one of {', '.join(JITTER_MODES)}")
+        if self.cwd is not None:
+            check_cwd(self.cwd)
+        if self.env is not None:
+            object.__setattr__(self, "env", check_env(self.env))
+        if self.retry_on is not None:
+            object.__setattr__(self, "retry_on", check_retry_on(self.retry_on))
+        if self.unique_key is not None:
+            check_unique_key(self.unique_key)
+        if self.on_conflict != "ignore":
+            check_on_conflict(self.on_conflict)
 
 
 _FIELDS = frozenset(JobSpec.__dataclass_fields__)
@@ -92,7 +118,7 @@ _FIELDS = frozenset(JobSpec.__dataclass_fields__)
 
 def validate_job_id(job_id: object) -> str:
     if not isinstance(job_id, str):
-        raise InvalidInput(f"'id' must be a string, not {_type_name(job_id)}")
+        raise InvalidInput(f"'id' must be a string, not {type_name(job_id)}")
     if not _ID_RE.fullmatch(job_id):
         raise InvalidInput(
             f"invalid job id {job_id!r}: use 1-128 letters, digits, '.', '_' or '-', "
@@ -103,7 +129,7 @@ def validate_job_id(job_id: object) -> str:
 
 def validate_queue(queue: object) -> str:
     if not isinstance(queue, str):
-        raise InvalidInput(f"'queue' must be a string, not {_type_name(queue)}")
+        raise InvalidInput(f"'queue' must be a string, not {type_name(queue)}")
     if not _QUEUE_RE.fullmatch(queue):
         raise InvalidInput(
             f"invalid queue name {queue!r}: use 1-64 letters, digits, '.', '_' or '-'"
@@ -114,7 +140,7 @@ def validate_queue(queue: object) -> str:
 def parse_time(value: object, what: str = "run_at") -> datetime:
     """An ISO 8601 time with a UTC offset (``2026-11-27T20:00:00Z``, ``…+02:00``)."""
     if not isinstance(value, str):
-        raise InvalidInput(f"{what!r} must be an ISO 8601 string, not {_type_name(value)}")
+        raise InvalidInput(f"{what!r} must be an ISO 8601 string, not {type_name(value)}")
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -138,7 +164,7 @@ def _duration(name: str) -> Callable[[object], float]:
 
 def _after(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise InvalidInput(f"'after' must be a list of job ids, not {_type_name(value)}")
+        raise InvalidInput(f"'after' must be a list of job ids, not {type_name(value)}")
     return tuple(value)
 
 
@@ -155,7 +181,7 @@ _CONVERTERS: dict[str, Callable[[object], Any]] = {
 def parse_spec(data: object) -> JobSpec:
     """Turn one decoded JSON value into a JobSpec, naming the first problem found."""
     if not isinstance(data, Mapping):
-        raise InvalidInput(f"a job must be a JSON object, not {_type_name(data)}")
+        raise InvalidInput(f"a job must be a JSON object, not {type_name(data)}")
     unknown = sorted(data.keys() - _FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_FIELDS))})")
@@ -222,7 +248,7 @@ def iter_lines(lines: Iterable[str]) -> Iterator[tuple[int, JobSpec]]:
 
 def _check_command(command: object) -> None:
     if not isinstance(command, str):
-        raise InvalidInput(f"'command' must be a string, not {_type_name(command)}")
+        raise InvalidInput(f"'command' must be a string, not {type_name(command)}")
     if not command.strip():
         raise InvalidInput("'command' must not be empty")
     if "\x00" in command:
@@ -253,13 +279,13 @@ def _check_encodable(name: str, text: str) -> None:
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     problem = limits.int_problem(value, low, high)
     if problem is not None:
-        shown = _shown(value) if type(value) is int else _type_name(value)
+        shown = _shown(value) if type(value) is int else type_name(value)
         raise InvalidInput(f"{name!r} {problem}, not {shown}")
 
 
 def _check_seconds(name: str, value: object, *, low: float, inclusive: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"{name!r} must be a number of seconds, not {_type_name(value)}")
+        raise InvalidInput(f"{name!r} must be a number of seconds, not {type_name(value)}")
     problem = limits.duration_problem(value, low=low, inclusive=inclusive)
     if problem is not None:
         raise InvalidInput(f"{name!r} {problem}, not {_shown(value)}")
@@ -267,7 +293,7 @@ def _check_seconds(name: str, value: object, *, low: float, inclusive: bool) -> 
 
 def _check_backoff_base(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"'backoff_base' must be a number, not {_type_name(value)}")
+        raise InvalidInput(f"'backoff_base' must be a number, not {type_name(value)}")
     if not 1 <= value <= limits.MAX_BACKOFF_BASE:  # False for NaN too
         raise InvalidInput(
             f"'backoff_base' must be between 1 and {limits.MAX_BACKOFF_BASE:g}, not {_shown(value)}"
@@ -292,13 +318,4 @@ def _shown(value: object) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         text = repr(value)
         return text if len(text) <= 24 else text[:20] + "…"
-    return _type_name(value)
-
-
-def _type_name(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number"
-    return names.get(type(value), type(value).__name__)
+    return type_name(value)

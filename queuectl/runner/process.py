@@ -35,6 +35,10 @@ __all__ = ["Child", "ChildEvents", "Spawner", "pidfds_work"]
 _READ = 65536
 _SHELL = "/bin/sh"
 _SHELL_BYTES = os.fsencode(_SHELL)
+# posix_spawn has no "change directory" action in Python: a job with a directory starts a
+# shell that changes to it ($1) and then becomes the command's shell ($2), the same
+# process, so the group and the pid stay the command's.
+_CHDIR = b'cd -- "$1" && exec /bin/sh -c -- "$2"'
 # Python ignores these for itself, and an ignored signal stays ignored across exec: a
 # command would see EPIPE instead of dying of SIGPIPE (``yes | head`` would complain).
 # Children get the defaults back, as subprocess's ``restore_signals`` does.
@@ -109,16 +113,24 @@ class Spawner:
         return self._pidfds
 
     def start(
-        self, command: str, extra_env: Mapping[str, str], events: ChildEvents, *, stdout: bool
+        self,
+        command: str,
+        extra_env: Mapping[str, str],
+        events: ChildEvents,
+        *,
+        stdout: bool,
+        cwd: str | None = None,
     ) -> Child:
-        """Start ``command`` with ``extra_env`` over the base environment.
+        """Start ``command`` with ``extra_env`` over the base environment, in ``cwd``
+        (None: this process's directory).
 
         ``stdout`` False sends its stdout to /dev/null. OSError when it cannot start
         here and now; a start that completes later reports a failure to ``events``.
         """
         loop = asyncio.get_running_loop()
         if not self._pidfds:
-            return _SubprocessChild(loop, command, {**self._env, **extra_env}, events, stdout)
+            text_env = {**self._env, **extra_env}
+            return _SubprocessChild(loop, command, text_env, events, stdout, cwd)
         readiness = self._readiness
         if readiness is None or readiness.loop is not loop:
             self.close_watchers()
@@ -129,6 +141,8 @@ class Spawner:
         env = self._env_bytes.copy()
         env.update({os.fsencode(k): os.fsencode(v) for k, v in extra_env.items()})
         argv = [_SHELL_BYTES, b"-c", b"--", os.fsencode(command)]
+        if cwd is not None:
+            argv[2:] = [_CHDIR, _SHELL_BYTES, os.fsencode(cwd), argv[3]]
         return _PidfdChild.start(readiness, self._devnull, argv, env, events, stdout, self._closes)
 
     def close_watchers(self) -> None:
@@ -307,6 +321,7 @@ class _SubprocessChild(asyncio.SubprocessProtocol):
         env: dict[str, str],
         events: ChildEvents,
         stdout: bool,
+        cwd: str | None,
     ) -> None:
         self._events = events
         self._transport: asyncio.SubprocessTransport | None = None
@@ -325,6 +340,7 @@ class _SubprocessChild(asyncio.SubprocessProtocol):
                 stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env=env,
+                cwd=cwd,
                 start_new_session=True,
             )
         )

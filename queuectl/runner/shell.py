@@ -13,8 +13,10 @@ and no future, which matters with thousands of short commands a second.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import stat
 from collections.abc import Mapping
 
 from queuectl.domain.models import SUCCESS, Job, Outcome
@@ -26,6 +28,7 @@ __all__ = [
     "STDERR_TAIL",
     "ShellExecutor",
     "Tail",
+    "cwd_problem",
     "describe_exit",
     "exit_outcome",
     "job_variables",
@@ -72,6 +75,23 @@ def runner_env(runner_id: str, env: Mapping[str, str] | None = None) -> dict[str
     for name in _JOB_VARIABLES:  # set per job (a runner may itself run in a job)
         base.pop(name, None)
     return base
+
+
+def cwd_problem(path: str) -> str | None:
+    """Why a job's directory cannot be entered (its ``last_error``), or None.
+
+    Looked at before the start, so both ways of starting fail alike and say so plainly;
+    a directory removed between this look and the start fails the command's ``cd``.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return f"cwd {path}: {exc.strerror}"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"cwd {path}: {os.strerror(errno.ENOTDIR)}"
+    if not os.access(path, os.X_OK):
+        return f"cwd {path}: {os.strerror(errno.EACCES)}"
+    return None
 
 
 def job_variables(job: Job) -> dict[str, str]:
@@ -129,6 +149,7 @@ class ShellExecutor:
     ) -> None:
         self.default_timeout = default_timeout
         self.kill_grace = kill_grace
+        self.runner_id = runner_id
         self.spawner = Spawner(runner_env(runner_id, env), pidfds=pidfds)
 
     def start(self, job: Job, sink: OutputSink | None, done: Done) -> ShellRun:
@@ -201,9 +222,18 @@ class ShellRun:
 
     def start(self) -> None:
         job = self._job
+        variables = job_variables(job)
+        if job.env:  # the job's own, under queuectl's
+            variables = {**job.env, **variables, "QUEUECTL_RUNNER_ID": self._executor.runner_id}
+        problem = None if job.cwd is None else cwd_problem(job.cwd)
+        if problem is not None:
+            self._loop.call_soon(
+                self._finish, Outcome(exit_code=None, reason="error", error=problem)
+            )
+            return
         try:
             self._child = self._executor.spawner.start(
-                job.command, job_variables(job), self, stdout=self._sink is not None
+                job.command, variables, self, stdout=self._sink is not None, cwd=job.cwd
             )
         except (OSError, ValueError) as exc:  # ValueError: NUL bytes, a bad variable
             self._loop.call_soon(self.failed, exc)

@@ -7,12 +7,13 @@ must be checked inside one transaction: unique ids, claim exclusivity, fencing t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Literal, NamedTuple, Protocol
 
-from queuectl.domain.errors import DuplicateJob
+from queuectl.domain.errors import DuplicateJob, UniqueConflict
 from queuectl.domain.models import (
     FINISHED_STATES,
+    NO_ENV,
     RUNNABLE_STATES,
     Attempt,
     Job,
@@ -27,6 +28,7 @@ __all__ = [
     "CancelResult",
     "Finish",
     "Heartbeat",
+    "LeftOut",
     "NewJob",
     "OutputWrite",
     "RemoveResult",
@@ -37,16 +39,24 @@ __all__ = [
     "claim_by_exchange",
     "duplicate_in_batch",
     "finish_by_exchange",
+    "keyed",
+    "left_out",
     "requeue_refused",
     "requeued",
     "runnable_at_once",
+    "taken",
 ]
+
+#: What ``Store.enqueue`` left out: the id of each job not stored, because a live job
+#: held its unique key, and the id of that live job.
+LeftOut = dict[str, str]
 
 #: What ``cancel`` did to one job.
 CancelResult = Literal["cancelled", "requested", "finished", "missing"]
-#: What ``requeue`` did to one job: "unfinished" (pending, failed or processing) and
-#: "blocked" (it runs after a job that is dead or cancelled) were left alone.
-RequeueResult = Literal["requeued", "unfinished", "blocked", "missing"]
+#: What ``requeue`` did to one job: "unfinished" (pending, failed or processing),
+#: "blocked" (it runs after a job that is dead or cancelled) and "taken" (another job
+#: holds its unique key now) were left alone.
+RequeueResult = Literal["requeued", "unfinished", "blocked", "taken", "missing"]
 #: What ``remove`` did to one job ("unfinished": left alone).
 RemoveResult = Literal["removed", "unfinished", "missing"]
 #: The outcomes ``finished_totals`` counts: the states an attempt or a cancel ends in.
@@ -73,6 +83,13 @@ class NewJob(NamedTuple):
     backoff_base: float | None = None
     backoff_max: float | None = None
     backoff_jitter: str | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] = NO_ENV
+    retry_on: tuple[int, ...] | None = None
+    #: At most one live job per key; with ``on_conflict`` "error" a live key fails the
+    #: whole enqueue, with "ignore" this job is left out (see ``Store.enqueue``).
+    unique_key: str | None = None
+    on_conflict: str = "ignore"
 
 
 class Finish(NamedTuple):
@@ -133,6 +150,41 @@ def duplicate_in_batch(ids: Sequence[str]) -> DuplicateJob:
     return DuplicateJob(ids[0], "the store refused it as a duplicate")
 
 
+def keyed(jobs: Sequence[NewJob]) -> list[str]:
+    """The unique keys of a batch, each once (none for most batches)."""
+    return list(dict.fromkeys(j.unique_key for j in jobs if j.unique_key is not None))
+
+
+def left_out(jobs: Sequence[NewJob], live: Mapping[str, str]) -> tuple[LeftOut, list[NewJob]]:
+    """Read after inserting ``jobs`` with live keys skipped, in the same transaction:
+    ``live`` is each key's live holder now. Returns the jobs left out (id -> holder) and
+    the keyed jobs with no holder at all, whose holder finished since the insert
+    skipped them (insert those again).
+
+    UniqueConflict for a job left out whose ``on_conflict`` is "error": the caller's
+    transaction then rolls back, so a batch stays all or nothing. A job whose key's
+    holder is itself went in (perhaps by an earlier try whose reply was lost).
+    """
+    skipped: LeftOut = {}
+    again: list[NewJob] = []
+    for job in jobs:
+        if job.unique_key is None:
+            continue
+        holder = live.get(job.unique_key)
+        if holder is None:
+            again.append(job)
+        elif holder != job.id:
+            if job.on_conflict == "error":
+                raise UniqueConflict(job.unique_key, holder, "queued already", job_id=job.id)
+            skipped[job.id] = holder
+    return skipped, again
+
+
+def taken(key: str, holder: str, job_id: str) -> UniqueConflict:
+    """The error for a finished job that cannot be live again: ``holder`` has its key."""
+    return UniqueConflict(key, holder, f"job {job_id!r} cannot run again until that one ends")
+
+
 def requeue_refused(state: JobState | None) -> RequeueResult:
     """Why ``requeue`` left a job alone, from its state (None: there is no such job): a
     finished one was refused for its dependencies."""
@@ -171,16 +223,28 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     # -- jobs ---------------------------------------------------------------
-    async def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        """Insert all of ``jobs`` or none.
+    async def enqueue(self, jobs: Sequence[NewJob]) -> LeftOut:
+        """Insert all of ``jobs`` or none, but for those whose unique key is live.
 
-        DuplicateJob names an id that exists; JobNotFound a job named in ``after``
-        that does not; InvalidState one in ``after`` that is dead or cancelled.
+        A job whose ``unique_key`` a live job (pending, processing or failed) holds,
+        stored before or earlier in the batch, is left out when its ``on_conflict`` is
+        "ignore" (the answer maps its id to the holder's), and fails the whole batch
+        with UniqueConflict when it is "error". The store's partial unique index keeps
+        this true under concurrent enqueuers. DuplicateJob names an id that exists;
+        JobNotFound a job named in ``after`` that does not (a job left out does not
+        exist); InvalidState one in ``after`` that is dead or cancelled.
         """
         ...
 
-    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
+    async def enqueue_chunks(
+        self,
+        chunks: Iterable[Sequence[NewJob]],
+        on_left_out: Callable[[LeftOut], None] | None = None,
+    ) -> int:
         """Insert every job of ``chunks`` in one transaction, all or none; their count.
+
+        Unique keys as in ``enqueue``: ``on_left_out`` hears of each chunk's jobs left
+        out, once the chunk is in (before the commit), when there are any.
 
         Chunks are taken one at a time, so an input of any size runs in the memory of
         one chunk. A job's ``after`` may name jobs of earlier chunks. Errors are those
@@ -271,7 +335,8 @@ class Store(Protocol):
     async def retry_dead(self, job_id: str) -> Job:
         """Move a dead job back to pending with attempts reset.
 
-        JobNotFound if absent; InvalidState if it is not dead.
+        JobNotFound if absent; InvalidState if it is not dead; UniqueConflict if another
+        job holds its unique key now.
         """
         ...
 

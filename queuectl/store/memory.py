@@ -25,6 +25,7 @@ from queuectl.store.base import (
     CancelResult,
     Finish,
     Heartbeat,
+    LeftOut,
     NewJob,
     OutputWrite,
     RemoveResult,
@@ -32,6 +33,7 @@ from queuectl.store.base import (
     Store,
     Subscription,
     WakeKind,
+    taken,
 )
 from queuectl.store.memory_history import MemoryHistory
 from queuectl.store.memory_jobs import JobTable
@@ -67,14 +69,24 @@ class MemoryStore(Store):
         self._subscribers.clear()
 
     # -- jobs ---------------------------------------------------------------
-    async def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        self._jobs.insert(jobs)
+    async def enqueue(self, jobs: Sequence[NewJob]) -> LeftOut:
+        skipped = self._jobs.insert(jobs)
         await self.notify("jobs")
+        return skipped
 
-    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
-        jobs = [job for chunk in chunks for job in chunk]  # memory is the store here
-        await self.enqueue(jobs)
-        return len(jobs)
+    async def enqueue_chunks(
+        self,
+        chunks: Iterable[Sequence[NewJob]],
+        on_left_out: Callable[[LeftOut], None] | None = None,
+    ) -> int:
+        received = [list(chunk) for chunk in chunks]  # memory is the store here
+        skipped = await self.enqueue([job for chunk in received for job in chunk])
+        if skipped and on_left_out is not None:
+            for chunk in received:
+                mine = {j.id: skipped[j.id] for j in chunk if j.id in skipped}
+                if mine:
+                    on_left_out(mine)
+        return sum(map(len, received)) - len(skipped)
 
     async def get(self, job_id: str) -> Job:
         return self._jobs.get(job_id)
@@ -157,6 +169,10 @@ class MemoryStore(Store):
         job = self._jobs.get(job_id)
         if job.state != JobState.DEAD:
             raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
+        holder = self._jobs.key_holder(job)
+        if holder is not None:
+            assert job.unique_key is not None
+            raise taken(job.unique_key, holder, job_id)
         job = self._jobs.update(
             job, state=JobState.PENDING, attempts=0, run_at=from_epoch(self.now())
         )

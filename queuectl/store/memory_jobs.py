@@ -10,15 +10,24 @@ import collections
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 
-from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.domain.models import FINISHED_STATES, RUNNABLE_STATES, Job, JobState, from_epoch
+from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound, UniqueConflict
+from queuectl.domain.models import (
+    FINISHED_STATES,
+    LIVE_STATES,
+    RUNNABLE_STATES,
+    Job,
+    JobState,
+    from_epoch,
+)
 from queuectl.store.base import (
     OUTCOMES,
     CancelResult,
     Finish,
+    LeftOut,
     NewJob,
     RemoveResult,
     RequeueResult,
+    left_out,
 )
 
 __all__ = ["JobTable"]
@@ -36,6 +45,8 @@ class JobTable:
         self._waiters: dict[str, set[str]] = {}
         #: (queue, outcome) -> outcomes ever recorded (``Store.finished_totals``)
         self.finished_totals: collections.Counter[tuple[str, str]] = collections.Counter()
+        #: unique key -> the live job holding it (the SQL stores' partial unique index)
+        self._live_keys: dict[str, str] = {}
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self._jobs.values())
@@ -53,8 +64,16 @@ class JobTable:
         """Every job, oldest first."""
         return sorted(self._jobs.values(), key=lambda j: self._seq[j.id])
 
-    def insert(self, jobs: Sequence[NewJob]) -> None:
-        """Insert all of ``jobs`` or none (the checks come before any change)."""
+    def insert(self, jobs: Sequence[NewJob]) -> LeftOut:
+        """Insert all of ``jobs`` or none, but for those whose unique key is live (the
+        checks come before any change); the jobs left out, as ``Store.enqueue`` says."""
+        live = dict(self._live_keys)
+        for job in jobs:
+            if job.unique_key is not None:
+                live.setdefault(job.unique_key, job.id)  # the first of the batch goes in
+        skipped, _ = left_out(jobs, live)
+        if skipped:
+            jobs = [j for j in jobs if j.id not in skipped]
         known = set(self._jobs)
         for job in jobs:
             if job.id in known:
@@ -93,11 +112,33 @@ class JobTable:
                 backoff_base=job.backoff_base,
                 backoff_max=job.backoff_max,
                 backoff_jitter=job.backoff_jitter,
+                cwd=job.cwd,
+                env=job.env,
+                retry_on=job.retry_on,
+                unique_key=job.unique_key,
             )
+            if job.unique_key is not None:
+                self._live_keys[job.unique_key] = job.id
+        return skipped
+
+    def key_holder(self, job: Job) -> str | None:
+        """The live job other than ``job`` that holds its unique key, if any."""
+        if job.unique_key is None:
+            return None
+        holder = self._live_keys.get(job.unique_key)
+        return None if holder == job.id else holder
 
     def update(self, job: Job, **changes: object) -> Job:
         changes.setdefault("updated_at", from_epoch(self._clock()))
         new = job._replace(**changes)  # type: ignore[arg-type]
+        key = new.unique_key
+        if key is not None and (new.state in LIVE_STATES) != (job.state in LIVE_STATES):
+            if new.state in LIVE_STATES:
+                holder = self._live_keys.setdefault(key, job.id)
+                if holder != job.id:
+                    raise UniqueConflict(key, holder, f"job {job.id!r} cannot run again now")
+            else:
+                self._live_keys.pop(key, None)
         self._jobs[job.id] = new
         if new.state != job.state and new.state.value in OUTCOMES:
             self.finished_totals[new.queue, new.state.value] += 1
@@ -249,6 +290,8 @@ class JobTable:
         deps = [self._jobs[d] for d in dict.fromkeys(job.after) if d in self._jobs]
         if any(d.state in (JobState.DEAD, JobState.CANCELLED) for d in deps):
             return "blocked"
+        if self.key_holder(job) is not None:
+            return "taken"
         self.set_state(
             job,
             JobState.PENDING,

@@ -18,7 +18,7 @@ import pytest
 from queuectl.domain.models import SUCCESS, Job, JobState
 from queuectl.runner.process import pidfds_work
 from queuectl.runner.shell import ShellExecutor
-from tests.helpers import eventually, job_record, processes_with
+from tests.helpers import SPAWN_WAYS, eventually, job_record, processes_with
 
 
 def shell_job(command: str, *, timeout: float | None = None) -> Job:
@@ -38,17 +38,7 @@ def unique_sleep() -> str:
     return f"1000.{uuid.uuid4().int % 10**9}"
 
 
-WAYS = [
-    pytest.param(
-        True,
-        id="pidfd",
-        marks=pytest.mark.skipif(not pidfds_work(), reason="needs Linux 5.3 or newer"),
-    ),
-    pytest.param(False, id="subprocess"),
-]
-
-
-@pytest.fixture(params=WAYS)
+@pytest.fixture(params=SPAWN_WAYS)
 def pidfds(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 

@@ -15,17 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.runner.process import Child, Spawner, pidfds_work
-from tests.helpers import eventually, processes_with
-
-WAYS = [
-    pytest.param(
-        True,
-        id="pidfd",
-        marks=pytest.mark.skipif(not pidfds_work(), reason="needs Linux 5.3 or newer"),
-    ),
-    pytest.param(False, id="subprocess"),
-]
+from queuectl.runner.process import Child, Spawner
+from tests.helpers import SPAWN_WAYS, eventually, processes_with
 
 
 class Recorder:
@@ -62,7 +53,7 @@ class Recorder:
         return b"".join(d for s, d in self.chunks if s == stream).decode()
 
 
-@pytest.fixture(params=WAYS)
+@pytest.fixture(params=SPAWN_WAYS)
 async def spawner(request: pytest.FixtureRequest) -> AsyncIterator[Spawner]:
     spawner = Spawner({"PATH": os.environ["PATH"], "BASE": "b"}, pidfds=request.param)
     assert spawner.uses_pidfds == request.param

@@ -34,6 +34,7 @@ def test_to_dict_has_snake_case_keys() -> None:
         "backoff_jitter",
         "retention",
         "output_limit",
+        "retry_on",
     }
 
 

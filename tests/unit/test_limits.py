@@ -134,6 +134,7 @@ CONFIG_KEYS: dict[str, tuple[list[str], list[str]]] = {
     "kill-grace": (["0", "3650d"], ["-1", "3651d", "1e12", "nan"]),
     "poll-interval": (["0.001", "3650d"], ["0", "3651d", "1e12", "nan"]),
     "output-limit": (["0", "64MiB"], ["-1", "65MiB", "1g", "1.5"]),
+    "retry-on": (["75", "75,111", "0,255", "none"], ["256", "-1", "x", "75,abc", "1.5"]),
     "retention": (["completed=3650d", "dead=1s"], ["completed=3651d", "dead=1e12", "dead=0"]),
     "backoff-jitter": (["none", "full"], ["half", "1"]),
 }

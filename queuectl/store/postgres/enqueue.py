@@ -9,7 +9,7 @@ so is one that ended dead or cancelled (InvalidState): the job could never run.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ import asyncpg
 
 from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
 from queuectl.domain.models import from_epoch
-from queuectl.store.base import NewJob, duplicate_in_batch
+from queuectl.store.base import LeftOut, NewJob, duplicate_in_batch, keyed, left_out
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.connection import Conn
 
@@ -34,26 +34,24 @@ async def insert_jobs(
     channel: str,
     *,
     retrying: bool,
-) -> None:
-    """Insert ``jobs`` (not empty) and notify ``channel`` on commit.
+) -> LeftOut:
+    """Insert ``jobs`` (not empty) and notify ``channel`` on commit; the jobs left out.
 
     ``q`` renders a statement for the store's schema; ``at`` is the injected time, or
     None for the server's clock. ``retrying``: an earlier try may have committed unseen.
     """
     columns, schedule = _columns(jobs)
-    waiting = [j for j in jobs if j.after]
     try:
-        if not waiting:
+        if not keyed(jobs) and not any(j.after for j in jobs):
             await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
-        else:
-            async with conn.transaction():
-                await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
-                await _link_dependencies(conn, q, waiting)
+            return {}
+        async with conn.transaction():
+            return await _insert(conn, q, at, jobs, channel)
     except asyncpg.UniqueViolationError:
         if retrying:
             present = await conn.fetchval(q(sql.ENQUEUED_ALREADY), *columns)
             if present == len(jobs):
-                return  # the first try committed; its reply was lost
+                return {}  # the first try committed; its reply was lost
         raise await _duplicate(conn, q, columns[0]) from None
 
 
@@ -63,6 +61,7 @@ async def insert_chunks(
     at: datetime | None,
     chunks: Iterable[Sequence[NewJob]],
     channel: str,
+    on_left_out: Callable[[LeftOut], None] | None = None,
 ) -> int:
     """Insert every chunk in one transaction, or none; how many jobs were inserted.
 
@@ -75,21 +74,50 @@ async def insert_chunks(
         for jobs in chunks:
             if not jobs:
                 continue
-            columns, schedule = _columns(jobs)
-            waiting = [j for j in jobs if j.after]
             try:
                 async with conn.transaction():
-                    await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
-                    if waiting:
-                        await _link_dependencies(conn, q, waiting)
+                    skipped = await _insert(conn, q, at, jobs, channel)
             except asyncpg.UniqueViolationError:
-                raise await _duplicate(conn, q, columns[0]) from None
-            count += len(jobs)
+                raise await _duplicate(conn, q, [j.id for j in jobs]) from None
+            count += len(jobs) - len(skipped)
+            if skipped and on_left_out is not None:
+                on_left_out(skipped)
     return count
 
 
+async def _insert(
+    conn: Conn, q: sql.Render, at: datetime | None, jobs: Sequence[NewJob], channel: str
+) -> LeftOut:
+    """Insert one batch inside the caller's transaction; the jobs left out.
+
+    A keyed job the insert skipped names the key's holder, read after the insert (a
+    holder still uncommitted made the insert wait for its commit, so it is visible
+    now). When the holder finished in between, the job goes in on the next round.
+    """
+    keys = keyed(jobs)
+    columns, schedule = _columns(jobs)
+    statement = q(sql.ENQUEUE_KEYED if keys else sql.ENQUEUE)
+    await conn.fetchrow(statement, at, *columns, *schedule, channel)
+    skipped: LeftOut = {}
+    todo = jobs
+    while keys:
+        live = {row[0]: row[1] for row in await conn.fetch(q(sql.LIVE_KEYS), keys)}
+        more, again = left_out(todo, live)
+        skipped.update(more)
+        if not again:
+            break
+        columns, schedule = _columns(again)
+        await conn.fetchrow(statement, at, *columns, *schedule, channel)
+        todo, keys = again, keyed(again)
+    waiting = [j for j in jobs if j.after and j.id not in skipped]
+    if waiting:
+        await _link_dependencies(conn, q, waiting)
+    return skipped
+
+
 def _columns(jobs: Sequence[NewJob]) -> tuple[tuple[list[Any], ...], tuple[list[Any], ...]]:
-    """The ENQUEUE statement's arrays: the columns as given, then the schedule."""
+    """The ENQUEUE statement's arrays: the columns as given, then the schedule and the
+    rest (``ENQUEUED_ALREADY`` compares the columns)."""
     columns = (
         [j.id for j in jobs],
         [j.command for j in jobs],
@@ -105,6 +133,10 @@ def _columns(jobs: Sequence[NewJob]) -> tuple[tuple[list[Any], ...], tuple[list[
         [j.backoff_base for j in jobs],
         [j.backoff_max for j in jobs],
         [j.backoff_jitter for j in jobs],
+        [j.cwd for j in jobs],
+        [json.dumps(dict(j.env)) if j.env else None for j in jobs],
+        [None if j.retry_on is None else json.dumps(j.retry_on) for j in jobs],
+        [j.unique_key for j in jobs],
     )
     return columns, schedule
 

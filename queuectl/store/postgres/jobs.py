@@ -16,9 +16,15 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
-from queuectl.domain.errors import InvalidState, JobNotFound, StoreError
+from queuectl.domain.errors import InvalidState, JobNotFound, StoreError, UniqueConflict
 from queuectl.domain.models import FINISHED_STATES, Job, JobState
-from queuectl.store.base import CancelResult, RemoveResult, RequeueResult, requeue_refused
+from queuectl.store.base import (
+    CancelResult,
+    RemoveResult,
+    RequeueResult,
+    requeue_refused,
+    taken,
+)
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import At
 from queuectl.store.postgres.connection import Conn
@@ -132,18 +138,25 @@ async def retry_dead(pool: PgPool, q: sql.Render, at: At, job_id: str) -> Job:
     """Make a dead job pending again (and notify the runners with the commit)."""
     op_id = _op_id()
 
-    async def op(conn: Conn, retrying: bool) -> asyncpg.Record | None:
+    async def op(conn: Conn, retrying: bool) -> asyncpg.Record | UniqueConflict | None:
         if retrying:
             row = await conn.fetchrow(q(sql.RETRIED_BY_OP), job_id, op_id)
             if row is not None:
                 return row
-        async with conn.transaction():
-            row = await conn.fetchrow(q(sql.RETRY_DEAD), at(), job_id, op_id)
-            if row is not None:
-                await conn.execute(sql.NOTIFY, pool.target.channel, "jobs")
+        try:
+            async with conn.transaction():
+                row = await conn.fetchrow(q(sql.RETRY_DEAD), at(), job_id, op_id)
+                if row is not None:
+                    await conn.execute(sql.NOTIFY, pool.target.channel, "jobs")
+        except asyncpg.UniqueViolationError:  # only jobs_unique can refuse it
+            holder = await conn.fetchrow(q(sql.KEY_HOLDER), job_id)
+            key, other = (holder[0], holder[1]) if holder is not None else ("?", "?")
+            return taken(key, other, job_id)
         return row
 
     row = await pool.run(op)
+    if isinstance(row, UniqueConflict):
+        raise row
     if row is None:
         job = await get(pool, q, job_id)
         raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
@@ -168,7 +181,13 @@ async def requeue(
                 if job_id in results:
                     continue
                 await conn.fetch(q(sql.LOCK_OWN_DEPS), job_id)
-                if await conn.fetchrow(q(sql.REQUEUE), at(), job_id, op_id) is not None:
+                try:
+                    async with conn.transaction():  # a savepoint: a refusal undoes one job
+                        row = await conn.fetchrow(q(sql.REQUEUE), at(), job_id, op_id)
+                except asyncpg.UniqueViolationError:  # jobs_unique: another holds its key
+                    results[job_id] = "taken"
+                    continue
+                if row is not None:
                     results[job_id] = "requeued"
             if "requeued" in results.values():
                 await conn.execute(sql.NOTIFY, pool.target.channel, "jobs")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.domain.models import NO_ENV, Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.store.base import OutputWrite
 
 __all__ = [
@@ -46,6 +47,10 @@ def job_from_row(row: asyncpg.Record) -> Job:
         backoff_max=row["backoff_max"],
         backoff_jitter=row["backoff_jitter"],
         cancel_requested=row["cancel_requested"],
+        cwd=row["cwd"],
+        env=NO_ENV if row["env"] is None else json.loads(row["env"]),
+        retry_on=None if row["retry_on"] is None else tuple(row["retry_on"]),
+        unique_key=row["unique_key"],
     )
 
 

@@ -280,6 +280,20 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (job_seq, token, stream)
         )
         """,
+        # -- where a job runs, which exits retry, unique keys (issue 19) -------------
+        """
+        ALTER TABLE {s}.jobs
+            ADD COLUMN cwd        text,
+            ADD COLUMN env        jsonb,
+            ADD COLUMN retry_on   integer[],
+            ADD COLUMN unique_key text
+        """,
+        # At most one live job per key. The states are models.LIVE_STATES; jobs without
+        # a key are not in the index, so claims and finishes of them maintain nothing.
+        """
+        CREATE UNIQUE INDEX jobs_unique ON {s}.jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed')
+        """,
     ],
 ]
 

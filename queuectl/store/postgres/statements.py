@@ -27,6 +27,7 @@ __all__ = [
     "CREATE_SCHEMA",
     "ENQUEUE",
     "ENQUEUED_ALREADY",
+    "ENQUEUE_KEYED",
     "EXCHANGED_BY_OP",
     "EXISTING_ID",
     "EXPIRED",
@@ -35,8 +36,10 @@ __all__ = [
     "GET",
     "HEARTBEAT",
     "JOB_COLUMNS",
+    "KEY_HOLDER",
     "LINK_DEPS",
     "LIST_RUNNERS",
+    "LIVE_KEYS",
     "LOCK_DEPS",
     "LOCK_OWN_DEPS",
     "LOCK_SCHEMA",
@@ -76,7 +79,8 @@ __all__ = [
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
-    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested"
+    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested, "
+    "cwd, env, retry_on, unique_key"
 )
 
 
@@ -107,28 +111,52 @@ SET_SCHEMA_LEVEL = "INSERT INTO {s}.schema_version (version) VALUES ($1)"
 
 
 # -- enqueue ---------------------------------------------------------------------------
-# $1 now, $2..$13 arrays of the new jobs, $14 channel. The ids are numbered in the
-# order given, so that jobs enqueued together are claimed in that order. ``after``
-# comes as one JSON array per job (arrays of arrays must be rectangular).
-ENQUEUE = """
+# $1 now, $2..$17 arrays of the new jobs, $18 channel. The ids are numbered in the
+# order given, so that jobs enqueued together are claimed in that order. ``after`` and
+# ``retry_on`` come as one JSON array per job (arrays of arrays must be rectangular).
+_ENQUEUE = """
 WITH new AS (
     INSERT INTO {s}.jobs (id, command, state, max_retries, priority, queue, timeout,
                           run_at, created_at, updated_at, after_ids, backoff_base,
-                          backoff_max, backoff_jitter)
+                          backoff_max, backoff_jitter, cwd, env, retry_on, unique_key)
     SELECT n.id, n.command, 'pending', n.max_retries, n.priority, n.queue, n.timeout,
            coalesce(n.run_at, {now} + make_interval(secs => n.delay)), {now}, {now},
            CASE WHEN n.after IS NULL THEN '{}'::text[]
                 ELSE ARRAY(SELECT jsonb_array_elements_text(n.after::jsonb)) END,
-           n.backoff_base, n.backoff_max, n.backoff_jitter
+           n.backoff_base, n.backoff_max, n.backoff_jitter, n.cwd, n.env::jsonb,
+           CASE WHEN n.retry_on IS NOT NULL
+                THEN ARRAY(SELECT jsonb_array_elements_text(n.retry_on::jsonb)::integer) END,
+           n.unique_key
     FROM unnest($2::text[], $3::text[], $4::integer[], $5::integer[], $6::text[],
                 $7::float8[], $8::float8[], $9::timestamptz[], $10::text[], $11::float8[],
-                $12::float8[], $13::text[]) WITH ORDINALITY
+                $12::float8[], $13::text[], $14::text[], $15::text[], $16::text[],
+                $17::text[]) WITH ORDINALITY
         AS n(id, command, max_retries, priority, queue, timeout, delay, run_at, after,
-             backoff_base, backoff_max, backoff_jitter, ord)
+             backoff_base, backoff_max, backoff_jitter, cwd, env, retry_on, unique_key, ord)
     ORDER BY n.ord
+    {conflict}
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM new), pg_notify($14, 'jobs')
+SELECT (SELECT count(*) FROM new), pg_notify($18, 'jobs')
+"""
+ENQUEUE = _ENQUEUE.replace("{conflict}", "")
+# Jobs with unique keys: one whose key a live job holds (or an earlier row) is skipped;
+# ``LIVE_KEYS`` then tells who holds each key.
+ENQUEUE_KEYED = _ENQUEUE.replace(
+    "{conflict}",
+    "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL"
+    " AND state IN ('pending', 'processing', 'failed') DO NOTHING",
+)
+LIVE_KEYS = """
+SELECT unique_key, id FROM {s}.jobs
+WHERE unique_key = ANY($1::text[]) AND unique_key IS NOT NULL
+  AND state IN ('pending', 'processing', 'failed')
+"""
+# The live job other than $1 holding $1's unique key.
+KEY_HOLDER = """
+SELECT k.unique_key, k.id FROM {s}.jobs AS j JOIN {s}.jobs AS k ON k.unique_key = j.unique_key
+WHERE j.id = $1 AND k.id <> j.id AND k.unique_key IS NOT NULL
+  AND k.state IN ('pending', 'processing', 'failed')
 """
 
 # Dependencies of the jobs just inserted, in the enqueue's transaction. First the jobs

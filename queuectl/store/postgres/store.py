@@ -32,6 +32,7 @@ from queuectl.store.base import (
     CancelResult,
     Finish,
     Heartbeat,
+    LeftOut,
     NewJob,
     OutputWrite,
     RemoveResult,
@@ -99,17 +100,23 @@ class PostgresStore(Store):
         await self._pool.close()
 
     # -- jobs ---------------------------------------------------------------
-    async def enqueue(self, jobs: Sequence[NewJob]) -> None:
+    async def enqueue(self, jobs: Sequence[NewJob]) -> LeftOut:
         if not jobs:
-            return
+            return {}
 
-        async def op(conn: Conn, retrying: bool) -> None:
+        async def op(conn: Conn, retrying: bool) -> LeftOut:
             at = self._clock.at()
-            await insert_jobs(conn, self._q, at, jobs, self.target.channel, retrying=retrying)
+            return await insert_jobs(
+                conn, self._q, at, jobs, self.target.channel, retrying=retrying
+            )
 
-        await self._pool.run(op)
+        return await self._pool.run(op)
 
-    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
+    async def enqueue_chunks(
+        self,
+        chunks: Iterable[Sequence[NewJob]],
+        on_left_out: Callable[[LeftOut], None] | None = None,
+    ) -> int:
         async def op(conn: Conn, retrying: bool) -> int:
             if retrying:  # the chunks taken cannot be taken again
                 raise StoreError(
@@ -118,7 +125,7 @@ class PostgresStore(Store):
                     "during the commit, so look before enqueueing it again"
                 )
             at = self._clock.at()
-            return await insert_chunks(conn, self._q, at, chunks, self.target.channel)
+            return await insert_chunks(conn, self._q, at, chunks, self.target.channel, on_left_out)
 
         return await self._pool.run(op)
 

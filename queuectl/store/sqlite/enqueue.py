@@ -8,17 +8,21 @@ never run. A lone job without dependencies is one statement, its own transaction
 A bulk input comes in chunks, all inserted in one transaction: each chunk under a
 savepoint, so that when the unique index refuses one, the chunk is undone and the jobs
 of the chunks before it say which id was there already.
+
+Jobs with unique keys go in with ``ON CONFLICT DO NOTHING`` on the partial index of
+live keys; the holders of the keys, read after in the same transaction, say which were
+left out and for whom (``base.left_out``).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.store.base import NewJob, duplicate_in_batch
+from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound, UniqueConflict
+from queuectl.store.base import LeftOut, NewJob, duplicate_in_batch, keyed, left_out
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn, SQLiteConnection
 
@@ -41,14 +45,18 @@ def _rows(now: float, jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
             j.backoff_base,
             j.backoff_max,
             j.backoff_jitter,
+            j.cwd,
+            json.dumps(dict(j.env)) if j.env else None,
+            None if j.retry_on is None else json.dumps(j.retry_on),
+            j.unique_key,
         )
         for j in jobs
     ]
 
 
-async def insert_jobs(db: SQLiteConnection, now: float, jobs: Sequence[NewJob]) -> None:
-    """Insert ``jobs`` created at ``now``, or none of them."""
-    if len(jobs) == 1 and not jobs[0].after:
+async def insert_jobs(db: SQLiteConnection, now: float, jobs: Sequence[NewJob]) -> LeftOut:
+    """Insert ``jobs`` created at ``now``, or none of them (but for those left out)."""
+    if len(jobs) == 1 and not jobs[0].after and jobs[0].unique_key is None:
         row = _rows(now, jobs)[0]
 
         async def insert_one(conn: Conn) -> None:
@@ -58,16 +66,19 @@ async def insert_jobs(db: SQLiteConnection, now: float, jobs: Sequence[NewJob]) 
             await db.call(insert_one)
         except sqlite3.IntegrityError:
             raise DuplicateJob(jobs[0].id) from None
-        return
+        return {}
 
-    async def insert_all(conn: Conn) -> None:
-        await _insert_chunk(conn, now, jobs)
+    async def insert_all(conn: Conn) -> LeftOut:
+        return await _insert_chunk(conn, now, jobs)
 
-    await db.transaction(insert_all)
+    return await db.transaction(insert_all)
 
 
 async def insert_chunks(
-    db: SQLiteConnection, now: float, chunks: Iterable[Sequence[NewJob]]
+    db: SQLiteConnection,
+    now: float,
+    chunks: Iterable[Sequence[NewJob]],
+    on_left_out: Callable[[LeftOut], None] | None = None,
 ) -> int:
     """Insert every chunk in one transaction, or none; how many jobs were inserted.
 
@@ -79,25 +90,37 @@ async def insert_chunks(
         count = 0
         for jobs in chunks:
             if jobs:
-                await _insert_chunk(conn, now, jobs)
-                count += len(jobs)
+                skipped = await _insert_chunk(conn, now, jobs)
+                count += len(jobs) - len(skipped)
+                if skipped and on_left_out is not None:
+                    on_left_out(skipped)
         return count
 
     return await db.transaction(insert_all, retry=False)
 
 
-async def _insert_chunk(conn: Conn, now: float, jobs: Sequence[NewJob]) -> None:
-    """Insert one chunk inside the caller's transaction."""
+async def _insert_chunk(conn: Conn, now: float, jobs: Sequence[NewJob]) -> LeftOut:
+    """Insert one chunk inside the caller's transaction; the jobs left out."""
     await conn.execute(sql.SAVEPOINT_CHUNK)
+    keys = keyed(jobs)
     try:
-        await conn.executemany(sql.INSERT, _rows(now, jobs))
+        await conn.executemany(sql.INSERT_KEYED if keys else sql.INSERT, _rows(now, jobs))
     except sqlite3.IntegrityError:
         await conn.execute(sql.ROLLBACK_CHUNK)
         raise await _duplicate(conn, [j.id for j in jobs]) from None
-    waiting = [j for j in jobs if j.after]
+    skipped: LeftOut = {}
+    if keys:  # the transaction holds the write lock: no holder can finish meanwhile
+        live = await conn.execute_fetchall(sql.LIVE_KEYS, (json.dumps(keys),))
+        try:
+            skipped, _ = left_out(jobs, {row[0]: row[1] for row in live})
+        except UniqueConflict:
+            await conn.execute(sql.ROLLBACK_CHUNK)
+            raise
+    waiting = [j for j in jobs if j.after and j.id not in skipped]
     if waiting:
         await _link_dependencies(conn, waiting)
     await conn.execute(sql.RELEASE_CHUNK)
+    return skipped
 
 
 async def _link_dependencies(conn: Conn, waiting: list[NewJob]) -> None:

@@ -8,11 +8,18 @@ waiting jobs; the claims a runner's upkeep looks at. Wake-ups are the store's to
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 
-from queuectl.domain.errors import InvalidState, JobNotFound
+from queuectl.domain.errors import InvalidState, JobNotFound, UniqueConflict
 from queuectl.domain.models import Job, JobState
-from queuectl.store.base import CancelResult, RemoveResult, RequeueResult, requeue_refused
+from queuectl.store.base import (
+    CancelResult,
+    RemoveResult,
+    RequeueResult,
+    requeue_refused,
+    taken,
+)
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn, SQLiteConnection
 from queuectl.store.sqlite.rows import job_from_row
@@ -86,11 +93,21 @@ async def next_run_at(
 
 
 async def retry_dead(db: SQLiteConnection, now: float, job_id: str) -> Job:
-    rows = await db.fetch(sql.RETRY_DEAD, {"now": now, "id": job_id})
+    try:
+        rows = await db.fetch(sql.RETRY_DEAD, {"now": now, "id": job_id})
+    except sqlite3.IntegrityError:  # only jobs_unique can refuse it
+        raise await _taken(db, job_id) from None
     if not rows:
         job = await get(db, job_id)
         raise InvalidState(f"job {job_id!r} is {job.state.value}, not dead")
     return job_from_row(rows[0])
+
+
+async def _taken(db: SQLiteConnection, job_id: str) -> UniqueConflict:
+    """The error for a job that cannot be live again: another holds its unique key."""
+    rows = await db.fetch(sql.KEY_HOLDER, (job_id,))
+    key, holder = rows[0] if rows else ("?", "?")
+    return taken(key, holder, job_id)
 
 
 async def requeue(
@@ -101,8 +118,11 @@ async def requeue(
     async def run(conn: Conn) -> dict[str, RequeueResult]:
         results: dict[str, RequeueResult] = {}
         for job_id in job_ids:
-            if await conn.execute_fetchall(sql.REQUEUE, {"now": now, "id": job_id}):
-                results[job_id] = "requeued"
+            try:
+                if await conn.execute_fetchall(sql.REQUEUE, {"now": now, "id": job_id}):
+                    results[job_id] = "requeued"
+            except sqlite3.IntegrityError:  # jobs_unique: another job holds its key
+                results[job_id] = "taken"
         found = await conn.execute_fetchall(sql.STATES_OF, (json.dumps(list(job_ids)),))
         states = {row[0]: JobState(row[1]) for row in found}
         for job_id in job_ids:

@@ -5,10 +5,19 @@ Kept apart from the statements: these change with the models, the SQL with the s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo, from_epoch
+from queuectl.domain.models import (
+    NO_ENV,
+    Attempt,
+    Job,
+    JobOutput,
+    JobState,
+    RunnerInfo,
+    from_epoch,
+)
 from queuectl.store.base import Finish
 
 __all__ = [
@@ -67,6 +76,10 @@ def job_from_row(row: Sequence[Any]) -> Job:
         backoff_max=row[21],
         backoff_jitter=row[22],
         cancel_requested=bool(row[23]),
+        cwd=row[24],
+        env=json.loads(row[25]) if row[25] else NO_ENV,
+        retry_on=None if row[26] is None else tuple(json.loads(row[26])),
+        unique_key=row[27],
     )
 
 

@@ -225,6 +225,18 @@ MIGRATIONS: list[list[str]] = [
             UNIQUE (job_seq, token, stream)
         )
         """,
+        # -- where a job runs, which exits retry, unique keys (issue 19) -------------
+        # ``env`` is a JSON object, ``retry_on`` a JSON array; NULL when unset.
+        "ALTER TABLE jobs ADD COLUMN cwd TEXT",
+        "ALTER TABLE jobs ADD COLUMN env TEXT",
+        "ALTER TABLE jobs ADD COLUMN retry_on TEXT",
+        "ALTER TABLE jobs ADD COLUMN unique_key TEXT",
+        # At most one live job per key. The states are models.LIVE_STATES; jobs without
+        # a key are not in the index, so claims and finishes of them maintain nothing.
+        """
+        CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed')
+        """,
     ],
 ]
 

@@ -37,11 +37,14 @@ __all__ = [
     "FOUND_IDS",
     "GET",
     "INSERT",
+    "INSERT_KEYED",
     "JOB_COLUMNS",
     "JOB_EXISTS",
     "JOURNAL_MODE",
+    "KEY_HOLDER",
     "LINK_DEPS",
     "LIST_RUNNERS",
+    "LIVE_KEYS",
     "MISSING_DEPS",
     "PRAGMAS",
     "READ_OUTPUT",
@@ -109,7 +112,8 @@ def wal_autocheckpoint(pages: int) -> str:
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
-    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested"
+    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested, "
+    "cwd, env, retry_on, unique_key"
 )
 ATTEMPT_COLUMNS = (
     "number, token, started_at, runner_id, host, pid, ended_at, exit_code, signal, reason"
@@ -253,8 +257,27 @@ def finish_batch(finishes: Sequence[Finish]) -> str:
 INSERT = """
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, timeout, run_at,
                   created_at, updated_at, after_ids, backoff_base, backoff_max,
-                  backoff_jitter)
-VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  backoff_jitter, cwd, env, retry_on, unique_key)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+# Jobs with unique keys: one whose key a live job holds (or an earlier row) is skipped;
+# ``LIVE_KEYS`` then tells who holds each key.
+INSERT_KEYED = (
+    INSERT
+    + """ON CONFLICT (unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed') DO NOTHING
+"""
+)
+LIVE = "unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed')"
+LIVE_KEYS = (
+    f"SELECT unique_key, id FROM jobs WHERE {LIVE} "
+    "AND unique_key IN (SELECT value FROM json_each(?))"
+)
+# The live job other than $id holding $id's unique key.
+KEY_HOLDER = """
+SELECT k.unique_key, k.id FROM jobs AS j JOIN jobs AS k ON k.unique_key = j.unique_key
+WHERE j.id = ? AND k.id <> j.id AND k.unique_key IS NOT NULL
+  AND k.state IN ('pending', 'processing', 'failed')
 """
 
 #: Each chunk of a bulk enqueue runs under a savepoint of the bulk's transaction.

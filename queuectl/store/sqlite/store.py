@@ -22,6 +22,7 @@ from queuectl.store.base import (
     CancelResult,
     Finish,
     Heartbeat,
+    LeftOut,
     NewJob,
     OutputWrite,
     RemoveResult,
@@ -71,12 +72,18 @@ class SQLiteStore(Store):
         await self.db.close()
 
     # -- jobs ---------------------------------------------------------------
-    async def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        await insert_jobs(self.db, self.now(), jobs)
-        await self.notify("jobs")
+    async def enqueue(self, jobs: Sequence[NewJob]) -> LeftOut:
+        skipped = await insert_jobs(self.db, self.now(), jobs)
+        if len(skipped) < len(jobs):
+            await self.notify("jobs")
+        return skipped
 
-    async def enqueue_chunks(self, chunks: Iterable[Sequence[NewJob]]) -> int:
-        count = await insert_chunks(self.db, self.now(), chunks)
+    async def enqueue_chunks(
+        self,
+        chunks: Iterable[Sequence[NewJob]],
+        on_left_out: Callable[[LeftOut], None] | None = None,
+    ) -> int:
+        count = await insert_chunks(self.db, self.now(), chunks, on_left_out)
         if count:
             await self.notify("jobs")
         return count
