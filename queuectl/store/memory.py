@@ -79,14 +79,19 @@ class MemoryStore(Store):
         chunks: Iterable[Sequence[NewJob]],
         on_left_out: Callable[[LeftOut], None] | None = None,
     ) -> int:
-        received = [list(chunk) for chunk in chunks]  # memory is the store here
-        skipped = await self.enqueue([job for chunk in received for job in chunk])
-        if skipped and on_left_out is not None:
-            for chunk in received:
-                mine = {j.id: skipped[j.id] for j in chunk if j.id in skipped}
-                if mine:
-                    on_left_out(mine)
-        return sum(map(len, received)) - len(skipped)
+        inserted: list[str] = []  # taken back if a later chunk fails: all or nothing
+        try:
+            for chunk in chunks:
+                skipped = self._jobs.insert(chunk)
+                inserted += [job.id for job in chunk if job.id not in skipped]
+                if skipped and on_left_out is not None:
+                    on_left_out(skipped)
+        except BaseException:
+            self._jobs.discard(inserted)
+            raise
+        if inserted:
+            await self.notify("jobs")
+        return len(inserted)
 
     async def get(self, job_id: str) -> Job:
         return self._jobs.get(job_id)

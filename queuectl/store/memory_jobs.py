@@ -121,6 +121,16 @@ class JobTable:
                 self._live_keys[job.unique_key] = job.id
         return skipped
 
+    def discard(self, job_ids: Sequence[str]) -> None:
+        """Take back jobs just inserted (a bulk enqueue that failed in a later chunk)."""
+        for job_id in job_ids:
+            job = self._jobs.pop(job_id)
+            del self._seq[job_id]
+            for dep in job.after:
+                self._waiters.get(dep, set()).discard(job_id)
+            if job.unique_key is not None and self._live_keys.get(job.unique_key) == job_id:
+                del self._live_keys[job.unique_key]
+
     def key_holder(self, job: Job) -> str | None:
         """The live job other than ``job`` that holds its unique key, if any."""
         if job.unique_key is None:

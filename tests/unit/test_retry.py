@@ -124,3 +124,56 @@ def test_decide_is_pure() -> None:
 
 def test_attempts_left() -> None:
     assert [job(k, max_retries=2).attempts_left for k in range(5)] == [3, 2, 1, 0, 0]
+
+
+# -- retry_on: only some exit codes retry ------------------------------------------------
+
+
+def limited(codes: tuple[int, ...] | None, attempts: int = 1) -> Job:
+    return job(attempts)._replace(retry_on=codes)
+
+
+def test_an_exit_code_not_in_retry_on_goes_to_the_dlq_at_once() -> None:
+    t = decide(limited((75, 111)), FAILED_EXIT, POLICY)
+    assert (t.state, t.exit_code) == (JobState.DEAD, 1)
+    assert t.last_error == "no retry: exit code 1 is not in retry_on (75, 111)\nexit code 1\nboom"
+
+
+def test_an_exit_code_in_retry_on_retries_as_usual() -> None:
+    outcome = Outcome(exit_code=75, reason="exit", error="exit code 75")
+    t = decide(limited((75,)), outcome, POLICY)
+    assert (t.state, t.delay, t.last_error) == (JobState.FAILED, 2.0, "exit code 75")
+
+
+def test_a_listed_code_still_ends_dead_when_attempts_run_out() -> None:
+    outcome = Outcome(exit_code=75, reason="exit", error="exit code 75")
+    assert decide(limited((75,), attempts=4), outcome, POLICY).state == JobState.DEAD
+
+
+def test_an_empty_retry_on_retries_no_exit_code() -> None:
+    t = decide(limited(()), FAILED_EXIT, POLICY)
+    assert t.state == JobState.DEAD
+    assert t.last_error is not None
+    assert t.last_error.startswith("no retry: exit code 1 is not in retry_on (none)")
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Outcome(exit_code=None, reason="timeout", signal=15, error="timed out"),
+        Outcome(exit_code=None, reason="signal", signal=9, error="killed by SIGKILL"),
+        Outcome(exit_code=None, reason="error", error="cwd /x: No such file or directory"),
+    ],
+    ids=["timeout", "signal", "error"],
+)
+def test_timeouts_signals_and_errors_retry_whatever_retry_on_says(outcome: Outcome) -> None:
+    assert decide(limited(()), outcome, POLICY).state == JobState.FAILED
+
+
+def test_a_crash_retries_whatever_retry_on_says() -> None:
+    outcome = Outcome(exit_code=None, reason="crash", error="runner died")
+    assert decide(limited(()), outcome, POLICY).state == JobState.PENDING
+
+
+def test_success_completes_whatever_retry_on_says() -> None:
+    assert decide(limited(()), Outcome(), POLICY).state == JobState.COMPLETED

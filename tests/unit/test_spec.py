@@ -265,3 +265,59 @@ def test_invalid_input_exits_2() -> None:
         parse_json("{")
     assert caught.value.exit_code == 2
     assert "\n" not in str(caught.value)
+
+
+# -- cwd, env, retry_on, unique_key, on_conflict -------------------------------------------
+
+
+def test_the_new_fields_are_parsed_and_normalised() -> None:
+    spec = parse_spec(
+        {
+            "command": "make",
+            "cwd": "/src/app",
+            "env": {"A": "1", "B": ""},
+            "retry_on": [111, 75, 75],
+            "unique_key": "build",
+            "on_conflict": "error",
+        }
+    )
+    assert (spec.cwd, dict(spec.env or {}), spec.retry_on) == (
+        "/src/app",
+        {"A": "1", "B": ""},
+        (75, 111),
+    )
+    assert (spec.unique_key, spec.on_conflict) == ("build", "error")
+    assert parse_spec({"command": "x", "retry_on": []}).retry_on == ()
+
+
+def test_a_specs_env_cannot_be_changed_after_validation() -> None:
+    given = {"A": "1"}
+    spec = JobSpec("true", env=given)
+    given["A"] = "2"
+    assert spec.env == {"A": "1"}
+    with pytest.raises(TypeError):
+        spec.env["A"] = "3"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"cwd": ""}, "'cwd' must be an absolute path"),
+        ({"cwd": "/a\u0000b"}, "'cwd' must not contain NUL"),
+        ({"cwd": "/" + "a" * 4095}, "'cwd' is 4096 bytes; the most is 4095"),
+        ({"cwd": "/\udc80"}, "'cwd' must be valid UTF-8"),
+        ({"env": {"": "x"}}, "'env' keys must be non-empty strings"),
+        ({"env": {"A\u0000": "x"}}, "must not contain NUL"),
+        ({"env": {"A": None}}, "must be a string, not null"),
+        ({"env": "A=1"}, "'env' must be an object of strings, not a string"),
+        ({"retry_on": [-1]}, "'retry_on' exit codes must be between 0 and 255, not -1"),
+        ({"retry_on": [1.0]}, "must be an integer, not a number"),
+        ({"retry_on": "75"}, "'retry_on' must be a list of exit codes, not a string"),
+        ({"unique_key": "k" * 201}, "'unique_key' must be 1-200 characters, not 201"),
+        ({"on_conflict": "IGNORE"}, "'on_conflict' must be one of ignore, error, not 'IGNORE'"),
+    ],
+)
+def test_bad_new_fields_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_spec({"command": "true", **fields})
+    assert message in str(caught.value)
