@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
-
-if TYPE_CHECKING:
-    from queuectl.api.queue import Enqueued
+from queuectl.cli.enqueued import report
 
 
 def join_command(words: tuple[str, ...]) -> str:
@@ -36,14 +34,6 @@ def _local_time(text: str) -> str:
     if moment.utcoffset() is None:
         moment = moment.astimezone()
     return moment.isoformat()
-
-
-def report(done: Enqueued) -> None:
-    """Print the id of the job enqueued, or of the live job that held its unique key
-    (with a note on stderr: nothing was stored)."""
-    click.echo(done.id)
-    if not done.created:
-        click.echo(f"queued already as {done.id}", err=True)
 
 
 def _cwd(given: str | None, none: bool) -> str | None:

@@ -41,7 +41,7 @@ async def enqueue(ctx: Context, job_json: str | None, file: str | None) -> None:
     if (job_json is None) == (file is None):
         raise click.UsageError("give one JSON job, or '-' / --file F for JSON lines")
     if job_json is not None and job_json != "-":
-        from queuectl.cli.add import report
+        from queuectl.cli.enqueued import report
         from queuectl.domain.spec import parse_json
 
         spec = parse_json(job_json)

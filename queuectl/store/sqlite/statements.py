@@ -268,14 +268,16 @@ INSERT_KEYED = (
     WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed') DO NOTHING
 """
 )
-LIVE = "unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed')"
-LIVE_KEYS = (
-    f"SELECT unique_key, id FROM jobs WHERE {LIVE} "
-    "AND unique_key IN (SELECT value FROM json_each(?))"
-)
+# INDEXED BY: without statistics SQLite may prefer jobs_state, which reads every live job.
+LIVE_KEYS = """
+SELECT unique_key, id FROM jobs INDEXED BY jobs_unique
+WHERE unique_key IN (SELECT value FROM json_each(?)) AND unique_key IS NOT NULL
+  AND state IN ('pending', 'processing', 'failed')
+"""
 # The live job other than $id holding $id's unique key.
 KEY_HOLDER = """
-SELECT k.unique_key, k.id FROM jobs AS j JOIN jobs AS k ON k.unique_key = j.unique_key
+SELECT k.unique_key, k.id FROM jobs AS j JOIN jobs AS k INDEXED BY jobs_unique
+    ON k.unique_key = j.unique_key
 WHERE j.id = ? AND k.id <> j.id AND k.unique_key IS NOT NULL
   AND k.state IN ('pending', 'processing', 'failed')
 """
