@@ -213,6 +213,8 @@ class Queue:
 
         def report() -> None:
             """Tell the callers about ``current``, which the store has taken in."""
+            if not current:
+                return
             if on_existing is not None:
                 for n, job in enumerate(current):
                     if job.id in skipped:

@@ -17,6 +17,7 @@ SNAKE_KEYS = {
     "backoff_jitter",
     "retention",
     "output_limit",
+    "retry_on",
 }
 
 
