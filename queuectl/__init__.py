@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "ConfigError": "queuectl.domain.errors",
     "DuplicateJob": "queuectl.domain.errors",
+    "EnqueueResult": "queuectl.api.queue",
+    "Enqueued": "queuectl.api.queue",
     "Execute": "queuectl.runner.executor",
     "InvalidInput": "queuectl.domain.errors",
     "InvalidState": "queuectl.domain.errors",
@@ -29,13 +31,14 @@ _WHERE = {
     "StopTimeout": "queuectl.runner.stopping",
     "Store": "queuectl.store",
     "StoreError": "queuectl.domain.errors",
+    "UniqueConflict": "queuectl.domain.errors",
     "WaitTimeout": "queuectl.api.watching",
     "handle_signals": "queuectl.runner.signals",
     "open_store": "queuectl.store",
 }
 
 if TYPE_CHECKING:
-    from queuectl.api.queue import Queue
+    from queuectl.api.queue import Enqueued, EnqueueResult, Queue
     from queuectl.api.watching import WaitTimeout
     from queuectl.domain.config import Settings
     from queuectl.domain.errors import (
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
         JobNotFound,
         QueuectlError,
         StoreError,
+        UniqueConflict,
     )
     from queuectl.domain.models import Job, JobState, Outcome, RunnerInfo
     from queuectl.domain.spec import JobSpec
@@ -74,6 +78,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "ConfigError",
     "DuplicateJob",
+    "EnqueueResult",
+    "Enqueued",
     "Execute",
     "InvalidInput",
     "InvalidState",
@@ -93,6 +99,7 @@ __all__ = [
     "StopTimeout",
     "Store",
     "StoreError",
+    "UniqueConflict",
     "WaitTimeout",
     "handle_signals",
     "open_store",

@@ -11,6 +11,8 @@ import queuectl
 PUBLIC_API = {
     "ConfigError",
     "DuplicateJob",
+    "EnqueueResult",
+    "Enqueued",
     "Execute",
     "InvalidInput",
     "InvalidState",
@@ -30,6 +32,7 @@ PUBLIC_API = {
     "StopTimeout",
     "Store",
     "StoreError",
+    "UniqueConflict",
     "WaitTimeout",
     "handle_signals",
     "open_store",
