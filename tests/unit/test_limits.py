@@ -215,3 +215,39 @@ def test_config_text_shows_durations_and_sizes_that_config_set_takes_back() -> N
     for name, text in shown.items():
         again = with_setting(again, name, text)
     assert again == settings
+
+
+#: The sized job fields: values at their bounds (accepted) and just past them (refused).
+_ENV_AT_SIZE = {"K": "v" * (limits.MAX_ENV_BYTES - 3)}  # "K=" + value + NUL
+SIZED_FIELDS: dict[str, tuple[list[Any], list[Any]]] = {
+    "cwd": (["/" + "d" * (limits.MAX_CWD_BYTES - 1)], ["/" + "d" * limits.MAX_CWD_BYTES]),
+    "env": (
+        [{f"K{i}": "" for i in range(limits.MAX_ENV_ENTRIES)}, _ENV_AT_SIZE],
+        [
+            {f"K{i}": "" for i in range(limits.MAX_ENV_ENTRIES + 1)},
+            {"K": "v" * (limits.MAX_ENV_BYTES - 2)},
+        ],
+    ),
+    "retry_on": ([[0, 255], list(range(256))], [[256], [-1], [*range(256), 0]]),
+    "unique_key": (["k", "k" * limits.MAX_UNIQUE_KEY], ["", "k" * (limits.MAX_UNIQUE_KEY + 1)]),
+}
+
+
+def _sized(accepted: bool) -> list[Any]:
+    return [
+        pytest.param(name, value, id=f"{name}-{n}")
+        for name, (good, bad) in SIZED_FIELDS.items()
+        for n, value in enumerate(good if accepted else bad)
+    ]
+
+
+@pytest.mark.parametrize(("name", "value"), _sized(accepted=True))
+def test_a_sized_job_field_at_its_bound_is_accepted(name: str, value: Any) -> None:
+    spec = parse_spec({"command": "true", name: value})
+    assert getattr(spec, name) is not None
+
+
+@pytest.mark.parametrize(("name", "value"), _sized(accepted=False))
+def test_a_sized_job_field_past_its_bound_is_refused_naming_it(name: str, value: Any) -> None:
+    with pytest.raises(InvalidInput, match=f"^'{name}'"):
+        parse_spec({"command": "true", name: value})
