@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from queuectl.domain.models import JobState
-from tests.acceptance.helpers import QueueCtl, assert_no_traceback
+from tests.acceptance.helpers import QueueCtl, assert_no_traceback, wait_until
 
 
 def add_from(qctl: QueueCtl, where: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -214,25 +214,45 @@ def test_dlq_retry_refuses_while_the_key_is_live_again(qctl: QueueCtl) -> None:
     assert qctl.job(dead).state == JobState.DEAD
 
 
-def test_eight_processes_adding_one_key_at_once_store_one_job(qctl: QueueCtl) -> None:
+@pytest.mark.parametrize("on_conflict", ["ignore", "error"])
+def test_eight_processes_adding_one_key_at_once_store_one_job(
+    qctl: QueueCtl, scratch: Path, on_conflict: str
+) -> None:
+    # Each process loads queuectl, says it is ready, and waits for the same moment (a
+    # file appearing) before it enqueues: the eight inserts meet in the store.
+    go = scratch / "go"
+    script = (
+        "import os, sys, time\n"
+        "from queuectl.cli import main\n"
+        "import queuectl.api.queue, queuectl.cli.add, queuectl.cli.app\n"
+        f"open(os.path.join({str(scratch)!r}, f'ready-{{os.getpid()}}'), 'w').close()\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
+        "main(sys.argv[1:])\n"
+    )
+    args = ["add", "--unique", "race", "--on-conflict", on_conflict, "--", "true"]
     procs = [
-        qctl.cli.popen(
-            "add",
-            "--unique",
-            "race",
-            "--",
-            f"echo {n}",
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            env=qctl.cli.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            text=True,
         )
-        for n in range(8)
+        for _ in range(8)
     ]
+    wait_until(lambda: len(list(scratch.glob("ready-*"))) == 8, "eight processes ready")
+    go.touch()
     outputs = [proc.communicate(timeout=60) for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 8, outputs
+    codes = sorted(proc.returncode for proc in procs)
     jobs = qctl.jobs()
     assert len(jobs) == 1
-    assert {out.strip() for out, _ in outputs} == {jobs[0].id}
-    assert sum("queued already" in err for _, err in outputs) == 7
+    if on_conflict == "ignore":
+        assert codes == [0] * 8, outputs
+        assert {out.strip() for out, _ in outputs} == {jobs[0].id}
+        assert sum("queued already" in err for _, err in outputs) == 7
+    else:
+        assert codes == [0] + [1] * 7, outputs
+        assert sum(jobs[0].id in err for _, err in outputs) == 7
 
 
 @pytest.mark.parametrize(

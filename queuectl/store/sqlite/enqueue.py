@@ -3,7 +3,8 @@
 A batch is all or nothing. A job with ``after`` is linked to the jobs it waits for
 and its ``blocked`` count is their number not completed yet; an unknown one is refused
 (JobNotFound), and so is one that ended dead or cancelled (InvalidState): the job could
-never run. A lone job without dependencies is one statement, its own transaction.
+never run. A lone job without dependencies or unique key is one statement, its own
+transaction.
 
 A bulk input comes in chunks, all inserted in one transaction: each chunk under a
 savepoint, so that when the unique index refuses one, the chunk is undone and the jobs
