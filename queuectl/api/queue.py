@@ -263,6 +263,10 @@ class Queue:
                 raise InvalidInput(f"queue limit {problem}")
         await self.store.set_cap(name, cap)
 
+    async def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        return sorted(name for name, s in (await self.store.queue_settings()).items() if s.paused)
+
     async def queue_overview(self) -> list[QueueInfo]:
         """Every queue that has jobs or a setting, by name: its counts per state (kept
         counts), whether it is paused, its cap, and how long its oldest runnable job
