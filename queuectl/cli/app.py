@@ -52,6 +52,7 @@ pass_context = click.make_pass_decorator(Context)
 COMMANDS = {
     "add": ("queuectl.cli.add", "add"),
     "cancel": ("queuectl.cli.control", "cancel"),
+    "completion": ("queuectl.cli.completion", "completion"),
     "config": ("queuectl.cli.settings", "config"),
     "dlq": ("queuectl.cli.dlq", "dlq"),
     "enqueue": ("queuectl.cli.jobs", "enqueue"),

@@ -8,6 +8,7 @@ from typing import Any
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import queue_names
 
 
 class Cap(click.ParamType[int | None]):
@@ -54,7 +55,7 @@ async def queue_list(ctx: Context, as_json: bool) -> None:
 
 
 @queue.command("pause")
-@click.argument("names", nargs=-1, required=True, metavar="QUEUE...")
+@click.argument("names", nargs=-1, required=True, metavar="QUEUE...", shell_complete=queue_names)
 @pass_context
 async def queue_pause(ctx: Context, names: tuple[str, ...]) -> None:
     """Stop every runner, on any host, from claiming these queues' jobs.
@@ -69,7 +70,7 @@ async def queue_pause(ctx: Context, names: tuple[str, ...]) -> None:
 
 
 @queue.command("resume")
-@click.argument("names", nargs=-1, required=True, metavar="QUEUE...")
+@click.argument("names", nargs=-1, required=True, metavar="QUEUE...", shell_complete=queue_names)
 @pass_context
 async def queue_resume(ctx: Context, names: tuple[str, ...]) -> None:
     """Let runners claim these queues' jobs again."""
@@ -80,7 +81,7 @@ async def queue_resume(ctx: Context, names: tuple[str, ...]) -> None:
 
 
 @queue.command("limit")
-@click.argument("name", metavar="QUEUE")
+@click.argument("name", metavar="QUEUE", shell_complete=queue_names)
 @click.argument("cap", type=Cap(), metavar="N|none")
 @pass_context
 async def queue_limit(ctx: Context, name: str, cap: int | None) -> None:

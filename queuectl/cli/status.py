@@ -10,12 +10,16 @@ import sys
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import queue_names
 from queuectl.cli.params import Seconds
 from queuectl.domain.limits import MAX_WATCH_INTERVAL
 
 
 @click.command()
-@click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only this queue's jobs.")
+@click.option(
+    "--queue", "-q", "queue_name", metavar="NAME", shell_complete=queue_names,
+    help="Only this queue's jobs.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place until Ctrl-C.")
 @click.option(

@@ -332,6 +332,11 @@ class Store(Protocol):
         """The queues that are paused or capped, by name (any other has no setting)."""
         ...
 
+    async def ids_from(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` job ids that start with ``prefix``, in id order, read through
+        the id index from ``prefix`` on (shell completion)."""
+        ...
+
     async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
         """The earliest ``run_at`` (seconds since the epoch) of the unblocked, unclaimed
         jobs of each of ``queues`` that has any, read through an index."""

@@ -222,6 +222,9 @@ class MemoryStore(Store):
     async def queue_settings(self) -> dict[str, QueueSetting]:
         return dict(sorted(self._settings.items()))
 
+    async def ids_from(self, prefix: str, limit: int) -> list[str]:
+        return sorted(j.id for j in self._jobs if j.id.startswith(prefix))[:limit]
+
     async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
         oldest: dict[str, float] = {}
         for job in self._jobs:

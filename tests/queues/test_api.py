@@ -59,3 +59,21 @@ async def test_bad_queue_names_are_refused_and_nothing_stored(
     with pytest.raises(InvalidInput):
         await queue.limit_queue(names[-1] if names else "", 3)
     assert await queue.queue_overview() == []
+
+
+async def test_job_ids_by_prefix_in_id_order(queue: Queue) -> None:
+    for job_id in ("b-2", "a-1", "b-10", "b-1", "c"):
+        await queue.enqueue("true", id=job_id)
+    assert await queue.job_ids("b-") == ["b-1", "b-10", "b-2"]
+    assert await queue.job_ids("b-", limit=2) == ["b-1", "b-10"]
+    assert await queue.job_ids("") == ["a-1", "b-1", "b-10", "b-2", "c"]
+    assert await queue.job_ids("z") == []
+
+
+async def test_queue_names_include_queues_with_only_a_setting(queue: Queue) -> None:
+    await queue.enqueue("true", queue="mail")
+    await queue.limit_queue("video", 2)
+    assert await queue.queue_names() == ["mail", "video"]
+    assert await queue.paused_queues() == []
+    await queue.pause_queues(["mail"])
+    assert await queue.paused_queues() == ["mail"]

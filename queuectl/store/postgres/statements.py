@@ -34,6 +34,7 @@ __all__ = [
     "FOLD_TALLIES",
     "GET",
     "HEARTBEAT",
+    "IDS_FROM",
     "JOB_COLUMNS",
     "LINK_DEPS",
     "LIST_RUNNERS",
@@ -551,6 +552,13 @@ ON CONFLICT (name) DO UPDATE SET cap = EXCLUDED.cap
 """
 PRUNE_QUEUE_SETTINGS = "DELETE FROM {s}.queue_settings WHERE NOT paused AND cap IS NULL"
 QUEUE_SETTINGS = "SELECT name, paused, cap FROM {s}.queue_settings ORDER BY name"
+# $1 prefix, $2 limit: ids from the prefix on, in the id index's order. A collation
+# other than C may put other ids among those with the prefix, so the index is read
+# for a bounded window ($3 rows) and filtered.
+IDS_FROM = """
+SELECT id FROM (SELECT id FROM {s}.jobs WHERE id >= $1 ORDER BY id LIMIT $3) AS w
+WHERE starts_with(id, $1) ORDER BY id LIMIT $2
+"""
 # $1 queues: the earliest run_at of each one's runnable jobs, an indexed min() per
 # runnable state (jobs_due_queue).
 OLDEST_RUNNABLE = """

@@ -227,6 +227,9 @@ class PostgresStore(Store):
     async def queue_settings(self) -> dict[str, QueueSetting]:
         return await queue_table.queue_settings(self._pool, self._q)
 
+    async def ids_from(self, prefix: str, limit: int) -> list[str]:
+        return await queue_table.ids_from(self._pool, self._q, prefix, limit)
+
     async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
         return await queue_table.oldest_runnable(self._pool, self._q, queues)
 

@@ -1,8 +1,8 @@
-"""Queue settings on SQLite: pause and cap, and the age of each queue's oldest job.
+"""Queue settings on SQLite (pause and cap), the age of each queue's oldest job, and
+job ids by prefix (shell completion).
 
 The claim statements read ``queue_settings`` themselves (``statements._chosen``); this
-module only writes and reads the rows for the API.
-"""
+module only writes and reads the rows for the API."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from queuectl.store.base import QueueSetting
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn, SQLiteConnection
 
-__all__ = ["oldest_runnable", "queue_settings", "set_cap", "set_paused"]
+__all__ = ["ids_from", "oldest_runnable", "queue_settings", "set_cap", "set_paused"]
 
 
 async def set_paused(db: SQLiteConnection, names: Sequence[str], paused: bool) -> None:
@@ -37,6 +37,11 @@ async def set_cap(db: SQLiteConnection, name: str, cap: int | None) -> None:
 async def queue_settings(db: SQLiteConnection) -> dict[str, QueueSetting]:
     rows = await db.fetch(sql.QUEUE_SETTINGS)
     return {name: QueueSetting(bool(paused), cap) for name, paused, cap in rows}
+
+
+async def ids_from(db: SQLiteConnection, prefix: str, limit: int) -> list[str]:
+    rows = await db.fetch(sql.IDS_FROM, {"prefix": prefix, "limit": limit})
+    return [row[0] for row in rows]
 
 
 async def oldest_runnable(db: SQLiteConnection, queues: Sequence[str]) -> dict[str, float]:

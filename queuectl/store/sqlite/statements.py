@@ -36,6 +36,7 @@ __all__ = [
     "FINISHED_TOTALS",
     "FOUND_IDS",
     "GET",
+    "IDS_FROM",
     "INSERT",
     "JOB_COLUMNS",
     "JOB_EXISTS",
@@ -497,6 +498,11 @@ ON CONFLICT (name) DO UPDATE SET cap = excluded.cap
 """
 PRUNE_QUEUE_SETTINGS = "DELETE FROM queue_settings WHERE paused = 0 AND cap IS NULL"
 QUEUE_SETTINGS = "SELECT name, paused, cap FROM queue_settings ORDER BY name"
+# Ids from :prefix on, through jobs_id (BINARY order keeps a prefix's ids together).
+IDS_FROM = (
+    "SELECT id FROM jobs INDEXED BY jobs_id WHERE id >= :prefix "
+    "AND substr(id, 1, length(:prefix)) = :prefix ORDER BY id LIMIT :limit"
+)
 # The earliest run_at of a queue's runnable jobs: jobs_claim_queue is ordered by
 # priority first, so one index seek per distinct priority (few) instead of a read of
 # the queue's backlog.

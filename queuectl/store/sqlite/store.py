@@ -182,6 +182,9 @@ class SQLiteStore(Store):
     async def queue_settings(self) -> dict[str, QueueSetting]:
         return await queue_table.queue_settings(self.db)
 
+    async def ids_from(self, prefix: str, limit: int) -> list[str]:
+        return await queue_table.ids_from(self.db, prefix, limit)
+
     async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
         return await queue_table.oldest_runnable(self.db, queues)
 
