@@ -459,13 +459,20 @@ def _capped(queue_count: int) -> str:
     queue's room (``queue_room``, which takes the queues' turns in name order, so two
     claims never wait for each other crosswise), then that many of its jobs, locked.
     The order names the queue, as jobs_claim_queue does: with an unknown limit (a
-    generic plan) the planner would otherwise walk jobs_claim for the queue's rows."""
+    generic plan) the planner would otherwise walk jobs_claim for the queue's rows.
+    A queue with nothing to claim now, or a round trip that claims nothing, takes no
+    turn: finishes and other queues' claims never wait for it. (That test is a scalar
+    subquery with LIMIT, which the planner keeps per queue; as EXISTS it may become a
+    join over every runnable job.)"""
     among = ("", " AND name = $16", " AND name = ANY($16::text[])")[min(queue_count, 2)]
     ready = f"{RUNNABLE} AND run_at <= {{now}}"
     return f"""
     SELECT p.seq, p.priority, p.run_at
     FROM (SELECT name FROM {{s}}.queue_settings
-          WHERE cap IS NOT NULL AND NOT paused{among} ORDER BY name OFFSET 0) AS c
+          WHERE cap IS NOT NULL AND NOT paused{among} AND $4 > 0
+            AND (SELECT 1 FROM {{s}}.jobs WHERE {ready} AND queue = name
+                 ORDER BY queue, priority DESC, run_at, seq LIMIT 1) = 1
+          ORDER BY name OFFSET 0) AS c
     CROSS JOIN LATERAL (
         SELECT {{s}}.queue_room(c.name, ARRAY(SELECT seq FROM done)) AS room
     ) AS r
