@@ -234,7 +234,7 @@ MIGRATIONS: list[list[str]] = [
             name   TEXT    PRIMARY KEY,
             paused INTEGER NOT NULL DEFAULT 0,
             cap    INTEGER
-        ) WITHOUT ROWID
+        )
         """,
     ],
 ]
