@@ -9,6 +9,7 @@ from typing import Any
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import queue_names
 from queuectl.cli.enqueued import report
 
 
@@ -74,7 +75,10 @@ def _env(items: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--delay", metavar="DURATION", help="Run no sooner than this from now (90s, 5m, 2h).")
 @click.option("--at", "run_at", metavar="TIME", help="Run no sooner than this ISO 8601 time.")
 @click.option("--timeout", "job_timeout", metavar="DURATION", help="Kill the command after this.")
-@click.option("--queue", "-q", "queue_name", metavar="NAME", help="Named queue [default: default].")
+@click.option(
+    "--queue", "-q", "queue_name", metavar="NAME", shell_complete=queue_names,
+    help="Named queue [default: default].",
+)  # fmt: skip
 @click.option(
     "--after", multiple=True, metavar="JOB_ID", help="Run once this job completed (repeatable)."
 )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import job_ids
 from queuectl.cli.params import Seconds
 
 
 @click.command()
-@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
+@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...", shell_complete=job_ids)
 @click.option(
     "--timeout", "within", type=Seconds(), metavar="S", help="Give up after S s (or 5m...)."
 )
@@ -30,7 +31,7 @@ async def wait(ctx: Context, job_ids: tuple[str, ...], within: float | None) -> 
 
 
 @click.command()
-@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
+@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...", shell_complete=job_ids)
 @pass_context
 async def cancel(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """Cancel jobs: waiting ones never run, running ones are stopped (not retried).

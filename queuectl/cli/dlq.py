@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import job_ids
 from queuectl.cli.params import COUNT
 
 
@@ -28,7 +29,7 @@ async def dlq_list(ctx: Context, limit: int | None, as_json: bool) -> None:
 
 
 @dlq.command("retry")
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @pass_context
 async def dlq_retry(ctx: Context, job_id: str) -> None:
     """Move a dead job back to pending, with its attempts reset."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import job_ids
 
 if TYPE_CHECKING:
     from queuectl.api.queue import Queue
@@ -56,7 +57,7 @@ _DONE = {"requeued": "pending again (attempts reset)", "removed": "removed"}
 
 
 @click.command()
-@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
+@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...", shell_complete=job_ids)
 @pass_context
 async def retry(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """Run finished jobs again: completed, dead or cancelled ones become pending now,
@@ -86,7 +87,7 @@ async def retry(ctx: Context, job_ids: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...")
+@click.argument("job_ids", nargs=-1, required=True, metavar="JOB_ID...", shell_complete=job_ids)
 @pass_context
 async def rm(ctx: Context, job_ids: tuple[str, ...]) -> None:
     """Delete finished jobs (completed, dead or cancelled) with their output and

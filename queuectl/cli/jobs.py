@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import queue_names
 from queuectl.cli.params import COUNT
 
 if TYPE_CHECKING:
@@ -133,7 +134,10 @@ def _decoded(lines: IO[bytes], source: str) -> Iterator[str]:
 
 @click.command("list")
 @click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
-@click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only jobs of this queue.")
+@click.option(
+    "--queue", "-q", "queue_name", metavar="NAME", shell_complete=queue_names,
+    help="Only jobs of this queue.",
+)  # fmt: skip
 @click.option("--limit", type=COUNT, help="At most this many jobs.")
 @click.option("--newest", is_flag=True, help="Newest first (with --limit: the latest jobs).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")

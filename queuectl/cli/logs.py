@@ -7,6 +7,7 @@ import sys
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import job_ids
 from queuectl.cli.params import COUNT
 from queuectl.domain.limits import MAX_COUNT
 
@@ -27,7 +28,7 @@ def _write(stream: int, data: bytes) -> None:
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @click.option(
     "--attempt", type=click.IntRange(1, MAX_COUNT), metavar="N", help="Attempt N [default: last]."
 )

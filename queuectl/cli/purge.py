@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import queue_names
 from queuectl.cli.params import Seconds
 
 
@@ -22,7 +23,10 @@ from queuectl.cli.params import Seconds
     metavar="DURATION",
     help="Only jobs finished longer ago (7d, 12h).",
 )
-@click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only jobs of this queue.")
+@click.option(
+    "--queue", "-q", "queue_name", metavar="NAME", shell_complete=queue_names,
+    help="Only jobs of this queue.",
+)  # fmt: skip
 @pass_context
 async def purge(
     ctx: Context, states: tuple[str, ...], older_than: float | None, queue_name: str | None

@@ -7,6 +7,7 @@ import json
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import config_keys
 
 
 @click.group()
@@ -15,7 +16,7 @@ def config() -> None:
 
 
 @config.command("get")
-@click.argument("key", required=False)
+@click.argument("key", required=False, shell_complete=config_keys)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (snake_case keys).")
 @pass_context
 def config_get(ctx: Context, key: str | None, as_json: bool) -> None:
@@ -41,7 +42,7 @@ def config_get(ctx: Context, key: str | None, as_json: bool) -> None:
 # Unknown "options" are values: `config set max-retries -1` must reach validation and
 # say what is wrong with -1, not complain about an option named -1.
 @config.command("set", context_settings={"ignore_unknown_options": True})
-@click.argument("key")
+@click.argument("key", shell_complete=config_keys)
 @click.argument("value")
 @pass_context
 def config_set(ctx: Context, key: str, value: str) -> None:

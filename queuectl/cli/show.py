@@ -7,10 +7,11 @@ import json
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import job_ids
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @pass_context
 async def show(ctx: Context, job_id: str, as_json: bool) -> None:

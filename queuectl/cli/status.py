@@ -10,12 +10,16 @@ import sys
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import queue_names
 from queuectl.cli.params import Seconds
 from queuectl.domain.limits import MAX_WATCH_INTERVAL
 
 
 @click.command()
-@click.option("--queue", "-q", "queue_name", metavar="NAME", help="Only this queue's jobs.")
+@click.option(
+    "--queue", "-q", "queue_name", metavar="NAME", shell_complete=queue_names,
+    help="Only this queue's jobs.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place until Ctrl-C.")
 @click.option(
@@ -44,13 +48,14 @@ async def status(
             per_queue = await queue.queue_counts()
             counts = await queue.counts(queue=queue_name)
             runners = await queue.runners()
+            paused = await queue.paused_queues()
             rate = await queue.throughput() if watch else None
             if queue_name is not None:
                 per_queue = {queue_name: counts}
             if as_json:
-                text = status_json(counts, runners, per_queue)
+                text = status_json(counts, runners, per_queue, paused)
             else:
-                text = status_text(counts, runners, host_name(), per_queue, rate)
+                text = status_text(counts, runners, host_name(), per_queue, rate, paused)
             if watch and tty:
                 text = "\x1b[H\x1b[2J" + text  # redraw in place
             click.echo(text)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.candidates import queue_names
 from queuectl.cli.params import Seconds
 from queuectl.domain.limits import MAX_WORKERS
 
@@ -39,6 +40,7 @@ def worker() -> None:
     "queues",
     multiple=True,
     metavar="NAME",
+    shell_complete=queue_names,
     help="Consume only this queue (repeatable) [default: all queues].",
 )
 @click.option("--quiet", is_flag=True, help="No line per finished job.")

@@ -31,6 +31,7 @@ __all__ = [
     "LeftOut",
     "NewJob",
     "OutputWrite",
+    "QueueSetting",
     "RemoveResult",
     "RequeueResult",
     "Store",
@@ -90,6 +91,14 @@ class NewJob(NamedTuple):
     #: whole enqueue, with "ignore" this job is left out (see ``Store.enqueue``).
     unique_key: str | None = None
     on_conflict: str = "ignore"
+
+
+class QueueSetting(NamedTuple):
+    """What is set on one queue: whether it is paused, and its cap (the most of its jobs
+    in ``processing`` at once, across every runner and host; None: no cap)."""
+
+    paused: bool = False
+    cap: int | None = None
 
 
 class Finish(NamedTuple):
@@ -371,6 +380,31 @@ class Store(Protocol):
         """Cancel jobs: unclaimed ones at once (and their waiters), running ones by
         flagging them for their runner (``Heartbeat.cancel``), finished ones not at all.
         """
+        ...
+
+    # -- queue settings -------------------------------------------------------
+    async def set_paused(self, names: Sequence[str], paused: bool) -> None:
+        """Pause or resume queues, whether or not they have jobs; durable, and honoured by
+        every claim that starts after it (claims skip paused queues)."""
+        ...
+
+    async def set_cap(self, name: str, cap: int | None) -> None:
+        """Cap a queue (None: no cap). Claims never take a job of a capped queue while
+        ``cap`` of its jobs are processing, however many runners claim at once."""
+        ...
+
+    async def queue_settings(self) -> dict[str, QueueSetting]:
+        """The queues that are paused or capped, by name (any other has no setting)."""
+        ...
+
+    async def ids_from(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` job ids that start with ``prefix``, in id order, read through
+        the id index from ``prefix`` on (shell completion)."""
+        ...
+
+    async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
+        """The earliest ``run_at`` (seconds since the epoch) of the unblocked, unclaimed
+        jobs of each of ``queues`` that has any, read through an index."""
         ...
 
     # -- output and history ---------------------------------------------------

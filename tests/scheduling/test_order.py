@@ -91,22 +91,34 @@ async def test_list_and_counts_filter_by_queue(queue: Queue) -> None:
 def test_the_claim_reads_an_index_in_order_without_sorting(
     tmp_path: Path, queue_count: int
 ) -> None:
+    """Both claims: the exchange's own (no queue has a setting), which reads the index
+    in order and sorts nothing; and the one while queues are paused or capped, which
+    reads jobs through indexes only (its sorts merge at most :limit rows per part)."""
     from queuectl.store.sqlite.schema import MIGRATIONS
+    from queuectl.store.sqlite.statements import claim_settings_sql
 
     with contextlib.closing(sqlite3.connect(tmp_path / "plan.db")) as conn:
         for statement in MIGRATIONS[0]:
             conn.execute(statement)
+        conn.execute("INSERT INTO queue_settings VALUES ('queue1', 1, NULL), ('queue2', 0, 2)")
         params = {"runner": "r", "now": 0.0, "lease": 1.0, "limit": 4}
         params.update({f"q{i}": f"queue{i}" for i in range(queue_count)})
-        plan = [
-            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + claim_sql(queue_count), params)
-        ]
-    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+        usual, with_settings = (
+            [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + query, params)]
+            for query in (claim_sql(queue_count), claim_settings_sql(queue_count))
+        )
     index = "jobs_claim_queue" if queue_count else "jobs_claim"
-    assert any(re.search(rf"USING INDEX {index}\b", step) for step in searches), plan
-    assert "SCAN jobs" not in searches, plan  # never a table scan
+    for plan in (usual, with_settings):
+        assert any(re.search(rf"USING INDEX {index}\b", step) for step in plan), plan
+        # Never a read of the whole table (jobs, or its aliases r and h).
+        assert not [step for step in plan if re.fullmatch(r"SCAN (jobs|r|h)", step)], plan
+    # Capped queues: a seek per job taken, through jobs_claim_queue.
+    assert any(
+        "USING INDEX jobs_claim_queue (queue=? AND priority=? AND run_at>?" in step
+        for step in with_settings
+    ), with_settings
     if queue_count <= 1:
-        assert not any("TEMP B-TREE" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in usual), usual
 
 
 @pytest.mark.postgres
@@ -143,7 +155,7 @@ async def test_the_postgres_claim_reads_an_index_in_order(tmp_path: Path, queue_
     plan = pgsupport.plan_section([row[0] for row in rows], "picked")
     index = "jobs_claim_queue" if queue_count else "jobs_claim"
     assert re.search(rf"Index Scan using {index}\b", plan), plan
-    assert "Seq Scan" not in plan, plan  # never a table scan
-    assert "Bitmap" not in plan, plan  # nor a scan that loses the index order
+    assert "Seq Scan on jobs" not in plan, plan  # never a table scan
+    assert "Bitmap Heap Scan on jobs" not in plan, plan  # nor one that loses the order
     if queue_count <= 1:
         assert "Sort" not in plan, plan

@@ -24,6 +24,7 @@ PUBLIC_API = {
     "MemoryStore",
     "Outcome",
     "Queue",
+    "QueueInfo",
     "QueuectlError",
     "RunStats",
     "Runner",

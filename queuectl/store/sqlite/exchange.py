@@ -2,7 +2,9 @@
 
 Finishes and claim are one ``UPDATE … FROM`` (``statements.exchange_sql``), a
 transaction of its own; with output to store, output and that statement share one
-write transaction instead, so a job's last output is durable with its outcome.
+write transaction instead, so a job's last output is durable with its outcome. While a
+queue is paused or capped, that statement claims nothing and a second one claims
+(``claim_with_settings``).
 """
 
 from __future__ import annotations
@@ -45,4 +47,29 @@ async def exchange_once(
         rows = await db.transaction(run)
     else:
         rows = await db.fetch(statement, params)  # one statement: its own transaction
-    return exchange_result(rows, finishes)
+    done, taken, unblocked = exchange_result(rows, finishes)
+    if len(taken) < limit:
+        taken += await claim_with_settings(
+            db, now, runner_id, limit - len(taken), lease_seconds, names
+        )
+    return done, taken, unblocked
+
+
+async def claim_with_settings(
+    db: SQLiteConnection,
+    now: float,
+    runner_id: str,
+    limit: int,
+    lease_seconds: float,
+    names: list[str],
+) -> list[Job]:
+    """The claim while some queue is paused or capped (the exchange's own claims
+    nothing then); none when no queue is. Asked only when the exchange came back
+    short, so a busy queue with no settings never pays for it."""
+    settings = await db.fetch(sql.HAS_SETTINGS)
+    if not settings[0][0]:
+        return []
+    params = sql.exchange_params((), runner_id, now, lease_seconds, limit, names)
+    del params["batch"]
+    rows = await db.fetch(sql.claim_settings_sql(len(names)), params)
+    return exchange_result(rows, ())[1]

@@ -237,6 +237,17 @@ MIGRATIONS: list[list[str]] = [
         CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key)
         WHERE unique_key IS NOT NULL AND state IN ('pending', 'processing', 'failed')
         """,
+        # -- queue settings (pause and cap) -------------------------------------------
+        # One row per queue that is paused or capped, and none for any other queue: the
+        # claim's usual path checks only that the table is empty (statements._chosen).
+        # cap: the most jobs of the queue in 'processing' at once, across all runners.
+        """
+        CREATE TABLE queue_settings (
+            name   TEXT    PRIMARY KEY,
+            paused INTEGER NOT NULL DEFAULT 0,
+            cap    INTEGER
+        )
+        """,
     ],
 ]
 
