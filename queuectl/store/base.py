@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Literal, NamedTuple, Protocol
 
 from queuectl.domain.errors import DuplicateJob
+from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import (
     FINISHED_STATES,
     RUNNABLE_STATES,
@@ -219,6 +220,22 @@ class Store(Protocol):
         purge, retention and ``remove`` leave them, so they suit monotonic counters.
         A job run again (``requeue``, ``retry_dead``) counts each of its outcomes.
         """
+        ...
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        """The latency histograms per (kind, queue): kind "duration" (an attempt's start
+        to its outcome, for attempts that end in one of ``OUTCOMES``) and "wait" (a
+        job's becoming runnable to its claim). Absent: nothing observed yet.
+
+        Counted in the statements that claim and finish jobs, and never lowered, like
+        ``finished_totals``. A job becomes runnable at the later of its ``run_at``
+        (enqueue, delay, backoff, retry) and the completion of its last dependency.
+        """
+        ...
+
+    async def oldest_runnable(self, queues: Iterable[str]) -> dict[str, float]:
+        """The earliest ``run_at`` among the claimable jobs (pending or failed,
+        unblocked) of each of ``queues`` that has any, read from an index."""
         ...
 
     async def next_run_at(

@@ -12,8 +12,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from queuectl.domain.errors import InvalidState
+from queuectl.domain.histograms import Histogram, from_names
 from queuectl.domain.models import (
     FINISHED_STATES,
+    RUNNABLE_STATES,
     Attempt,
     Job,
     JobOutput,
@@ -104,6 +106,18 @@ class MemoryStore(Store):
 
     async def finished_totals(self) -> dict[tuple[str, str], int]:
         return dict(self._jobs.finished_totals)
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        return {key: from_names(names) for key, names in sorted(self._jobs.histograms.items())}
+
+    async def oldest_runnable(self, queues: Iterable[str]) -> dict[str, float]:
+        chosen = set(queues)
+        oldest: dict[str, float] = {}
+        for job in self._jobs:
+            if job.queue in chosen and job.state in RUNNABLE_STATES and not job.blocked:
+                at = job.run_at.timestamp()
+                oldest[job.queue] = min(at, oldest.get(job.queue, at))
+        return oldest
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None

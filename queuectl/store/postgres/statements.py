@@ -573,3 +573,16 @@ SERVER_TIME = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
 #: A listening connection's proof that it is still alive.
 PING = "SELECT 1"
+
+
+# -- metrics ---------------------------------------------------------------------------
+# The earliest run_at of each queue's claimable jobs ($1 text[]): one indexed min() per
+# state and queue, from jobs_due_queue, however many jobs wait.
+OLDEST_RUNNABLE = """
+SELECT q.name, extract(epoch FROM least(
+    (SELECT min(run_at) FROM {s}.jobs
+     WHERE queue = q.name AND state = 'pending' AND blocked = 0),
+    (SELECT min(run_at) FROM {s}.jobs
+     WHERE queue = q.name AND state = 'failed' AND blocked = 0)))::float8
+FROM unnest($1::text[]) AS q(name)
+"""

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from queuectl.domain.errors import StoreError
+from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.store.base import (
     CancelResult,
@@ -43,7 +44,7 @@ from queuectl.store.base import (
     finish_by_exchange,
     runnable_at_once,
 )
-from queuectl.store.postgres import history, jobs, runners
+from queuectl.store.postgres import history, jobs, metrics, runners
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
 from queuectl.store.postgres.connection import Conn, parse_url, quote_ident
@@ -140,6 +141,12 @@ class PostgresStore(Store):
 
     async def finished_totals(self) -> dict[tuple[str, str], int]:
         return await jobs.finished_totals(self._pool, self._q)
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        return await metrics.histograms(self._pool, self._q)
+
+    async def oldest_runnable(self, queues: Iterable[str]) -> dict[str, float]:
+        return await metrics.oldest_runnable(self._pool, self._q, queues)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None

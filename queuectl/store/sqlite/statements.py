@@ -414,3 +414,26 @@ REQUEST_STOP = (
 )
 
 WAKE_ADDRESSES = "SELECT wake FROM runners WHERE wake IS NOT NULL"
+
+
+# -- metrics ---------------------------------------------------------------------------
+# The latency histograms the triggers keep in the tallies (schema.py).
+HISTOGRAMS = "SELECT kind, queue, name, n FROM tallies WHERE kind IN ('duration', 'wait')"
+_RUNNABLE = "FROM jobs INDEXED BY jobs_claim_queue WHERE queue = :queue AND {cond} " + (
+    "AND state IN ('pending', 'failed') AND blocked = 0"
+)
+# The earliest run_at of a queue's claimable jobs, from its claim index alone: that
+# index orders by priority before run_at, so one seek per priority present (a skip
+# scan over the priorities, then the first run_at of each), however many jobs wait.
+OLDEST_RUNNABLE = f"""
+WITH RECURSIVE p (priority) AS (
+    SELECT (SELECT priority {_RUNNABLE.format(cond="1")} ORDER BY priority DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT priority {_RUNNABLE.format(cond="priority < p.priority")}
+            ORDER BY priority DESC LIMIT 1)
+    FROM p WHERE p.priority IS NOT NULL
+)
+SELECT min((SELECT run_at {_RUNNABLE.format(cond="priority = p.priority")}
+            ORDER BY run_at LIMIT 1))
+FROM p WHERE p.priority IS NOT NULL
+"""

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Self
 
+from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.host.wakeup import WakeListener, send_wakes
 from queuectl.store.base import (
@@ -34,7 +35,7 @@ from queuectl.store.base import (
     requeued,
     runnable_at_once,
 )
-from queuectl.store.sqlite import history, jobs, runners
+from queuectl.store.sqlite import history, jobs, metrics, runners
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
 from queuectl.store.sqlite.exchange import exchange_once
@@ -99,6 +100,12 @@ class SQLiteStore(Store):
 
     async def finished_totals(self) -> dict[tuple[str, str], int]:
         return await jobs.finished_totals(self.db)
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        return await metrics.histograms(self.db)
+
+    async def oldest_runnable(self, queues: Iterable[str]) -> dict[str, float]:
+        return await metrics.oldest_runnable(self.db, queues)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None

@@ -1,0 +1,34 @@
+"""What /metrics reads from SQLite: the latency histograms and each queue's oldest
+runnable job, from the tallies and the claim index, never by counting jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from queuectl.domain.histograms import Histogram, from_names
+from queuectl.store.sqlite import statements as sql
+from queuectl.store.sqlite.connection import Conn, SQLiteConnection
+
+__all__ = ["histograms", "oldest_runnable"]
+
+
+async def histograms(db: SQLiteConnection) -> dict[tuple[str, str], Histogram]:
+    names: dict[tuple[str, str], dict[str, int]] = {}
+    for kind, queue, name, n in await db.fetch(sql.HISTOGRAMS):
+        names.setdefault((kind, queue), {})[name] = n
+    return {key: from_names(rows) for key, rows in sorted(names.items())}
+
+
+async def oldest_runnable(db: SQLiteConnection, queues: Iterable[str]) -> dict[str, float]:
+    """The earliest run_at of each of ``queues`` that has claimable jobs."""
+    chosen = list(queues)
+
+    async def run(conn: Conn) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for queue in chosen:
+            rows = list(await conn.execute_fetchall(sql.OLDEST_RUNNABLE, {"queue": queue}))
+            if rows and rows[0][0] is not None:
+                found[queue] = rows[0][0]
+        return found
+
+    return await db.call(run)
