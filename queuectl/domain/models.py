@@ -100,6 +100,9 @@ class Job(NamedTuple):
     backoff_jitter: str | None = None
     #: Someone asked to cancel the job while it was running.
     cancel_requested: bool = False
+    #: When its last dependency completed (None: it has none, or none completed yet).
+    #: It became runnable at the later of this and ``run_at``.
+    ready_at: datetime | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -7,7 +7,7 @@ must be checked inside one transaction: unique ids, claim exclusivity, fencing t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Literal, NamedTuple, Protocol
 
 from queuectl.domain.errors import DuplicateJob
@@ -223,13 +223,17 @@ class Store(Protocol):
         ...
 
     async def histograms(self) -> dict[tuple[str, str], Histogram]:
-        """The latency histograms per (kind, queue): kind "duration" (an attempt's start
-        to its outcome, for attempts that end in one of ``OUTCOMES``) and "wait" (a
-        job's becoming runnable to its claim). Absent: nothing observed yet.
+        """The latency histograms per (kind, queue), as ``record_observations`` added
+        them up ("duration", "wait"; see ``domain.histograms``). Absent: nothing
+        recorded yet. Never lowered: purge, retention and ``remove`` leave them."""
+        ...
 
-        Counted in the statements that claim and finish jobs, and never lowered, like
-        ``finished_totals``. A job becomes runnable at the later of its ``run_at``
-        (enqueue, delay, backoff, retry) and the completion of its last dependency.
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        """Add to the histograms, in one statement: ``(kind, queue, bucket name or SUM)``
+        -> how many observations (for SUM, how many microseconds).
+
+        Runners batch their observations and call this now and then, so the claim and
+        finish statements carry no histogram work (see docs/architecture.md).
         """
         ...
 

@@ -8,8 +8,9 @@ the subscribers) and does each operation's steps across them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from queuectl.domain.errors import InvalidState
 from queuectl.domain.histograms import Histogram, from_names
@@ -61,6 +62,8 @@ class MemoryStore(Store):
         self._history = MemoryHistory()
         self._runners: dict[str, RunnerInfo] = {}
         self._subscribers: set[_MemorySubscription] = set()
+        #: (kind, queue) -> bucket name or SUM -> n (``Store.histograms``)
+        self._histograms: dict[tuple[str, str], collections.Counter[str]] = {}
 
     def now(self) -> float:
         return self._clock()
@@ -108,7 +111,11 @@ class MemoryStore(Store):
         return dict(self._jobs.finished_totals)
 
     async def histograms(self) -> dict[tuple[str, str], Histogram]:
-        return {key: from_names(names) for key, names in sorted(self._jobs.histograms.items())}
+        return {key: from_names(names) for key, names in sorted(self._histograms.items())}
+
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        for (kind, queue, name), n in counts.items():
+            self._histograms.setdefault((kind, queue), collections.Counter())[name] += n
 
     async def oldest_runnable(self, queues: Iterable[str]) -> dict[str, float]:
         chosen = set(queues)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import collections
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
 
 from queuectl.domain.errors import DuplicateJob, InvalidState, JobNotFound
-from queuectl.domain.histograms import SUM, bucket_name
 from queuectl.domain.models import FINISHED_STATES, RUNNABLE_STATES, Job, JobState, from_epoch
 from queuectl.store.base import (
     OUTCOMES,
@@ -38,10 +36,6 @@ class JobTable:
         self._waiters: dict[str, set[str]] = {}
         #: (queue, outcome) -> outcomes ever recorded (``Store.finished_totals``)
         self.finished_totals: collections.Counter[tuple[str, str]] = collections.Counter()
-        #: (kind, queue) -> bucket name or SUM -> n (``Store.histograms``)
-        self.histograms: dict[tuple[str, str], collections.Counter[str]] = {}
-        #: job id -> when its last dependency completed (a waiter becomes runnable)
-        self._ready_at: dict[str, float] = {}
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self._jobs.values())
@@ -107,19 +101,7 @@ class JobTable:
         self._jobs[job.id] = new
         if new.state != job.state and new.state.value in OUTCOMES:
             self.finished_totals[new.queue, new.state.value] += 1
-            if job.state == JobState.PROCESSING and new.finished_at and job.started_at:
-                self._observe("duration", new.queue, new.finished_at - job.started_at)
-        if new.state == JobState.PROCESSING != job.state and new.started_at:
-            ready = max(job.run_at.timestamp(), self._ready_at.get(job.id, 0.0))
-            self._observe("wait", new.queue, new.started_at.timestamp() - ready)
         return new
-
-    def _observe(self, kind: str, queue: str, seconds: float | timedelta) -> None:
-        """Count one observation into its histogram, as the SQL stores' triggers do."""
-        value = max(0.0, seconds if isinstance(seconds, float) else seconds.total_seconds())
-        counter = self.histograms.setdefault((kind, queue), collections.Counter())
-        counter[bucket_name(value)] += 1
-        counter[SUM] += round(value * 1_000_000)
 
     def set_state(self, job: Job, state: JobState, **changes: object) -> None:
         """Change a job's state and resolve the jobs waiting for it (as SQL triggers do).
@@ -135,8 +117,12 @@ class JobTable:
                 self.update(waiter, blocked=waiter.blocked + 1, updated_at=waiter.updated_at)
         if state == JobState.COMPLETED:
             for waiter in self._waiting_on(job.id):
-                self._ready_at[waiter.id] = new.updated_at.timestamp()
-                self.update(waiter, blocked=waiter.blocked - 1, updated_at=waiter.updated_at)
+                self.update(
+                    waiter,
+                    blocked=waiter.blocked - 1,
+                    ready_at=new.updated_at,
+                    updated_at=waiter.updated_at,
+                )
             return
         if state not in (JobState.DEAD, JobState.CANCELLED):
             return
@@ -289,7 +275,6 @@ class JobTable:
     def _delete(self, job_id: str) -> None:
         del self._jobs[job_id]
         self._waiters.pop(job_id, None)
-        self._ready_at.pop(job_id, None)
 
     def processing(self) -> list[Job]:
         return [j for j in self._jobs.values() if j.state == JobState.PROCESSING]

@@ -46,6 +46,7 @@ def job_from_row(row: asyncpg.Record) -> Job:
         backoff_max=row["backoff_max"],
         backoff_jitter=row["backoff_jitter"],
         cancel_requested=row["cancel_requested"],
+        ready_at=row["ready_at"],
     )
 
 

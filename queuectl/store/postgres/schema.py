@@ -8,8 +8,6 @@ transaction under an advisory lock, so runners that start together migrate once.
 
 from __future__ import annotations
 
-from queuectl.store.histogram_sql import bucket_case, micros
-
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "VERSION_TABLE"]
 
 #: Created before any migration runs; holds one row, the schema level.
@@ -225,39 +223,19 @@ MIGRATIONS: list[list[str]] = [
         REFERENCING OLD TABLE AS changed
         FOR EACH STATEMENT EXECUTE FUNCTION {s}.tallies_rows()
         """,
-        # Also the latency histograms (kinds 'duration' and 'wait', see the end of the
-        # migration): a claim or a finish observes its rows in this same pass.
-        f"""
-        CREATE FUNCTION {{s}}.tallies_update() RETURNS trigger LANGUAGE plpgsql AS $$
+        """
+        CREATE FUNCTION {s}.tallies_update() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             -- One pass: each row whose state changed moves one job from its old
             -- (queue, state) to its new one, and counts an outcome if it is one.
-            INSERT INTO {{s}}.tally_deltas
+            INSERT INTO {s}.tally_deltas
             SELECT m.kind, m.queue, m.name, sum(m.n)
             FROM old_jobs AS o JOIN new_jobs AS a ON a.seq = o.seq
-            CROSS JOIN LATERAL (SELECT
-                CASE WHEN o.state = 'processing' AND a.state IN
-                    ('completed', 'failed', 'dead', 'cancelled')
-                THEN greatest(0, extract(epoch FROM a.finished_at - o.started_at)::float8)
-                END AS ran,
-                CASE WHEN a.state = 'processing' AND o.state <> 'processing'
-                THEN greatest(0, extract(epoch FROM
-                    a.started_at - greatest(o.run_at, o.ready_at))::float8)
-                END AS waited
-            ) AS t
             CROSS JOIN LATERAL (VALUES
-                ('state', o.queue, o.state, -1::bigint),
+                ('state', o.queue, o.state, -1),
                 ('state', a.queue, a.state, 1),
                 ('finished', a.queue, CASE WHEN a.state IN
-                    ('completed', 'failed', 'dead', 'cancelled') THEN a.state END, 1),
-                ('duration', a.queue,
-                    CASE WHEN t.ran IS NOT NULL THEN {bucket_case("t.ran")} END, 1),
-                ('duration', a.queue, CASE WHEN t.ran IS NOT NULL THEN 'sum' END,
-                    {micros("t.ran", "bigint")}),
-                ('wait', a.queue,
-                    CASE WHEN t.waited IS NOT NULL THEN {bucket_case("t.waited")} END, 1),
-                ('wait', a.queue, CASE WHEN t.waited IS NOT NULL THEN 'sum' END,
-                    {micros("t.waited", "bigint")})
+                    ('completed', 'failed', 'dead', 'cancelled') THEN a.state END, 1)
             ) AS m (kind, queue, name, n)
             WHERE (o.state <> a.state OR o.queue <> a.queue) AND m.name IS NOT NULL
               AND (m.kind = 'state' OR o.state <> a.state)
@@ -305,13 +283,11 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
         # -- Latency histograms (/metrics) ---------------------------------------------
-        # Kept as tallies: kind 'duration' (an attempt's start to its outcome) and
-        # 'wait' (a job's becoming runnable to its claim), per queue; name is the bucket
-        # (domain.histograms.BUCKET_NAMES) or 'sum' (microseconds). tallies_update
-        # observes them in the statement trigger it runs anyway: no row trigger, no
-        # row updated in place, nothing for concurrent runners to wait on.
-        # ``ready_at``: when the job's last dependency completed (deps_completed sets
-        # it), so a job becomes runnable at the later of run_at and ready_at.
+        # When a job's last dependency completed (deps_completed sets it): a job
+        # becomes runnable at the later of run_at and ready_at, which is where its
+        # wait (queuectl_job_wait_seconds) starts. The histograms themselves are
+        # tallies of kinds 'duration' and 'wait' that runners add (see
+        # docs/architecture.md): no trigger of their own on the claim and finish path.
         "ALTER TABLE {s}.jobs ADD COLUMN ready_at timestamptz",
     ],
 ]

@@ -76,7 +76,8 @@ __all__ = [
 JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
-    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested"
+    "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested, "
+    "ready_at"
 )
 
 
@@ -576,6 +577,12 @@ PING = "SELECT 1"
 
 
 # -- metrics ---------------------------------------------------------------------------
+# A runner's batch of latency observations ($1..$4: kinds, queues, names, counts), as
+# deltas: no row updated in place, so runners never wait on one another here.
+RECORD_OBSERVATIONS = """
+INSERT INTO {s}.tally_deltas (kind, queue, name, n)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+"""
 # The earliest run_at of each queue's claimable jobs ($1 text[]): one indexed min() per
 # state and queue, from jobs_due_queue, however many jobs wait.
 OLDEST_RUNNABLE = """

@@ -24,7 +24,7 @@ runners), written so that ``PgPool.run`` may run them again; their SQL is in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from queuectl.domain.errors import StoreError
 from queuectl.domain.histograms import Histogram
@@ -144,6 +144,9 @@ class PostgresStore(Store):
 
     async def histograms(self) -> dict[tuple[str, str], Histogram]:
         return await metrics.histograms(self._pool, self._q)
+
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        await metrics.record_observations(self._pool, self._q, counts)
 
     async def oldest_runnable(self, queues: Iterable[str]) -> dict[str, float]:
         return await metrics.oldest_runnable(self._pool, self._q, queues)

@@ -67,6 +67,7 @@ def job_from_row(row: Sequence[Any]) -> Job:
         backoff_max=row[21],
         backoff_jitter=row[22],
         cancel_requested=bool(row[23]),
+        ready_at=_epoch(row[24]),
     )
 
 

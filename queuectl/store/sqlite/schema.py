@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from queuectl.store.histogram_sql import bucket_case, micros
-
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
-
-#: An attempt's duration and a claimed job's wait, in a trigger on the jobs row (the
-#: clock can step back: never below zero).
-_DURATION = "max(0.0, new.finished_at - old.started_at)"
-_WAIT = "max(0.0, new.started_at - max(old.run_at, coalesce(old.ready_at, old.run_at)))"
 
 # Each migration is a list of statements, applied in one IMMEDIATE transaction.
 # Times are REAL seconds since the epoch: cheap to compare and to index. Until the
@@ -235,37 +228,12 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
         # -- Latency histograms (/metrics) ---------------------------------------------
-        # Kept as tallies too: kind 'duration' (an attempt's start to its outcome) and
-        # 'wait' (a job's becoming runnable to its claim), per queue; name is the
-        # bucket (domain.histograms.BUCKET_NAMES) or 'sum' (microseconds). Row triggers
-        # in the claim and finish statements themselves, as the other tallies: SQLite
-        # serialises writers anyway, and a trigger costs no round trip.
-        # ``ready_at``: when the job's last dependency completed (deps_completed sets
-        # it), so a job becomes runnable at the later of run_at and ready_at.
+        # When a job's last dependency completed (deps_completed sets it): a job
+        # becomes runnable at the later of run_at and ready_at, which is where its
+        # wait (queuectl_job_wait_seconds) starts. The histograms themselves are
+        # tallies of kinds 'duration' and 'wait' that runners add (see
+        # docs/architecture.md): no trigger of their own on the claim and finish path.
         "ALTER TABLE jobs ADD COLUMN ready_at REAL",
-        f"""
-        CREATE TRIGGER metrics_duration AFTER UPDATE OF state ON jobs
-        WHEN old.state = 'processing'
-            AND new.state IN ('completed', 'failed', 'dead', 'cancelled')
-        BEGIN
-            INSERT INTO tallies (kind, queue, name, n)
-            SELECT 'duration', new.queue, {bucket_case("d")}, 1 FROM (SELECT {_DURATION} AS d)
-            UNION ALL
-            SELECT 'duration', new.queue, 'sum', {micros(_DURATION, "INTEGER")}
-            ON CONFLICT DO UPDATE SET n = n + excluded.n;
-        END
-        """,
-        f"""
-        CREATE TRIGGER metrics_wait AFTER UPDATE OF state ON jobs
-        WHEN new.state = 'processing' AND old.state <> 'processing'
-        BEGIN
-            INSERT INTO tallies (kind, queue, name, n)
-            SELECT 'wait', new.queue, {bucket_case("d")}, 1 FROM (SELECT {_WAIT} AS d)
-            UNION ALL
-            SELECT 'wait', new.queue, 'sum', {micros(_WAIT, "INTEGER")}
-            ON CONFLICT DO UPDATE SET n = n + excluded.n;
-        END
-        """,
     ],
 ]
 

@@ -12,7 +12,7 @@ history, runners), all of them running their SQL from ``statements.py``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -103,6 +103,9 @@ class SQLiteStore(Store):
 
     async def histograms(self) -> dict[tuple[str, str], Histogram]:
         return await metrics.histograms(self.db)
+
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        await metrics.record_observations(self.db, counts)
 
     async def oldest_runnable(self, queues: Iterable[str]) -> dict[str, float]:
         return await metrics.oldest_runnable(self.db, queues)
