@@ -18,6 +18,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_DURATION",
     "MAX_OUTPUT_LIMIT",
+    "MAX_PORT",
     "MAX_RETRIES",
     "MAX_WATCH_INTERVAL",
     "MAX_WORKERS",
@@ -46,6 +47,8 @@ MAX_OUTPUT_LIMIT = 64 * 1024**2
 MAX_COUNT = 2**31 - 1
 #: Concurrent workers in one runner (``worker start --count``).
 MAX_WORKERS = 4096
+#: TCP ports a server may listen on (``worker start --metrics-port``).
+MAX_PORT = 65535
 #: The longest refresh period of ``status --watch``.
 MAX_WATCH_INTERVAL = 3600.0
 #: A command is one argument of ``/bin/sh -c``: Linux refuses an argument longer than

@@ -11,11 +11,11 @@ to ``FLUSH_INTERVAL``, and a runner that dies loses what it had not written yet.
 from __future__ import annotations
 
 import asyncio
-import collections
+import bisect
 import logging
 
 from queuectl.domain.errors import StoreError
-from queuectl.domain.histograms import SUM, bucket_name
+from queuectl.domain.histograms import BOUNDS, BUCKET_NAMES, SUM
 from queuectl.domain.models import Job, JobState
 from queuectl.store.base import OUTCOMES, Store
 
@@ -25,41 +25,86 @@ log = logging.getLogger("queuectl.runner")
 
 #: Seconds between two writes of a runner's observations.
 FLUSH_INTERVAL = 1.0
+_OUTCOMES = frozenset(JobState(name) for name in OUTCOMES)
+
+
+class _Series:
+    """One histogram's observations since the last write: per bucket, and their sum."""
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(BUCKET_NAMES)
+        self.sum = 0.0
 
 
 class Observations:
-    def __init__(self) -> None:
-        self._counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    """Kept per kind and queue as plain lists: an observation is a dictionary lookup,
+    a bisect and two additions, since it runs for every claim and every outcome."""
 
-    def _observe(self, kind: str, queue: str, seconds: float) -> None:
-        seconds = max(0.0, seconds)  # clocks may step back
-        self._counts[kind, queue, bucket_name(seconds)] += 1
-        self._counts[kind, queue, SUM] += round(seconds * 1_000_000)
+    def __init__(self) -> None:
+        self._series: dict[str, dict[str, _Series]] = {"wait": {}, "duration": {}}
 
     def claimed(self, jobs: list[Job]) -> None:
         """A claim's jobs: each waited from becoming runnable (the later of its run_at
         and its last dependency's completion) to its claim, by the store's clock."""
+        waits = self._series["wait"]
         for job in jobs:
-            if job.started_at is not None:
-                ready = job.run_at if job.ready_at is None else max(job.run_at, job.ready_at)
-                self._observe("wait", job.queue, (job.started_at - ready).total_seconds())
+            if job.started_at is None:
+                continue
+            ready = job.run_at
+            if job.ready_at is not None and job.ready_at > ready:
+                ready = job.ready_at
+            seconds = (job.started_at - ready).total_seconds()
+            if seconds < 0.0:  # the store's clock stepped back
+                seconds = 0.0
+            series = waits.get(job.queue)
+            if series is None:
+                series = waits[job.queue] = _Series()
+            series.counts[bisect.bisect_left(BOUNDS, seconds)] += 1
+            series.sum += seconds
 
     def finished(self, queue: str, state: JobState, seconds: float) -> None:
         """An attempt whose outcome was recorded, and how long its work ran."""
-        if state.value in OUTCOMES:
-            self._observe("duration", queue, seconds)
+        if state in _OUTCOMES:
+            durations = self._series["duration"]
+            series = durations.get(queue)
+            if series is None:
+                series = durations[queue] = _Series()
+            series.counts[bisect.bisect_left(BOUNDS, seconds)] += 1
+            series.sum += seconds
+
+    def take(self) -> dict[tuple[str, str, str], int]:
+        """What accumulated, as ``Store.record_observations`` takes it; now empty."""
+        counts: dict[tuple[str, str, str], int] = {}
+        for kind, by_queue in self._series.items():
+            for queue, series in by_queue.items():
+                for name, n in zip(BUCKET_NAMES, series.counts, strict=True):
+                    if n:
+                        counts[kind, queue, name] = n
+                counts[kind, queue, SUM] = round(series.sum * 1_000_000)
+            self._series[kind] = {}
+        return counts
 
     async def flush(self, store: Store) -> None:
-        """Write what accumulated; kept for the next try when the write fails."""
-        if not self._counts:
+        """Write what accumulated; kept for the next write when this one fails."""
+        counts = self.take()
+        if not counts:
             return
-        taken, self._counts = self._counts, collections.Counter()
         try:
-            await store.record_observations(taken)
+            await store.record_observations(counts)
         except BaseException:
-            taken.update(self._counts)
-            self._counts = taken
+            self._put_back(counts)
             raise
+
+    def _put_back(self, counts: dict[tuple[str, str, str], int]) -> None:
+        index = {name: n for n, name in enumerate(BUCKET_NAMES)}
+        for (kind, queue, name), n in counts.items():
+            series = self._series[kind].setdefault(queue, _Series())
+            if name == SUM:
+                series.sum += n / 1_000_000
+            else:
+                series.counts[index[name]] += n
 
     async def flush_loop(self, store: Store) -> None:
         while True:
