@@ -10,14 +10,11 @@ in 50 pending), with latency observations recorded in every queue.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from pathlib import Path
 
 from benchmarks.harness import Context, Param, Sizes, run_async
 from benchmarks.report import Goal, Report, Row
-from benchmarks.seed import create_store, insert_rows
-from benchmarks.status import _SQLITE_FILL, _fill_postgres
+from benchmarks.status import Store, filled_stores
 
 __all__ = ["NAME", "PARAMS", "run"]
 
@@ -30,14 +27,15 @@ PARAMS = {
 GOAL_MS = 200.0
 
 
-def _scrape_ms(db: str, home: Path, runs: int) -> float:
+def _scrape_ms(store: Store, runs: int) -> float:
     """The best time of one scrape, in milliseconds, after one scrape to warm up."""
     from queuectl.api.metrics import scrape
     from queuectl.api.queue import Queue
     from queuectl.domain.histograms import SUM
 
     async def go() -> float:
-        async with Queue.open(db, home=home) as queue:
+        home, url = store
+        async with Queue.open(url, home=home) as queue:
             observed = {("duration", f"q{i}", "0.1"): 10 for i in range(5)}
             observed |= {("wait", f"q{i}", SUM): 10**6 for i in range(5)}
             await queue.store.record_observations(observed)
@@ -70,28 +68,7 @@ def _row(report: Report, store: str, jobs: int, figure: float, floor: float) -> 
 
 def run(ctx: Context, sizes: Sizes, report: Report) -> None:
     jobs, runs = sizes.integer("jobs"), sizes.integer("runs")
-    empty, full = ctx.home("metrics-empty"), ctx.home("metrics-full")
-    empty_db = create_store(empty)
-    ctx.log(f"metrics: filling an SQLite store with {jobs:,} jobs")
-    full_db = create_store(full)
-    insert_rows(full_db, _SQLITE_FILL, {"count": jobs, "now": time.time()})
-    floor = _scrape_ms(str(empty_db), empty, runs)
-    figure = _scrape_ms(str(full_db), full, runs)
-    _row(report, "sqlite", jobs, figure, floor)
-    _postgres(ctx, jobs, runs, report)
-
-
-def _postgres(ctx: Context, jobs: int, runs: int, report: Report) -> None:
-    from benchmarks.postgres import database, reachable
-
-    reason = reachable(ctx)
-    if reason is not None:
-        report.skip(NAME, f"PostgreSQL rows skipped: {reason}")
-        return
-    with database(ctx) as empty_url, database(ctx) as full_url:
-        asyncio.run(_fill_postgres(empty_url, 0))
-        ctx.log(f"metrics: filling a PostgreSQL store with {jobs:,} jobs")
-        asyncio.run(_fill_postgres(full_url, jobs))
-        floor = _scrape_ms(empty_url, ctx.home("metrics-pg-empty"), runs)
-        figure = _scrape_ms(full_url, ctx.home("metrics-pg-full"), runs)
-    _row(report, "postgres", jobs, figure, floor)
+    for kind, empty, full in filled_stores(ctx, jobs, NAME, report):
+        floor = _scrape_ms(empty, runs)
+        figure = _scrape_ms(full, runs)
+        _row(report, kind, jobs, figure, floor)
