@@ -3,6 +3,7 @@ with real runs of shell commands, parsed with prometheus_client's own parser."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -92,6 +93,30 @@ async def test_counters_never_go_down_when_jobs_are_deleted(
             assert s.value == counters.pop(key), key
     assert counters == {}  # every series is still there, with the same value
     assert value(after, "queuectl_jobs", queue="q", state="completed") == 0
+
+
+async def test_counters_never_go_down_when_a_runners_retention_deletes_jobs(
+    queue: Queue, client: httpx.AsyncClient
+) -> None:
+    await queue.enqueue_many([JobSpec("true", queue="kept") for _ in range(3)])
+    await _run(queue)
+    before = await scrape(client)
+    settings = dataclasses.replace(queue.settings, retention="completed=0.2s")
+    runner = Queue(queue.store, settings).runner()
+    async with running(runner):
+        await eventually(lambda: _no_jobs(queue), what="retention deleting the completed jobs")
+    after = await scrape(client)
+    for name, labels in [
+        ("queuectl_jobs_finished_total", {"queue": "kept", "outcome": "completed"}),
+        ("queuectl_job_duration_seconds_count", {"queue": "kept"}),
+        ("queuectl_job_wait_seconds_count", {"queue": "kept"}),
+    ]:
+        assert value(before, name, **labels) == value(after, name, **labels) == 3
+    assert value(after, "queuectl_jobs", queue="kept", state="completed") == 0
+
+
+async def _no_jobs(queue: Queue) -> bool:
+    return sum((await queue.counts()).values()) == 0
 
 
 async def test_histograms_count_known_durations_and_waits(
