@@ -28,6 +28,7 @@ from benchmarks import (
     enqueue,
     latency,
     memory,
+    metrics,
     overhead,
     peers,
     postgres,
@@ -66,6 +67,7 @@ BENCHMARKS = {
             peers,
             postgres,
             status,
+            metrics,
         ],
     )
 }

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.harness import Context, Param, Sizes, queuectl_argv, timed_run
 from benchmarks.report import Goal, Report, Row
 from benchmarks.seed import create_store, insert_rows
 
-__all__ = ["NAME", "PARAMS", "run"]
+__all__ = ["NAME", "PARAMS", "Store", "filled_stores", "run"]
 
 #: A store to time: its home, and its URL (None: the home's SQLite file).
 Store = tuple[Path, str | None]
@@ -94,29 +95,33 @@ def _row(report: Report, store: str, jobs: int, figure: float, floor: float) -> 
 
 def run(ctx: Context, sizes: Sizes, report: Report) -> None:
     jobs, runs = sizes.integer("jobs"), sizes.integer("runs")
-    empty, full = ctx.home("status-empty"), ctx.home("status-full")
-    create_store(empty)
-    ctx.log(f"status: filling an SQLite store with {jobs:,} jobs")
-    insert_rows(create_store(full), _SQLITE_FILL, {"count": jobs, "now": time.time()})
-    floor, figure = _status_ms(ctx, (empty, None), (full, None), runs)
-    _row(report, "sqlite", jobs, figure, floor)
-    _postgres(ctx, jobs, runs, report)
+    for kind, empty, full in filled_stores(ctx, jobs, NAME, report):
+        floor, figure = _status_ms(ctx, empty, full, runs)
+        _row(report, kind, jobs, figure, floor)
 
 
-def _postgres(ctx: Context, jobs: int, runs: int, report: Report) -> None:
+def filled_stores(
+    ctx: Context, jobs: int, name: str, report: Report
+) -> Iterator[tuple[str, Store, Store]]:
+    """An empty store and one of ``jobs`` jobs, of each kind: SQLite, then PostgreSQL
+    when a server is reachable (its databases dropped once the caller moves on)."""
     from benchmarks.postgres import database, reachable
 
+    empty, full = ctx.home(f"{name}-empty"), ctx.home(f"{name}-full")
+    create_store(empty)
+    ctx.log(f"{name}: filling an SQLite store with {jobs:,} jobs")
+    insert_rows(create_store(full), _SQLITE_FILL, {"count": jobs, "now": time.time()})
+    yield "sqlite", (empty, None), (full, None)
     reason = reachable(ctx)
     if reason is not None:
-        report.skip(NAME, f"PostgreSQL rows skipped: {reason}")
+        report.skip(name, f"PostgreSQL rows skipped: {reason}")
         return
     with database(ctx) as empty_url, database(ctx) as full_url:
         asyncio.run(_fill_postgres(empty_url, 0))
-        ctx.log(f"status: filling a PostgreSQL store with {jobs:,} jobs")
+        ctx.log(f"{name}: filling a PostgreSQL store with {jobs:,} jobs")
         asyncio.run(_fill_postgres(full_url, jobs))
-        empty, full = (
-            (ctx.home("status-pg-empty"), empty_url),
-            (ctx.home("status-pg-full"), full_url),
+        yield (
+            "postgres",
+            (ctx.home(f"{name}-pg-empty"), empty_url),
+            (ctx.home(f"{name}-pg-full"), full_url),
         )
-        floor, figure = _status_ms(ctx, empty, full, runs)
-    _row(report, "postgres", jobs, figure, floor)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 TINY = [
-    "--only=dispatch,sleep,overhead,depth,enqueue,status",
+    "--only=dispatch,sleep,overhead,depth,enqueue,status,metrics",
     "--size=dispatch.jobs=20",
     "--size=dispatch.counts=2",
     "--size=dispatch.floor_jobs=20",
@@ -27,6 +27,8 @@ TINY = [
     "--size=enqueue.bulk=20",
     "--size=status.jobs=100",
     "--size=status.runs=1",
+    "--size=metrics.jobs=100",
+    "--size=metrics.runs=1",
     "--size=enqueue.file=30",
 ]
 
@@ -44,7 +46,7 @@ def test_benchmarks_print_their_table(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("benchmark"))
     assert header.split()[:5] == ["benchmark", "case", "figure", "floor", "ratio"]
-    for name in ("dispatch", "sleep", "overhead", "depth", "enqueue", "status"):
+    for name in ("dispatch", "sleep", "overhead", "depth", "enqueue", "status", "metrics"):
         assert any(line.startswith(name + " ") for line in lines), name
     assert "spawn methods" in result.stdout
     # The ratio's floor is the screen's best, run again beside each worker run.

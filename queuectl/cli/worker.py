@@ -12,7 +12,7 @@ import asyncclick as click
 from queuectl.cli.app import Context, pass_context
 from queuectl.cli.candidates import queue_names
 from queuectl.cli.params import Seconds
-from queuectl.domain.limits import MAX_WORKERS
+from queuectl.domain.limits import MAX_PORT, MAX_WORKERS
 
 if TYPE_CHECKING:
     from queuectl.api.queue import Queue
@@ -57,6 +57,18 @@ def worker() -> None:
     is_flag=True,
     help="Run in the background, logging to HOME/logs/runner-PID.log.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, MAX_PORT),
+    metavar="PORT",
+    help="Serve Prometheus /metrics and /healthz on this port (extra [metrics]).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port listens on.",
+)
 @pass_context
 async def start(
     ctx: Context,
@@ -66,6 +78,8 @@ async def start(
     quiet: bool,
     log_format: str,
     detach: bool,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:  # fmt: skip
     """Process jobs in the foreground until stopped (SIGINT/SIGTERM or `worker stop`).
 
@@ -87,6 +101,8 @@ async def start(
         options = ["--count", str(count), "--log-format", log_format]
         options += [f"--queue={name}" for name in queues]
         options += ["--burst"] * burst + ["--quiet"] * quiet
+        if metrics_port is not None:
+            options += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
         await _start_detached(ctx, options)
         return
     as_json = log_format == "json"
@@ -98,6 +114,7 @@ async def start(
         runner = queue.runner(
             concurrency=count, burst=burst, queues=queues, on_event=reporter.on_event
         )
+        server = None if metrics_port is None else await _serve(queue, metrics_host, metrics_port)
         progress = asyncio.create_task(_progress(queue, reporter, queues))
         try:
             with handle_signals(runner):
@@ -107,11 +124,28 @@ async def start(
         finally:
             progress.cancel()
             reporter.finish()
+            if server is not None:
+                server.close()
     summary = (
         f"runner stopped: {stats.completed} completed, {stats.failed} failed, "
         f"{stats.dead} dead, {stats.cancelled} cancelled, {stats.given_back} given back"
     )
     logging.getLogger("queuectl.runner").info(summary)
+
+
+async def _serve(queue: Queue, host: str, port: int) -> asyncio.Server:
+    """Serve /metrics beside the runner, in its loop; imported only when asked for."""
+    from queuectl.domain.errors import QueuectlError
+
+    try:
+        from queuectl.api.metrics_server import serve_metrics
+    except ImportError as exc:
+        raise QueuectlError(
+            f"--metrics-port needs {exc.name}: pip install 'queuectl[metrics]'"
+        ) from None
+    server = await serve_metrics(queue, host, port)
+    logging.getLogger("queuectl.runner").info("serving metrics on http://%s:%d/metrics", host, port)
+    return server
 
 
 #: How long ``worker start --detach`` waits for the runner to register.

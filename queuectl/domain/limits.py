@@ -21,6 +21,7 @@ __all__ = [
     "MAX_ENV_BYTES",
     "MAX_ENV_ENTRIES",
     "MAX_OUTPUT_LIMIT",
+    "MAX_PORT",
     "MAX_QUEUE_CAP",
     "MAX_RETRIES",
     "MAX_RETRY_ON",
@@ -55,6 +56,8 @@ MAX_WORKERS = 4096
 #: A queue's cap (``queue limit``): jobs of one queue processing at once, across every
 #: runner; a 32-bit integer column on every store.
 MAX_QUEUE_CAP = 2**31 - 1
+#: TCP ports a server may listen on (``worker start --metrics-port``).
+MAX_PORT = 65535
 #: The longest refresh period of ``status --watch``.
 MAX_WATCH_INTERVAL = 3600.0
 #: A command is one argument of ``/bin/sh -c``: Linux refuses an argument longer than

@@ -119,6 +119,9 @@ class Job(NamedTuple):
     retry_on: tuple[int, ...] | None = None
     #: At most one job holding a key is live (pending, processing or failed).
     unique_key: str | None = None
+    #: When its last dependency completed (None: it has none, or none completed yet).
+    #: It became runnable at the later of this and ``run_at``.
+    ready_at: datetime | None = None
 
     @property
     def attempts_left(self) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from queuectl.domain.errors import StoreError
 from queuectl.domain.models import RUNNABLE_STATES, Job, JobState
+from queuectl.runner.observations import Observations
 from queuectl.runner.outbox import Batch, Outbox, Recording
 from queuectl.runner.slots import Slots
 from queuectl.store.base import Store
@@ -60,6 +61,7 @@ class Dispatcher:
         outbox: Outbox,
         on_recorded: Callable[[list[Recording], set[str]], None],
         on_output_lost: Callable[[set[tuple[str, int]], str], None],
+        observations: Observations | None = None,
     ) -> None:
         self._store = store
         self._plan = plan
@@ -67,6 +69,7 @@ class Dispatcher:
         self._outbox = outbox
         self._on_recorded = on_recorded
         self._on_output_lost = on_output_lost
+        self._observations = observations
         self._kick = asyncio.Event()
         self.stopping = False
 
@@ -133,6 +136,8 @@ class Dispatcher:
         self._outbox.written(batch)
         if batch.recordings:
             self._on_recorded(batch.recordings, applied)
+        if jobs and self._observations is not None:
+            self._observations.claimed(jobs)
         for job in jobs:
             self._slots.start(job)
         return jobs

@@ -23,6 +23,7 @@ from queuectl.domain.retry import RetryPolicy
 from queuectl.runner.dispatch import Dispatcher, Plan
 from queuectl.runner.events import JobEvent, RunStats
 from queuectl.runner.executor import CoroutineExecutor, Execute, Executor
+from queuectl.runner.observations import Observations
 from queuectl.runner.outbox import Outbox, Recording
 from queuectl.runner.registry import new_runner_info
 from queuectl.runner.shell import DRAIN, ShellExecutor
@@ -93,8 +94,15 @@ class Runner:
             poll_interval=settings.poll_interval,
             burst=burst,
         )
+        self._observations = Observations()
         self._dispatcher = Dispatcher(
-            store, plan, self._slots, outbox, self._recorded, self._output_lost
+            store,
+            plan,
+            self._slots,
+            outbox,
+            self._recorded,
+            self._output_lost,
+            self._observations,
         )
         self._warned_loss: set[str] = set()  # jobs
         self._upkeep: Upkeep | None = None
@@ -149,6 +157,7 @@ class Runner:
         for finish, event in recordings:
             if finish.job_id in applied:
                 self.stats.count(event.state)
+                self._observations.finished(event.job.queue, event.state, event.duration)
                 if self._on_event is not None:
                     self._on_event(event)
             else:
@@ -195,6 +204,7 @@ class Runner:
             asyncio.create_task(upkeep.heartbeat_loop(), name="queuectl-heartbeat"),
             asyncio.create_task(upkeep.recovery_loop(), name="queuectl-recovery"),
             asyncio.create_task(store.maintain(), name="queuectl-store-upkeep"),
+            asyncio.create_task(self._observations.flush_loop(store), name="queuectl-observations"),
         ]
         if self.settings.retention:
             side.append(asyncio.create_task(upkeep.retention_loop(), name="queuectl-retention"))
@@ -211,6 +221,10 @@ class Runner:
             if self._slots.busy:  # the dispatch loop failed: no command outlives it
                 await self._slots.abandon(self.settings.kill_grace + DRAIN + 1.0)
             self._slots.close()
+            try:
+                await self._observations.flush(store)
+            except StoreError as exc:
+                log.warning("latency observations not recorded: %s", exc)
             # Leaving the registry comes last among the awaits: ``stop_runners`` takes
             # it for the end of a runner in its own process.
             try:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Literal, NamedTuple, Protocol
 
 from queuectl.domain.errors import DuplicateJob, UniqueConflict
+from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import (
     FINISHED_STATES,
     NO_ENV,
@@ -291,6 +292,21 @@ class Store(Protocol):
         Counted in the transaction that records each outcome, and never lowered:
         purge, retention and ``remove`` leave them, so they suit monotonic counters.
         A job run again (``requeue``, ``retry_dead``) counts each of its outcomes.
+        """
+        ...
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        """The latency histograms per (kind, queue), as ``record_observations`` added
+        them up ("duration", "wait"; see ``domain.histograms``). Absent: nothing
+        recorded yet. Never lowered: purge, retention and ``remove`` leave them."""
+        ...
+
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        """Add to the histograms, in one statement: ``(kind, queue, bucket name or SUM)``
+        -> how many observations (for SUM, how many microseconds).
+
+        Runners batch their observations and call this now and then, so the claim and
+        finish statements carry no histogram work (see docs/architecture.md).
         """
         ...
 

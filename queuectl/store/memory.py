@@ -8,10 +8,12 @@ the subscribers) and does each operation's steps across them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from queuectl.domain.errors import InvalidState
+from queuectl.domain.histograms import Histogram, from_names
 from queuectl.domain.models import (
     FINISHED_STATES,
     Attempt,
@@ -63,6 +65,8 @@ class MemoryStore(Store):
         self._runners: dict[str, RunnerInfo] = {}
         self._subscribers: set[_MemorySubscription] = set()
         self._settings: dict[str, QueueSetting] = {}
+        #: (kind, queue) -> bucket name or SUM -> n (``Store.histograms``)
+        self._histograms: dict[tuple[str, str], collections.Counter[str]] = {}
 
     def now(self) -> float:
         return self._clock()
@@ -123,6 +127,13 @@ class MemoryStore(Store):
 
     async def finished_totals(self) -> dict[tuple[str, str], int]:
         return dict(self._jobs.finished_totals)
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        return {key: from_names(names) for key, names in sorted(self._histograms.items())}
+
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        for (kind, queue, name), n in counts.items():
+            self._histograms.setdefault((kind, queue), collections.Counter())[name] += n
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None

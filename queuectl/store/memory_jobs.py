@@ -169,7 +169,12 @@ class JobTable:
                 self.update(waiter, blocked=waiter.blocked + 1, updated_at=waiter.updated_at)
         if state == JobState.COMPLETED:
             for waiter in self._waiting_on(job.id):
-                self.update(waiter, blocked=waiter.blocked - 1, updated_at=waiter.updated_at)
+                self.update(
+                    waiter,
+                    blocked=waiter.blocked - 1,
+                    ready_at=new.updated_at,
+                    updated_at=waiter.updated_at,
+                )
             return
         if state not in (JobState.DEAD, JobState.CANCELLED):
             return

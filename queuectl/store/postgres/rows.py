@@ -51,6 +51,7 @@ def job_from_row(row: asyncpg.Record) -> Job:
         env=NO_ENV if row["env"] is None else json.loads(row["env"]),
         retry_on=None if row["retry_on"] is None else tuple(row["retry_on"]),
         unique_key=row["unique_key"],
+        ready_at=row["ready_at"],
     )
 
 

@@ -119,7 +119,9 @@ MIGRATIONS: list[list[str]] = [
         CREATE FUNCTION {s}.deps_completed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             UPDATE {s}.jobs
-            SET blocked = blocked + CASE WHEN NEW.state = 'completed' THEN -1 ELSE 1 END
+            SET blocked = blocked + CASE WHEN NEW.state = 'completed' THEN -1 ELSE 1 END,
+                ready_at = CASE WHEN NEW.state = 'completed' THEN NEW.updated_at
+                    ELSE ready_at END
             WHERE seq IN (SELECT job_seq FROM {s}.deps WHERE dep_seq = NEW.seq);
             RETURN NULL;
         END
@@ -327,6 +329,13 @@ MIGRATIONS: list[list[str]] = [
         END
         $$
         """,
+        # -- Latency histograms (/metrics) ---------------------------------------------
+        # When a job's last dependency completed (deps_completed sets it): a job
+        # becomes runnable at the later of run_at and ready_at, which is where its
+        # wait (queuectl_job_wait_seconds) starts. The histograms themselves are
+        # tallies of kinds 'duration' and 'wait' that runners add (see
+        # docs/architecture.md): no trigger of their own on the claim and finish path.
+        "ALTER TABLE {s}.jobs ADD COLUMN ready_at timestamptz",
     ],
 ]
 

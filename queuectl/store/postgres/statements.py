@@ -86,7 +86,7 @@ JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
     "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested, "
-    "cwd, env, retry_on, unique_key"
+    "cwd, env, retry_on, unique_key, ready_at"
 )
 
 
@@ -704,3 +704,12 @@ SERVER_TIME = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
 #: A listening connection's proof that it is still alive.
 PING = "SELECT 1"
+
+
+# -- metrics ---------------------------------------------------------------------------
+# A runner's batch of latency observations ($1..$4: kinds, queues, names, counts), as
+# deltas: no row updated in place, so runners never wait on one another here.
+RECORD_OBSERVATIONS = """
+INSERT INTO {s}.tally_deltas (kind, queue, name, n)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+"""

@@ -24,9 +24,10 @@ runners), written so that ``PgPool.run`` may run them again; their SQL is in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from queuectl.domain.errors import StoreError
+from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.store.base import (
     CancelResult,
@@ -45,7 +46,7 @@ from queuectl.store.base import (
     finish_by_exchange,
     runnable_at_once,
 )
-from queuectl.store.postgres import history, jobs, runners
+from queuectl.store.postgres import history, jobs, metrics, runners
 from queuectl.store.postgres import queues as queue_table
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
@@ -149,6 +150,12 @@ class PostgresStore(Store):
 
     async def finished_totals(self) -> dict[tuple[str, str], int]:
         return await jobs.finished_totals(self._pool, self._q)
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        return await metrics.histograms(self._pool, self._q)
+
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        await metrics.record_observations(self._pool, self._q, counts)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None

@@ -80,6 +80,7 @@ def job_from_row(row: Sequence[Any]) -> Job:
         env=json.loads(row[25]) if row[25] else NO_ENV,
         retry_on=None if row[26] is None else tuple(json.loads(row[26])),
         unique_key=row[27],
+        ready_at=_epoch(row[28]),
     )
 
 

@@ -93,7 +93,9 @@ MIGRATIONS: list[list[str]] = [
         WHEN (new.state = 'completed') <> (old.state = 'completed')
         BEGIN
             UPDATE jobs
-            SET blocked = blocked + CASE WHEN new.state = 'completed' THEN -1 ELSE 1 END
+            SET blocked = blocked + CASE WHEN new.state = 'completed' THEN -1 ELSE 1 END,
+                ready_at = CASE WHEN new.state = 'completed' THEN new.updated_at
+                    ELSE ready_at END
             WHERE seq IN (SELECT job_seq FROM deps WHERE dep_seq = new.seq);
         END
         """,
@@ -248,6 +250,13 @@ MIGRATIONS: list[list[str]] = [
             cap    INTEGER
         )
         """,
+        # -- Latency histograms (/metrics) ---------------------------------------------
+        # When a job's last dependency completed (deps_completed sets it): a job
+        # becomes runnable at the later of run_at and ready_at, which is where its
+        # wait (queuectl_job_wait_seconds) starts. The histograms themselves are
+        # tallies of kinds 'duration' and 'wait' that runners add (see
+        # docs/architecture.md): no trigger of their own on the claim and finish path.
+        "ALTER TABLE jobs ADD COLUMN ready_at REAL",
     ],
 ]
 

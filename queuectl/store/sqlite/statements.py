@@ -121,7 +121,7 @@ JOB_COLUMNS = (
     "id, command, state, attempts, max_retries, run_at, created_at, updated_at, priority, "
     "queue, timeout, exit_code, last_error, started_at, finished_at, runner_id, lease_until, "
     "token, after_ids, blocked, backoff_base, backoff_max, backoff_jitter, cancel_requested, "
-    "cwd, env, retry_on, unique_key"
+    "cwd, env, retry_on, unique_key, ready_at"
 )
 ATTEMPT_COLUMNS = (
     "number, token, started_at, runner_id, host, pid, ended_at, exit_code, signal, reason"
@@ -578,3 +578,19 @@ REQUEST_STOP = (
 )
 
 WAKE_ADDRESSES = "SELECT wake FROM runners WHERE wake IS NOT NULL"
+
+
+# -- metrics ---------------------------------------------------------------------------
+# The latency histograms the triggers keep in the tallies (schema.py).
+HISTOGRAMS = "SELECT kind, queue, name, n FROM tallies WHERE kind IN ('duration', 'wait')"
+# A runner's batch of observations, a JSON array of [kind, queue, name, n], added in.
+RECORD_OBSERVATIONS = """
+INSERT INTO tallies (kind, queue, name, n)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+       json_extract(value, '$[2]'), json_extract(value, '$[3]')
+FROM json_each(?) WHERE true
+ON CONFLICT DO UPDATE SET n = n + excluded.n
+"""
+_RUNNABLE = "FROM jobs INDEXED BY jobs_claim_queue WHERE queue = :queue AND {cond} " + (
+    "AND state IN ('pending', 'failed') AND blocked = 0"
+)

@@ -12,10 +12,11 @@ history, runners), all of them running their SQL from ``statements.py``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
+from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.host.wakeup import WakeListener, send_wakes
 from queuectl.store.base import (
@@ -36,7 +37,7 @@ from queuectl.store.base import (
     requeued,
     runnable_at_once,
 )
-from queuectl.store.sqlite import history, jobs, runners
+from queuectl.store.sqlite import history, jobs, metrics, runners
 from queuectl.store.sqlite import queues as queue_table
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
@@ -108,6 +109,12 @@ class SQLiteStore(Store):
 
     async def finished_totals(self) -> dict[tuple[str, str], int]:
         return await jobs.finished_totals(self.db)
+
+    async def histograms(self) -> dict[tuple[str, str], Histogram]:
+        return await metrics.histograms(self.db)
+
+    async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        await metrics.record_observations(self.db, counts)
 
     async def next_run_at(
         self, *, states: frozenset[JobState], queues: Sequence[str] | None = None

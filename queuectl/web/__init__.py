@@ -1,0 +1,1 @@
+"""The optional web layer (extra ``web``): the dashboard and ``/metrics``."""
