@@ -63,6 +63,7 @@ COMMANDS = {
     "show": ("queuectl.cli.show", "show"),
     "status": ("queuectl.cli.status", "status"),
     "wait": ("queuectl.cli.control", "wait"),
+    "web": ("queuectl.cli.web", "web"),
     "worker": ("queuectl.cli.worker", "worker"),
 }
 

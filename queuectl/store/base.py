@@ -325,6 +325,26 @@ class Store(Protocol):
         """How many jobs finished (completed, dead or cancelled) in the last ``seconds``."""
         ...
 
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        """Jobs that finished in the last ``minutes`` minutes, per (minute, state): the
+        minute as seconds since the epoch, a multiple of 60; the state completed, dead
+        or cancelled. Read through the index on ``finished_at``."""
+        ...
+
+    async def browse_jobs(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        text: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> list[Job]:
+        """One page of jobs, newest first (or oldest), after the job with id ``after``
+        (from the start when None or gone); ``text``: in the id or the command, as is."""
+        ...
+
     async def expired_claims(self) -> list[Job]:
         """Processing jobs whose lease ran out."""
         ...

@@ -208,6 +208,40 @@ class MemoryStore(Store):
         self._jobs.get(job_id)
         return self._history.attempts(job_id)
 
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        cutoff = self.now() - 60 * minutes
+        counts: dict[tuple[int, str], int] = {}
+        for j in self._jobs:
+            if j.state in FINISHED_STATES and j.finished_at is not None:
+                at = j.finished_at.timestamp()
+                if at > cutoff:
+                    key = (int(at // 60) * 60, j.state.value)
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    async def browse_jobs(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        text: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> list[Job]:
+        ordered = self._jobs.ordered()
+        if newest:
+            ordered = ordered[::-1]
+        ids = [j.id for j in ordered]
+        start = ids.index(after) + 1 if after in ids else 0
+        return [
+            j
+            for j in ordered[start:]
+            if (state is None or j.state == state)
+            and (queue is None or j.queue == queue)
+            and (not text or text in j.id or text in j.command)
+        ][:limit]
+
     async def finished_since(self, seconds: float) -> int:
         cutoff = self.now() - seconds
         return sum(

@@ -43,7 +43,7 @@ from queuectl.store.base import (
     finish_by_exchange,
     runnable_at_once,
 )
-from queuectl.store.postgres import history, jobs, runners
+from queuectl.store.postgres import browse, history, jobs, runners
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
 from queuectl.store.postgres.connection import Conn, parse_url, quote_ident
@@ -221,6 +221,30 @@ class PostgresStore(Store):
 
     async def attempts(self, job_id: str) -> list[Attempt]:
         return await history.attempts(self._pool, self._q, job_id)
+
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        return await browse.finished_by_minute(self._pool, self._q, self._clock.at, minutes)
+
+    async def browse_jobs(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        text: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> list[Job]:
+        return await browse.browse_jobs(
+            self._pool,
+            self._q,
+            state=state,
+            queue=queue,
+            text=text,
+            after=after,
+            limit=limit,
+            newest=newest,
+        )
 
     async def finished_since(self, seconds: float) -> int:
         return await history.finished_since(self._pool, self._q, self._clock.at, seconds)

@@ -34,7 +34,7 @@ from queuectl.store.base import (
     requeued,
     runnable_at_once,
 )
-from queuectl.store.sqlite import history, jobs, runners
+from queuectl.store.sqlite import browse, history, jobs, runners
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
 from queuectl.store.sqlite.exchange import exchange_once
@@ -176,6 +176,23 @@ class SQLiteStore(Store):
 
     async def attempts(self, job_id: str) -> list[Attempt]:
         return await history.attempts(self.db, job_id)
+
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        return await browse.finished_by_minute(self.db, self.now(), minutes)
+
+    async def browse_jobs(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        text: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> list[Job]:
+        return await browse.browse_jobs(
+            self.db, state=state, queue=queue, text=text, after=after, limit=limit, newest=newest
+        )
 
     async def finished_since(self, seconds: float) -> int:
         return await history.finished_since(self.db, self.now(), seconds)
