@@ -4,7 +4,7 @@ redirect back (303) with a fixed notice code. Not mounted at all in read-only mo
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -17,6 +17,8 @@ from queuectl.web.views import queue_of
 
 __all__ = ["routes"]
 
+#: Bytes a form may post: an id and a token, never more.
+MAX_FORM = 8192
 #: Jobs per requeue when retrying the whole dead letter queue.
 _BATCH = 500
 
@@ -41,9 +43,15 @@ JOB_ACTIONS: dict[str, Callable[[Queue, str], Awaitable[str]]] = {
 
 
 async def _form(request: Request) -> tuple[dict[str, str], Response | None]:
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    if not csrf_ok(request, form.get("csrf")):
+    """The posted fields (an urlencoded form, as the pages send; no multipart parser is
+    needed) and, when the CSRF check fails, the refusal."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return {}, PlainTextResponse("refused: the form is too large\n", 413)
+    fields = dict(parse_qsl(body.decode("utf-8", errors="replace"), max_num_fields=20))
+    if not csrf_ok(request, fields.get("csrf")):
         return fields, PlainTextResponse(
             "refused: the form's CSRF token is missing or wrong\n", 403
         )
