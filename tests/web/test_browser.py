@@ -20,7 +20,7 @@ from tests.processes import Runners
 from tests.web.server import serving
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from playwright.sync_api import Browser, Dialog, Page, expect  # noqa: E402
 
 CHROMIUM = os.environ.get("QUEUECTL_TEST_CHROMIUM", "/usr/bin/chromium")
 #: Live updates arrive within about a second; the margin is for a loaded CI machine.
@@ -175,7 +175,12 @@ def test_xss_payloads_are_shown_as_text(cli: CLI, page: Page, screenshots: Path)
     ).stdout.strip()
     cli("worker", "start", "--burst", "--quiet", check=True)
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     with serving(cli) as url:
         bad_id = "%22%3E%3Cimg%20src=x%20onerror=%22window.__xss=3%22%3E"
         for path in [
