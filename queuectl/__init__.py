@@ -22,6 +22,7 @@ _WHERE = {
     "Outcome": "queuectl.domain.models",
     "QueuectlError": "queuectl.domain.errors",
     "Queue": "queuectl.api.queue",
+    "QueueInfo": "queuectl.domain.models",
     "RunStats": "queuectl.runner.events",
     "Runner": "queuectl.runner.lifecycle",
     "RunnerInfo": "queuectl.domain.models",
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
         QueuectlError,
         StoreError,
     )
-    from queuectl.domain.models import Job, JobState, Outcome, RunnerInfo
+    from queuectl.domain.models import Job, JobState, Outcome, QueueInfo, RunnerInfo
     from queuectl.domain.spec import JobSpec
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner, RunStats
     from queuectl.runner.signals import handle_signals
@@ -85,6 +86,7 @@ __all__ = [
     "MemoryStore",
     "Outcome",
     "Queue",
+    "QueueInfo",
     "QueuectlError",
     "RunStats",
     "Runner",

@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl.domain.config import Settings
 from queuectl.domain.errors import DuplicateJob, InvalidInput, JobNotFound, QueuectlError
+from queuectl.domain.limits import MAX_QUEUE_CAP, int_problem
 from queuectl.domain.models import (
     FINISHED_STATES,
     Attempt,
     AttemptOutput,
     Job,
     JobState,
+    QueueInfo,
     RunnerInfo,
 )
-from queuectl.domain.spec import JobSpec, parse_spec
+from queuectl.domain.spec import JobSpec, parse_spec, validate_queue
 from queuectl.host.config_file import load_settings
 from queuectl.host.paths import default_db_url, ensure_home, resolve_home
 from queuectl.store import NewJob, Store, open_store, sqlite_path
@@ -240,6 +242,55 @@ class Queue:
         retention and ``remove`` leave them (see ``Store.finished_totals``)."""
         return dict(sorted((await self.store.finished_totals()).items()))
 
+    # -- queues -------------------------------------------------------------
+    async def pause_queues(self, names: Iterable[str]) -> None:
+        """Pause queues, whether or not they have jobs yet: no runner on any host claims
+        their jobs until they are resumed; jobs already running finish, and new jobs
+        are still accepted. The pause is stored, so runners started later honour it."""
+        await self.store.set_paused(_queue_names(names), True)
+
+    async def resume_queues(self, names: Iterable[str]) -> None:
+        """Let runners claim from these queues again (and wake them to do so)."""
+        await self.store.set_paused(_queue_names(names), False)
+
+    async def limit_queue(self, name: str, cap: int | None) -> None:
+        """Cap the number of ``name``'s jobs processing at once, across every runner and
+        host (None: no cap). Runners fill their other slots from other queues."""
+        validate_queue(name)
+        if cap is not None:
+            problem = int_problem(cap, 1, MAX_QUEUE_CAP)
+            if problem:
+                raise InvalidInput(f"queue limit {problem}")
+        await self.store.set_cap(name, cap)
+
+    async def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        return sorted(name for name, s in (await self.store.queue_settings()).items() if s.paused)
+
+    async def queue_overview(self) -> list[QueueInfo]:
+        """Every queue that has jobs or a setting, by name: its counts per state (kept
+        counts), whether it is paused, its cap, and how long its oldest runnable job
+        has been due (one index lookup per queue)."""
+        counts = await self.store.count_jobs()
+        settings = await self.store.queue_settings()
+        names = sorted(counts.keys() | settings.keys())
+        oldest = await self.store.oldest_runnable(names)
+        now = self.store.now()
+        overview = []
+        for name in names:
+            setting = settings.get(name)
+            due = oldest.get(name)
+            overview.append(
+                QueueInfo(
+                    name=name,
+                    counts=counts.get(name) or dict.fromkeys(JobState, 0),
+                    paused=setting is not None and setting.paused,
+                    cap=None if setting is None else setting.cap,
+                    oldest_runnable_age=None if due is None or due > now else now - due,
+                )
+            )
+        return overview
+
     async def purge(
         self,
         *,
@@ -426,6 +477,16 @@ class Queue:
             poll=poll,
             all_hosts=all_hosts,
         )
+
+
+def _queue_names(names: Iterable[str]) -> list[str]:
+    """Valid queue names, each once (InvalidInput for the first bad one, or for none)."""
+    if isinstance(names, str):
+        names = [names]
+    checked = list(dict.fromkeys(validate_queue(name) for name in names))
+    if not checked:
+        raise InvalidInput("name at least one queue")
+    return checked
 
 
 def _new_ids(count: int) -> list[str]:

@@ -58,6 +58,7 @@ COMMANDS = {
     "list": ("queuectl.cli.jobs", "list_jobs"),
     "logs": ("queuectl.cli.logs", "logs"),
     "purge": ("queuectl.cli.purge", "purge"),
+    "queue": ("queuectl.cli.queues", "queue"),
     "retry": ("queuectl.cli.finished", "retry"),
     "rm": ("queuectl.cli.finished", "rm"),
     "show": ("queuectl.cli.show", "show"),

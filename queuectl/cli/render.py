@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TextIO
 
 from queuectl.domain.durations import format_duration
 from queuectl.domain.errors import QueuectlError
-from queuectl.domain.models import RUNNABLE_STATES, Attempt, Job, JobState, RunnerInfo, iso
+from queuectl.domain.models import (
+    RUNNABLE_STATES,
+    Attempt,
+    Job,
+    JobState,
+    QueueInfo,
+    RunnerInfo,
+    iso,
+)
 from queuectl.domain.text import printable
 
 __all__ = [
@@ -18,6 +26,8 @@ __all__ = [
     "end_text",
     "job_row",
     "printable",
+    "queue_table",
+    "status_json",
     "status_text",
     "write_job_stream",
 ]
@@ -97,12 +107,35 @@ async def write_job_stream(
     return count
 
 
+def queue_table(overview: Sequence[QueueInfo]) -> str:
+    """``queue list``: one row per queue (its counts, pause, cap, oldest runnable age)."""
+    heads = ["QUEUE", *(s.value.upper() for s in JobState), "PAUSED", "CAP", "OLDEST"]
+    rows = [
+        [
+            printable(info.name),
+            *(str(info.counts.get(s, 0)) for s in JobState),
+            "yes" if info.paused else "no",
+            "-" if info.cap is None else str(info.cap),
+            "-" if info.oldest_runnable_age is None else format_duration(info.oldest_runnable_age),
+        ]
+        for info in overview
+    ]
+    if not rows:
+        return "no queues"
+    widths = [max(len(row[i]) for row in [heads, *rows]) for i in range(len(heads))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [heads, *rows]
+    )
+
+
 def status_text(
     counts: Mapping[JobState, int],
     runners: list[RunnerInfo],
     host: str,
     queues: Mapping[str, Mapping[JobState, int]] | None = None,
     throughput: float | None = None,
+    paused: Sequence[str] = (),
 ) -> str:
     lines = ["Jobs summary:"]
     lines += [f"  {state.value}: {counts.get(state, 0)}" for state in JobState]
@@ -111,6 +144,8 @@ def status_text(
         for name, per_state in queues.items():
             parts = ", ".join(f"{s.value} {per_state.get(s, 0)}" for s in JobState)
             lines.append(f"  {name}: {parts}")
+    if paused:
+        lines.append(f"Paused queues: {', '.join(printable(name) for name in paused)}")
     lines.append(f"Worker manager running: {bool(runners)}")
     for runner in runners:
         where = "" if runner.host == host else f" (host {printable(runner.host)})"
@@ -124,6 +159,7 @@ def status_json(
     counts: Mapping[JobState, int],
     runners: list[RunnerInfo],
     queues: Mapping[str, Mapping[JobState, int]] | None = None,
+    paused: Sequence[str] = (),
 ) -> str:
     data = {
         "jobs": {state.value: counts.get(state, 0) for state in JobState},
@@ -132,6 +168,7 @@ def status_json(
             for name, per_state in (queues or {}).items()
         },
         "workers": [runner.to_dict() for runner in runners],
+        "paused": list(paused),
     }
     return json.dumps(data, indent=2)
 

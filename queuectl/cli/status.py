@@ -44,13 +44,14 @@ async def status(
             per_queue = await queue.queue_counts()
             counts = await queue.counts(queue=queue_name)
             runners = await queue.runners()
+            paused = await queue.paused_queues()
             rate = await queue.throughput() if watch else None
             if queue_name is not None:
                 per_queue = {queue_name: counts}
             if as_json:
-                text = status_json(counts, runners, per_queue)
+                text = status_json(counts, runners, per_queue, paused)
             else:
-                text = status_text(counts, runners, host_name(), per_queue, rate)
+                text = status_text(counts, runners, host_name(), per_queue, rate, paused)
             if watch and tty:
                 text = "\x1b[H\x1b[2J" + text  # redraw in place
             click.echo(text)

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_DURATION",
     "MAX_OUTPUT_LIMIT",
+    "MAX_QUEUE_CAP",
     "MAX_RETRIES",
     "MAX_WATCH_INTERVAL",
     "MAX_WORKERS",
@@ -46,6 +47,9 @@ MAX_OUTPUT_LIMIT = 64 * 1024**2
 MAX_COUNT = 2**31 - 1
 #: Concurrent workers in one runner (``worker start --count``).
 MAX_WORKERS = 4096
+#: A queue's cap (``queue limit``): jobs of one queue processing at once, across every
+#: runner; a 32-bit integer column on every store.
+MAX_QUEUE_CAP = 2**31 - 1
 #: The longest refresh period of ``status --watch``.
 MAX_WATCH_INTERVAL = 3600.0
 #: A command is one argument of ``/bin/sh -c``: Linux refuses an argument longer than

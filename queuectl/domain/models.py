@@ -21,6 +21,7 @@ __all__ = [
     "JobOutput",
     "JobState",
     "Outcome",
+    "QueueInfo",
     "RunnerInfo",
     "WakeKind",
     "from_epoch",
@@ -234,6 +235,28 @@ class Outcome(NamedTuple):
 
 
 SUCCESS = Outcome()
+
+
+class QueueInfo(NamedTuple):
+    """One named queue as ``Queue.queue_overview`` sees it."""
+
+    name: str
+    #: Jobs per state, every state present (zeros included).
+    counts: dict[JobState, int]
+    paused: bool
+    #: The most of its jobs in ``processing`` at once, across runners (None: no cap).
+    cap: int | None
+    #: Seconds since its oldest runnable job became due (None: none is due).
+    oldest_runnable_age: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "counts": {state.value: n for state, n in self.counts.items()},
+            "paused": self.paused,
+            "cap": self.cap,
+            "oldest_runnable_age": self.oldest_runnable_age,
+        }
 
 
 class RunnerInfo(NamedTuple):

@@ -29,6 +29,7 @@ __all__ = [
     "Heartbeat",
     "NewJob",
     "OutputWrite",
+    "QueueSetting",
     "RemoveResult",
     "RequeueResult",
     "Store",
@@ -73,6 +74,14 @@ class NewJob(NamedTuple):
     backoff_base: float | None = None
     backoff_max: float | None = None
     backoff_jitter: str | None = None
+
+
+class QueueSetting(NamedTuple):
+    """What is set on one queue: whether it is paused, and its cap (the most of its jobs
+    in ``processing`` at once, across every runner and host; None: no cap)."""
+
+    paused: bool = False
+    cap: int | None = None
 
 
 class Finish(NamedTuple):
@@ -306,6 +315,26 @@ class Store(Protocol):
         """Cancel jobs: unclaimed ones at once (and their waiters), running ones by
         flagging them for their runner (``Heartbeat.cancel``), finished ones not at all.
         """
+        ...
+
+    # -- queue settings -------------------------------------------------------
+    async def set_paused(self, names: Sequence[str], paused: bool) -> None:
+        """Pause or resume queues, whether or not they have jobs; durable, and honoured by
+        every claim that starts after it (claims skip paused queues)."""
+        ...
+
+    async def set_cap(self, name: str, cap: int | None) -> None:
+        """Cap a queue (None: no cap). Claims never take a job of a capped queue while
+        ``cap`` of its jobs are processing, however many runners claim at once."""
+        ...
+
+    async def queue_settings(self) -> dict[str, QueueSetting]:
+        """The queues that are paused or capped, by name (any other has no setting)."""
+        ...
+
+    async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
+        """The earliest ``run_at`` (seconds since the epoch) of the unblocked, unclaimed
+        jobs of each of ``queues`` that has any, read through an index."""
         ...
 
     # -- output and history ---------------------------------------------------

@@ -27,6 +27,7 @@ from queuectl.store.base import (
     Heartbeat,
     NewJob,
     OutputWrite,
+    QueueSetting,
     RemoveResult,
     RequeueResult,
     Store,
@@ -59,6 +60,7 @@ class MemoryStore(Store):
         self._history = MemoryHistory()
         self._runners: dict[str, RunnerInfo] = {}
         self._subscribers: set[_MemorySubscription] = set()
+        self._settings: dict[str, QueueSetting] = {}
 
     def now(self) -> float:
         return self._clock()
@@ -122,7 +124,9 @@ class MemoryStore(Store):
         lease_seconds: float,
         queues: Sequence[str] | None = None,
     ) -> list[Job]:
-        claimed = self._jobs.claim(runner_id, limit, lease_seconds, queues, self.now())
+        claimed = self._jobs.claim(
+            runner_id, limit, lease_seconds, queues, self.now(), self._settings
+        )
         runner = self._runners.get(runner_id)
         for job in claimed:
             self._history.start(job, runner_id, runner)
@@ -196,6 +200,35 @@ class MemoryStore(Store):
         if "requested" in results.values():
             await self.notify("control")
         return results
+
+    # -- queue settings -------------------------------------------------------
+    async def set_paused(self, names: Sequence[str], paused: bool) -> None:
+        for name in names:
+            self._set(name, self._settings.get(name, QueueSetting())._replace(paused=paused))
+        if not paused:
+            await self.notify("jobs")
+
+    async def set_cap(self, name: str, cap: int | None) -> None:
+        self._set(name, self._settings.get(name, QueueSetting())._replace(cap=cap))
+        await self.notify("jobs")
+
+    def _set(self, name: str, setting: QueueSetting) -> None:
+        """Keep only queues with a setting, as the SQL stores do."""
+        if setting == QueueSetting():
+            self._settings.pop(name, None)
+        else:
+            self._settings[name] = setting
+
+    async def queue_settings(self) -> dict[str, QueueSetting]:
+        return dict(sorted(self._settings.items()))
+
+    async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
+        oldest: dict[str, float] = {}
+        for job in self._jobs:
+            if job.queue in queues and self._jobs.runnable(job, None):
+                at = job.run_at.timestamp()
+                oldest[job.queue] = min(at, oldest.get(job.queue, at))
+        return oldest
 
     # -- output and history ---------------------------------------------------
     async def write_output(self, writes: Sequence[OutputWrite]) -> None:

@@ -17,6 +17,7 @@ from queuectl.store.base import (
     CancelResult,
     Finish,
     NewJob,
+    QueueSetting,
     RemoveResult,
     RequeueResult,
 )
@@ -156,14 +157,32 @@ class JobTable:
         lease_seconds: float,
         queues: Sequence[str] | None,
         now: float,
+        settings: dict[str, QueueSetting],
     ) -> list[Job]:
-        """Take up to ``limit`` runnable jobs, highest priority then oldest first."""
+        """Take up to ``limit`` runnable jobs, highest priority then oldest first; none of
+        a paused queue, and no more of a capped one than its cap leaves room for."""
         ready = [
             j
             for j in self._jobs.values()
-            if self.runnable(j, queues) and j.run_at.timestamp() <= now
+            if self.runnable(j, queues)
+            and j.run_at.timestamp() <= now
+            and not settings.get(j.queue, QueueSetting()).paused
         ]
         ready.sort(key=lambda j: (-j.priority, j.run_at, self._seq[j.id]))
+        room = {
+            name: s.cap - sum(1 for j in self.processing() if j.queue == name)
+            for name, s in settings.items()
+            if s.cap is not None
+        }
+        chosen: list[Job] = []
+        for job in ready:
+            if len(chosen) == limit:
+                break
+            if job.queue in room:
+                if room[job.queue] <= 0:
+                    continue
+                room[job.queue] -= 1
+            chosen.append(job)
         return [
             self.update(
                 job,
@@ -174,7 +193,7 @@ class JobTable:
                 lease_until=from_epoch(now + lease_seconds),
                 started_at=from_epoch(now),
             )
-            for job in ready[:limit]
+            for job in chosen
         ]
 
     def finish(self, f: Finish, now: float) -> Job | None:

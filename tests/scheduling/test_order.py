@@ -87,26 +87,59 @@ async def test_list_and_counts_filter_by_queue(queue: Queue) -> None:
     assert per_queue["mail"][JobState.CANCELLED] == 0
 
 
+def _plan_tree(rows: list[tuple[int, int, int, str]]) -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for node, parent, _, _ in rows:
+        children.setdefault(parent, []).append(node)
+    return children
+
+
+def _subtree(rows: list[tuple[int, int, int, str]], top: int) -> list[str]:
+    """The steps of an EXPLAIN QUERY PLAN below node ``top``."""
+    children, detail = _plan_tree(rows), {row[0]: row[3] for row in rows}
+    found, todo = [], list(children.get(top, []))
+    while todo:
+        node = todo.pop(0)
+        found.append(detail[node])
+        todo.extend(children.get(node, []))
+    return found
+
+
 @pytest.mark.parametrize("queue_count", [0, 1, 3])
 def test_the_claim_reads_an_index_in_order_without_sorting(
     tmp_path: Path, queue_count: int
 ) -> None:
+    """Both paths of the claim: the usual one (no queue has a setting), which reads the
+    index in order and sorts nothing; and the one for paused and capped queues, which
+    reads jobs through indexes only (its sorts merge at most :limit rows per part)."""
     from queuectl.store.sqlite.schema import MIGRATIONS
 
     with contextlib.closing(sqlite3.connect(tmp_path / "plan.db")) as conn:
         for statement in MIGRATIONS[0]:
             conn.execute(statement)
+        conn.execute("INSERT INTO queue_settings VALUES ('queue1', 1, NULL), ('queue2', 0, 2)")
         params = {"runner": "r", "now": 0.0, "lease": 1.0, "limit": 4}
         params.update({f"q{i}": f"queue{i}" for i in range(queue_count)})
-        plan = [
-            row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + claim_sql(queue_count), params)
-        ]
-    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+        rows = list(conn.execute("EXPLAIN QUERY PLAN " + claim_sql(queue_count), params))
+    plan = [row[3] for row in rows]
+    top = next(row[0] for row in rows if row[3] == "COMPOUND QUERY")
+    usual_top, settings_top = (
+        next(row[0] for row in rows if row[1] == top and row[3] == name)
+        for name in ("LEFT-MOST SUBQUERY", "UNION ALL")
+    )
+    usual, with_settings = _subtree(rows, usual_top), _subtree(rows, settings_top)
     index = "jobs_claim_queue" if queue_count else "jobs_claim"
-    assert any(re.search(rf"USING INDEX {index}\b", step) for step in searches), plan
-    assert "SCAN jobs" not in searches, plan  # never a table scan
+    for part in (usual, with_settings):
+        assert any(re.search(rf"USING INDEX {index}\b", step) for step in part), plan
+    # Capped queues: a seek per job taken, through jobs_claim_queue.
+    assert any(
+        "USING INDEX jobs_claim_queue (queue=? AND priority=? AND run_at>?" in step
+        for step in with_settings
+    ), plan
+    # Never a read of the whole table (jobs, or its aliases r and h), on either path.
+    assert not [step for step in plan if re.fullmatch(r"SCAN (jobs|r|h)", step)], plan
     if queue_count <= 1:
-        assert not any("TEMP B-TREE" in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in usual), plan
 
 
 @pytest.mark.postgres
@@ -143,7 +176,7 @@ async def test_the_postgres_claim_reads_an_index_in_order(tmp_path: Path, queue_
     plan = pgsupport.plan_section([row[0] for row in rows], "picked")
     index = "jobs_claim_queue" if queue_count else "jobs_claim"
     assert re.search(rf"Index Scan using {index}\b", plan), plan
-    assert "Seq Scan" not in plan, plan  # never a table scan
-    assert "Bitmap" not in plan, plan  # nor a scan that loses the index order
+    assert "Seq Scan on jobs" not in plan, plan  # never a table scan
+    assert "Bitmap Heap Scan on jobs" not in plan, plan  # nor one that loses the order
     if queue_count <= 1:
         assert "Sort" not in plan, plan

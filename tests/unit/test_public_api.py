@@ -22,6 +22,7 @@ PUBLIC_API = {
     "MemoryStore",
     "Outcome",
     "Queue",
+    "QueueInfo",
     "QueuectlError",
     "RunStats",
     "Runner",

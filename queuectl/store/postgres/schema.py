@@ -280,6 +280,39 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (job_seq, token, stream)
         )
         """,
+        # -- queue settings (pause and cap) -------------------------------------------
+        # One row per queue that is paused or capped, none for any other queue. cap: the
+        # most jobs of the queue in 'processing' at once, across all runners and hosts.
+        """
+        CREATE TABLE {s}.queue_settings (
+            name   text    PRIMARY KEY,
+            paused boolean NOT NULL DEFAULT false,
+            cap    integer
+        )
+        """,
+        # A capped queue's room for one claim (statements.exchange_sql). The row lock
+        # makes claims of that queue take turns until each commits, and, VOLATILE, the
+        # function counts with a snapshot taken after the lock: it sees every claim
+        # committed before it. Without it, claims in READ COMMITTED each see the same
+        # count and together pass the cap. ``finishing``: jobs the calling statement
+        # finishes, whose state change it may not see yet.
+        """
+        CREATE FUNCTION {s}.queue_room(q text, finishing bigint[]) RETURNS integer
+        LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            most integer;
+        BEGIN
+            SELECT cap INTO most FROM {s}.queue_settings
+            WHERE name = q AND NOT paused AND cap IS NOT NULL FOR UPDATE;
+            IF most IS NULL THEN
+                RETURN 0;
+            END IF;
+            RETURN greatest(0, most - (
+                SELECT count(*) FROM {s}.jobs
+                WHERE state = 'processing' AND queue = q AND seq <> ALL(finishing)));
+        END
+        $$
+        """,
     ],
 ]
 

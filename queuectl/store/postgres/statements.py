@@ -41,8 +41,11 @@ __all__ = [
     "LOCK_OWN_DEPS",
     "LOCK_SCHEMA",
     "NOTIFY",
+    "OLDEST_RUNNABLE",
     "PING",
+    "PRUNE_QUEUE_SETTINGS",
     "PURGE",
+    "QUEUE_SETTINGS",
     "READ_OUTPUT",
     "REGISTER",
     "REMOVE",
@@ -57,6 +60,8 @@ __all__ = [
     "SCHEMA_LEVEL",
     "SEQ_END",
     "SERVER_TIME",
+    "SET_CAP",
+    "SET_PAUSED",
     "SET_SCHEMA_LEVEL",
     "STATES_OF",
     "TABLE_EXISTS",
@@ -401,27 +406,74 @@ f AS MATERIALIZED (
 
 
 def _picked(queue_count: int) -> str:
-    """The claim's choice: up to $4 runnable jobs an index yields in claim order, locked.
+    """The claim's choice in queues with no setting: up to $4 runnable jobs an index
+    yields in claim order, locked (paused and capped queues are ``_capped``'s).
 
     $16 the queue (one) or the queues (several, text[]). Several queues: one index
     range per queue, each locked with SKIP LOCKED (a locking clause is not allowed in
-    a UNION), then merged.
+    a UNION), then merged. The test for settings is on the queue name alone (or on
+    none), so the planner runs it once, or once per queue, and not per job.
     """
     ready = f"{RUNNABLE} AND run_at <= {{now}}"
     if queue_count == 0:
-        return f"SELECT seq FROM {{s}}.jobs WHERE {ready} {_ORDER} FOR UPDATE SKIP LOCKED"
+        # Any queue: with no setting anywhere, the claim index alone; else ``unset``.
+        return (
+            f"SELECT seq, priority, run_at FROM {{s}}.jobs WHERE {ready} "
+            f"AND NOT EXISTS (SELECT 1 FROM {{s}}.queue_settings) {_ORDER} "
+            "FOR UPDATE SKIP LOCKED"
+        )
     if queue_count == 1:
         return (
-            f"SELECT seq FROM {{s}}.jobs WHERE {ready} AND queue = $16 {_ORDER} "
+            f"SELECT seq, priority, run_at FROM {{s}}.jobs WHERE {ready} AND queue = $16 "
+            f"AND NOT EXISTS (SELECT 1 FROM {{s}}.queue_settings WHERE name = $16) {_ORDER} "
             "FOR UPDATE SKIP LOCKED"
         )
     return f"""
-    SELECT p.seq FROM unnest($16::text[]) AS q(name) CROSS JOIN LATERAL (
+    SELECT p.seq, p.priority, p.run_at FROM unnest($16::text[]) AS q(name) CROSS JOIN LATERAL (
         SELECT seq, priority, run_at FROM {{s}}.jobs
-        WHERE {ready} AND queue = q.name {_ORDER}
+        WHERE {ready} AND queue = q.name
+          AND NOT EXISTS (SELECT 1 FROM {{s}}.queue_settings WHERE name = q.name) {_ORDER}
         FOR UPDATE SKIP LOCKED
     ) AS p
     ORDER BY p.priority DESC, p.run_at, p.seq LIMIT $4"""
+
+
+def _unset(queue_count: int) -> str:
+    """Any queue, when some queue has a setting: the claim index, less the queues with
+    one (the planner's estimate of that filter is poor, so ``picked`` keeps the plan of
+    the usual case free of it)."""
+    if queue_count:
+        return "SELECT seq, priority, run_at FROM picked WHERE false"
+    ready = f"{RUNNABLE} AND run_at <= {{now}}"
+    return (
+        f"SELECT seq, priority, run_at FROM {{s}}.jobs WHERE {ready} "
+        f"AND EXISTS (SELECT 1 FROM {{s}}.queue_settings) "
+        f"AND queue <> ALL(ARRAY(SELECT name FROM {{s}}.queue_settings)) {_ORDER} "
+        "FOR UPDATE SKIP LOCKED"
+    )
+
+
+def _capped(queue_count: int) -> str:
+    """What the claim takes from capped queues (not paused; among $16 if given): each
+    queue's room (``queue_room``, which takes the queues' turns in name order, so two
+    claims never wait for each other crosswise), then that many of its jobs, locked.
+    The order names the queue, as jobs_claim_queue does: with an unknown limit (a
+    generic plan) the planner would otherwise walk jobs_claim for the queue's rows."""
+    among = ("", " AND name = $16", " AND name = ANY($16::text[])")[min(queue_count, 2)]
+    ready = f"{RUNNABLE} AND run_at <= {{now}}"
+    return f"""
+    SELECT p.seq, p.priority, p.run_at
+    FROM (SELECT name FROM {{s}}.queue_settings
+          WHERE cap IS NOT NULL AND NOT paused{among} ORDER BY name OFFSET 0) AS c
+    CROSS JOIN LATERAL (
+        SELECT {{s}}.queue_room(c.name, ARRAY(SELECT seq FROM done)) AS room
+    ) AS r
+    CROSS JOIN LATERAL (
+        SELECT seq, priority, run_at FROM {{s}}.jobs
+        WHERE {ready} AND queue = c.name
+        ORDER BY queue, priority DESC, run_at, seq LIMIT least(r.room, $4)
+        FOR UPDATE SKIP LOCKED
+    ) AS p"""
 
 
 @functools.cache
@@ -435,18 +487,27 @@ def exchange_sql(queue_count: int) -> str:
     (itself, or jobs waiting for it). Each claim records its attempt (number, token,
     runner, host and pid from the registry); each finish ends it.
 
-    The claimed rows are updated through ``seq = ANY(…)``: a primary key lookup even in
+    Jobs of queues with no setting come from ``picked`` (or ``unset``), of capped
+    queues from ``capped``; the best $4 of them are claimed. The claimed rows are updated through
+    ``seq = ANY(…)``: a primary key lookup even in
     a generic plan, where the limit is unknown and a join with ``picked`` could become
     a hash join over the whole table.
     """
     return f"""
 WITH {_FINISH}, picked AS ({_picked(queue_count)}
+), unset AS ({_unset(queue_count)}
+), capped AS ({_capped(queue_count)}
+), chosen AS (
+    SELECT seq FROM (
+        SELECT * FROM picked UNION ALL SELECT * FROM unset UNION ALL SELECT * FROM capped
+    ) AS m
+    {_ORDER}
 ), claimed AS (
     UPDATE {{s}}.jobs AS j
     SET state = 'processing', attempts = j.attempts + 1, token = j.token + 1,
         runner_id = $2, lease_until = {{now}} + make_interval(secs => $3),
         started_at = {{now}}, updated_at = {{now}}, op_id = $5
-    WHERE j.seq = ANY(ARRAY(SELECT seq FROM picked))
+    WHERE j.seq = ANY(ARRAY(SELECT seq FROM chosen))
     RETURNING j.seq, {_J_COLUMNS}
 ), started AS (
     INSERT INTO {{s}}.attempts (job_seq, token, number, runner_id, host, pid, started_at)
@@ -472,6 +533,33 @@ WHERE id = ANY($3::text[]) AND op_id = $2
 UNION ALL
 SELECT seq, {JOB_COLUMNS}, true FROM {{s}}.jobs
 WHERE state = 'processing' AND runner_id = $1 AND op_id = $2
+"""
+
+
+# -- queue settings --------------------------------------------------------------------
+# A setting back to its default removes the row (``PRUNE_QUEUE_SETTINGS``, same
+# transaction): the table holds only queues that are paused or capped. Rows are
+# written in name order, the order in which claims lock them.
+SET_PAUSED = """
+INSERT INTO {s}.queue_settings (name, paused)
+SELECT name, $2 FROM unnest($1::text[]) AS n(name) ORDER BY name
+ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused
+"""
+SET_CAP = """
+INSERT INTO {s}.queue_settings (name, cap) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET cap = EXCLUDED.cap
+"""
+PRUNE_QUEUE_SETTINGS = "DELETE FROM {s}.queue_settings WHERE NOT paused AND cap IS NULL"
+QUEUE_SETTINGS = "SELECT name, paused, cap FROM {s}.queue_settings ORDER BY name"
+# $1 queues: the earliest run_at of each one's runnable jobs, an indexed min() per
+# runnable state (jobs_due_queue).
+OLDEST_RUNNABLE = """
+SELECT q.name, extract(epoch FROM least(
+    (SELECT min(run_at) FROM {s}.jobs WHERE state = 'pending' AND blocked = 0
+        AND queue = q.name),
+    (SELECT min(run_at) FROM {s}.jobs WHERE state = 'failed' AND blocked = 0
+        AND queue = q.name)))::float8 AS oldest
+FROM unnest($1::text[]) AS q(name)
 """
 
 

@@ -34,6 +34,7 @@ from queuectl.store.base import (
     Heartbeat,
     NewJob,
     OutputWrite,
+    QueueSetting,
     RemoveResult,
     RequeueResult,
     Store,
@@ -44,6 +45,7 @@ from queuectl.store.base import (
     runnable_at_once,
 )
 from queuectl.store.postgres import browse, history, jobs, runners
+from queuectl.store.postgres import queues as queue_table
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
 from queuectl.store.postgres.connection import Conn, parse_url, quote_ident
@@ -211,6 +213,22 @@ class PostgresStore(Store):
 
     async def cancel(self, job_ids: Sequence[str]) -> dict[str, CancelResult]:
         return await jobs.cancel(self._pool, self._q, self._clock.at, job_ids)
+
+    # -- queue settings -------------------------------------------------------
+    async def set_paused(self, names: Sequence[str], paused: bool) -> None:
+        await queue_table.set_paused(self._pool, self._q, names, paused)
+        if not paused:
+            await self.notify("jobs")
+
+    async def set_cap(self, name: str, cap: int | None) -> None:
+        await queue_table.set_cap(self._pool, self._q, name, cap)
+        await self.notify("jobs")
+
+    async def queue_settings(self) -> dict[str, QueueSetting]:
+        return await queue_table.queue_settings(self._pool, self._q)
+
+    async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
+        return await queue_table.oldest_runnable(self._pool, self._q, queues)
 
     # -- output and history ---------------------------------------------------
     async def write_output(self, writes: Sequence[OutputWrite]) -> None:

@@ -225,6 +225,17 @@ MIGRATIONS: list[list[str]] = [
             UNIQUE (job_seq, token, stream)
         )
         """,
+        # -- queue settings (pause and cap) -------------------------------------------
+        # One row per queue that is paused or capped, and none for any other queue: the
+        # claim's usual path checks only that the table is empty (statements._chosen).
+        # cap: the most jobs of the queue in 'processing' at once, across all runners.
+        """
+        CREATE TABLE queue_settings (
+            name   TEXT    PRIMARY KEY,
+            paused INTEGER NOT NULL DEFAULT 0,
+            cap    INTEGER
+        ) WITHOUT ROWID
+        """,
     ],
 ]
 

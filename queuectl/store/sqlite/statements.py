@@ -43,7 +43,10 @@ __all__ = [
     "LINK_DEPS",
     "LIST_RUNNERS",
     "MISSING_DEPS",
+    "OLDEST_RUNNABLE",
     "PRAGMAS",
+    "PRUNE_QUEUE_SETTINGS",
+    "QUEUE_SETTINGS",
     "READ_OUTPUT",
     "REGISTER_RUNNER",
     "RELEASE_CHUNK",
@@ -57,6 +60,8 @@ __all__ = [
     "RUNNER_COLUMNS",
     "SAVEPOINT_CHUNK",
     "SEQ_END",
+    "SET_CAP",
+    "SET_PAUSED",
     "STATES_OF",
     "UNREGISTER_RUNNER",
     "USER_VERSION",
@@ -123,32 +128,112 @@ _ORDER = "ORDER BY priority DESC, run_at, seq LIMIT :limit"
 
 
 # -- claims and finishes ---------------------------------------------------------------
-def _chosen(queue_count: int) -> str:
-    """The seqs a claim takes: the rows an index yields in claim order, up to :limit.
+def _general(queue_count: int, *, settings: bool) -> str:
+    """The seqs a claim takes from queues that are neither paused nor capped: the rows an
+    index yields in claim order, up to :limit.
 
     INDEXED BY pins the plan (without statistics SQLite may prefer jobs_state and
     sort every runnable job). Several queues: one index range per queue, merged.
+    ``settings``: the variant for when some queue has a setting (a row of
+    queue_settings), which leaves such queues to ``_capped``; each variant reads the
+    index only in its own case.
     """
     ready = f"{RUNNABLE} AND run_at <= :now"
+    # The limit is 0 in the other case: SQLite tests it before it opens the index.
+    then, other = (":limit", "0") if settings else ("0", ":limit")
+    order = (
+        "ORDER BY priority DESC, run_at, seq LIMIT "
+        f"(CASE WHEN EXISTS (SELECT 1 FROM queue_settings) THEN {then} ELSE {other} END)"
+    )
     if queue_count == 0:
-        return f"SELECT seq FROM jobs INDEXED BY jobs_claim WHERE {ready} {_ORDER}"
-    if queue_count == 1:
+        skip = " AND queue NOT IN (SELECT name FROM queue_settings)" if settings else ""
         return (
-            f"SELECT seq FROM jobs INDEXED BY jobs_claim_queue WHERE {ready} AND queue = :q0 "
-            f"{_ORDER}"
+            f"SELECT seq, priority, run_at FROM jobs INDEXED BY jobs_claim WHERE {ready}{skip} "
+            f"{order}"
         )
+
+    def skip_one(i: int) -> str:
+        return f" AND NOT EXISTS (SELECT 1 FROM queue_settings WHERE name = :q{i})"
+
     branches = " UNION ALL ".join(
         f"SELECT * FROM (SELECT seq, priority, run_at FROM jobs INDEXED BY jobs_claim_queue "
-        f"WHERE {ready} AND queue = :q{i} {_ORDER})"
+        f"WHERE {ready} AND queue = :q{i}{skip_one(i) if settings else ''} {order})"
         for i in range(queue_count)
     )
-    return f"SELECT seq FROM ({branches}) {_ORDER}"
+    if queue_count == 1:
+        return branches
+    return f"SELECT seq, priority, run_at FROM ({branches}) {_ORDER}"
+
+
+def _capped(queue_count: int) -> str:
+    """The rows a claim may take from capped queues (not paused; among :q0… if given).
+
+    ``room`` is the cap less the queue's processing jobs, those this statement finishes
+    (``fin``) not counted. Each queue's rows come from walking its range of
+    jobs_claim_queue one row at a time, up to its room: the next row has the same
+    priority and a later (run_at, seq), else the next lower priority, each an index
+    seek, so a queue's backlog is never read past the rows taken.
+    """
+    names = ", ".join(f":q{i}" for i in range(queue_count))
+    among = f" AND s.name IN ({names})" if queue_count else ""
+    ready = f"{RUNNABLE} AND run_at <= :now"
+    first = (
+        f"SELECT seq FROM jobs INDEXED BY jobs_claim_queue WHERE {ready} AND queue = lim.name "
+        "ORDER BY priority DESC, run_at, seq LIMIT 1"
+    )
+    same = (
+        f"SELECT seq FROM jobs INDEXED BY jobs_claim_queue WHERE {ready} AND queue = w.name "
+        "AND priority = w.priority AND (run_at, seq) > (w.run_at, w.seq) "
+        "ORDER BY run_at, seq LIMIT 1"
+    )
+    lower = (
+        f"SELECT seq FROM jobs INDEXED BY jobs_claim_queue WHERE {ready} AND queue = w.name "
+        "AND priority < w.priority ORDER BY priority DESC, run_at, seq LIMIT 1"
+    )
+    return f"""
+WITH lim (name, room) AS (
+    SELECT s.name, min(:limit, s.cap - (
+        SELECT count(*) FROM jobs AS r INDEXED BY jobs_lease
+        WHERE r.state = 'processing' AND r.queue = s.name
+          AND r.seq NOT IN (SELECT seq FROM fin)))
+    FROM queue_settings AS s WHERE s.paused = 0 AND s.cap IS NOT NULL{among}
+), walk (name, k, seq, priority, run_at) AS (
+    SELECT lim.name, 1, h.seq, h.priority, h.run_at
+    FROM lim JOIN jobs AS h ON h.seq = ({first})
+    WHERE lim.room > 0
+    UNION ALL
+    SELECT w.name, w.k + 1, h.seq, h.priority, h.run_at
+    FROM walk AS w JOIN lim ON lim.name = w.name
+    JOIN jobs AS h ON h.seq = coalesce(({same}), ({lower}))
+    WHERE w.k < lim.room
+)
+SELECT seq, priority, run_at FROM walk"""
+
+
+def _chosen(queue_count: int) -> str:
+    """The seqs a claim takes, in claim order, up to :limit.
+
+    With no queue setting anywhere (the usual case) only the first branch reads jobs:
+    the index range(s), as if there were no settings. Otherwise only the second: the
+    same ranges without paused and capped queues, merged with what capped queues have
+    room for, so a capped queue never starves the others (nor they it).
+    """
+    return f"""
+SELECT seq FROM ({_general(queue_count, settings=False)})
+UNION ALL
+SELECT seq FROM (
+    SELECT * FROM ({_general(queue_count, settings=True)})
+    UNION ALL
+    SELECT * FROM ({_capped(queue_count)})
+    {_ORDER}
+)"""
 
 
 @functools.cache
 def claim_sql(queue_count: int) -> str:
-    """A claim alone (the query plan test reads this one)."""
+    """A claim alone (the query plan test reads this one): an exchange with no finishes."""
     return f"""
+WITH fin (seq) AS (SELECT NULL WHERE 0)
 UPDATE jobs SET state = 'processing', attempts = attempts + 1, token = token + 1,
     runner_id = :runner, lease_until = :now + :lease, started_at = :now, updated_at = :now
 WHERE seq IN ({_chosen(queue_count)})
@@ -398,6 +483,35 @@ FINISHED_SINCE = (
     "SELECT count(*) FROM jobs INDEXED BY jobs_finished "
     "WHERE state IN ('completed', 'dead', 'cancelled') AND finished_at > ?"
 )
+
+# -- queue settings --------------------------------------------------------------------
+# A setting back to its default removes the row (``PRUNE_QUEUE_SETTINGS``, same
+# transaction), so that the table holds only queues that are paused or capped.
+SET_PAUSED = """
+INSERT INTO queue_settings (name, paused) SELECT value, :paused FROM json_each(:names) WHERE 1
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused
+"""
+SET_CAP = """
+INSERT INTO queue_settings (name, cap) VALUES (:name, :cap)
+ON CONFLICT (name) DO UPDATE SET cap = excluded.cap
+"""
+PRUNE_QUEUE_SETTINGS = "DELETE FROM queue_settings WHERE paused = 0 AND cap IS NULL"
+QUEUE_SETTINGS = "SELECT name, paused, cap FROM queue_settings ORDER BY name"
+# The earliest run_at of a queue's runnable jobs: jobs_claim_queue is ordered by
+# priority first, so one index seek per distinct priority (few) instead of a read of
+# the queue's backlog.
+OLDEST_RUNNABLE = f"""
+WITH RECURSIVE p (priority) AS (
+    SELECT max(priority) FROM jobs INDEXED BY jobs_claim_queue WHERE {RUNNABLE} AND queue = :q
+    UNION ALL
+    SELECT (SELECT max(priority) FROM jobs INDEXED BY jobs_claim_queue
+            WHERE {RUNNABLE} AND queue = :q AND priority < p.priority)
+    FROM p WHERE p.priority IS NOT NULL
+)
+SELECT min((SELECT min(run_at) FROM jobs INDEXED BY jobs_claim_queue
+            WHERE {RUNNABLE} AND queue = :q AND priority = p.priority))
+FROM p WHERE p.priority IS NOT NULL
+"""
 
 # -- runners ---------------------------------------------------------------------------
 REGISTER_RUNNER = f"INSERT OR REPLACE INTO runners ({RUNNER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"

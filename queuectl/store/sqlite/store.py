@@ -24,6 +24,7 @@ from queuectl.store.base import (
     Heartbeat,
     NewJob,
     OutputWrite,
+    QueueSetting,
     RemoveResult,
     RequeueResult,
     Store,
@@ -35,6 +36,7 @@ from queuectl.store.base import (
     runnable_at_once,
 )
 from queuectl.store.sqlite import browse, history, jobs, runners
+from queuectl.store.sqlite import queues as queue_table
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
 from queuectl.store.sqlite.exchange import exchange_once
@@ -166,6 +168,22 @@ class SQLiteStore(Store):
         if "requested" in results.values():
             await self.notify("control")
         return results
+
+    # -- queue settings -------------------------------------------------------
+    async def set_paused(self, names: Sequence[str], paused: bool) -> None:
+        await queue_table.set_paused(self.db, names, paused)
+        if not paused:
+            await self.notify("jobs")
+
+    async def set_cap(self, name: str, cap: int | None) -> None:
+        await queue_table.set_cap(self.db, name, cap)
+        await self.notify("jobs")
+
+    async def queue_settings(self) -> dict[str, QueueSetting]:
+        return await queue_table.queue_settings(self.db)
+
+    async def oldest_runnable(self, queues: Sequence[str]) -> dict[str, float]:
+        return await queue_table.oldest_runnable(self.db, queues)
 
     # -- output and history ---------------------------------------------------
     async def write_output(self, writes: Sequence[OutputWrite]) -> None:
