@@ -11,6 +11,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from queuectl.api.queue import Queue
+from queuectl.domain.errors import InvalidInput
 from queuectl.domain.models import JobState
 from queuectl.web.security import csrf_ok
 from queuectl.web.views import queue_of
@@ -96,8 +97,35 @@ async def purge(request: Request) -> Response:
     return RedirectResponse("/dlq?done=purged", status_code=303)
 
 
+async def queue_action(request: Request) -> Response:
+    """Pause, resume, or set the cap of (``cap`` empty: clear) the queue ``name``."""
+    fields, refused = await _form(request)
+    if refused is not None:
+        return refused
+    queue, name, action = queue_of(request), fields.get("name", ""), request.path_params["action"]
+    try:
+        if action == "pause":
+            await queue.pause_queues([name])
+            done = "paused"
+        elif action == "resume":
+            await queue.resume_queues([name])
+            done = "resumed"
+        elif action == "cap":
+            raw = fields.get("cap", "").strip()
+            if raw and not raw.isdigit():
+                raise InvalidInput("the cap must be a whole number (empty: no cap)")
+            await queue.limit_queue(name, int(raw) if raw else None)
+            done = "capped" if raw else "uncapped"
+        else:
+            return PlainTextResponse("no such action\n", 404)
+    except InvalidInput as exc:
+        return PlainTextResponse(f"refused: {exc}\n", 400)
+    return RedirectResponse(f"/queues?done={done}", status_code=303)
+
+
 def routes() -> list[BaseRoute]:
     return [
+        Route("/actions/queue/{action}", queue_action, methods=["POST"]),
         Route("/actions/{action}", job_action, methods=["POST"]),
         Route("/dlq/retry-all", retry_all, methods=["POST"]),
         Route("/dlq/purge", purge, methods=["POST"]),

@@ -138,6 +138,10 @@ async def overview(request: Request) -> Response:
     return _stream(request, lambda out: _swaps(request, lambda: pages.overview_parts(request), out))
 
 
+async def queues(request: Request) -> Response:
+    return _stream(request, lambda out: _swaps(request, lambda: pages.queues_parts(request), out))
+
+
 async def listing(request: Request, fixed: dict[str, Any]) -> Response:
     try:
         chosen = {**pages.listing_filters(request), **fixed}
@@ -192,5 +196,6 @@ def routes() -> list[BaseRoute]:
         Route("/live/overview", overview),
         Route("/live/jobs", jobs),
         Route("/live/dlq", dlq),
+        Route("/live/queues", queues),
         Route("/live/jobs/{job_id:path}", job),
     ]

@@ -15,7 +15,14 @@ from queuectl.domain.models import FINISHED_STATES, Attempt, AttemptOutput, JobS
 from queuectl.web import chart
 from queuectl.web.views import STATES, fragment, page, queue_of
 
-__all__ = ["job_parts", "listing_filters", "overview_parts", "routes", "rows_parts"]
+__all__ = [
+    "job_parts",
+    "listing_filters",
+    "overview_parts",
+    "queues_parts",
+    "routes",
+    "rows_parts",
+]
 
 PAGE_SIZE = 50
 #: What an action's redirect may say, by the code it passes (nothing else is shown).
@@ -30,20 +37,22 @@ NOTICES = {
     "missing": "Nothing done: there is no such job.",
     "retried-all": "Every dead job is pending again.",
     "purged": "The dead jobs are deleted.",
+    "paused": "The queue is paused: runners take none of its jobs.",
+    "resumed": "The queue is resumed.",
+    "capped": "The queue's cap is set.",
+    "uncapped": "The queue has no cap now.",
 }
 
 
 async def overview_parts(request: Request) -> dict[str, str]:
     queue = queue_of(request)
-    per_queue = await queue.queue_counts()
-    totals = {s: sum(c[JobState(s)] for c in per_queue.values()) for s in STATES}
+    infos = await queue.queue_overview()
+    totals = {s: sum(info.counts[JobState(s)] for info in infos) for s in STATES}
     minutes = await queue.finished_by_minute(60)
     rects, top = chart.bars(minutes)
     loads = await queue.runner_loads()
     return {
-        "counts": fragment(
-            request, "_counts.html", totals=totals, per_queue=per_queue, states=STATES
-        ),
+        "counts": fragment(request, "_counts.html", totals=totals, infos=infos, states=STATES),
         "chart": fragment(
             request,
             "_chart.html",
@@ -180,6 +189,22 @@ async def job(request: Request) -> Response:
     )
 
 
+async def queues_parts(request: Request) -> dict[str, str]:
+    infos = await queue_of(request).queue_overview()
+    return {"queues": fragment(request, "_queues.html", infos=infos, states=STATES)}
+
+
+async def queues(request: Request) -> Response:
+    parts = await queues_parts(request)
+    return page(
+        request,
+        "queues.html",
+        parts={k: Markup(v) for k, v in parts.items()},
+        stream="/live/queues",
+        notice=NOTICES.get(request.query_params.get("done", "")),
+    )
+
+
 async def confirm(request: Request) -> Response:
     what = request.path_params["what"]
     if what not in ("retry-all", "purge"):
@@ -194,5 +219,6 @@ def routes() -> list[BaseRoute]:
         Route("/jobs", jobs, name="jobs"),
         Route("/jobs/{job_id:path}", job, name="job"),
         Route("/dlq", dlq, name="dlq"),
+        Route("/queues", queues, name="queues"),
         Route("/dlq/{what}", confirm, name="confirm"),
     ]

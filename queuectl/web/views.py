@@ -61,10 +61,16 @@ def _shown(text: object) -> str:
     return "" if text is None else printable(str(text))
 
 
-def _shown_output(text: str) -> str:
+def _shown_output(text: object) -> str:
     """Output keeps its lines and tabs; everything else a terminal acts on is escaped."""
-    return printable(text, keep="\n\t")
+    return "" if text is None else printable(str(text), keep="\n\t")
 
 
 def filters() -> dict[str, Callable[..., str]]:
-    return {"when": _when, "ago": _ago, "shown": _shown, "shown_output": _shown_output}
+    return {
+        "when": _when,
+        "ago": _ago,
+        "duration": format_duration,
+        "shown": _shown,
+        "shown_output": _shown_output,
+    }

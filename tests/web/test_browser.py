@@ -201,3 +201,29 @@ def test_xss_payloads_are_shown_as_text(cli: CLI, page: Page, screenshots: Path)
         expect(page.locator(".fields")).to_contain_text("<script>window.__xss=1</script>")
         shoot(page, screenshots, "xss")
     assert dialogs == []
+
+
+def test_pause_a_queue_and_see_a_runner_stop_taking_its_jobs(
+    cli: CLI, runners: Runners, page: Page, screenshots: Path
+) -> None:
+    runners.start("--quiet")
+    with serving(cli) as url:
+        page.goto(f"{url}/queues")
+        page.get_by_label("queue").fill("mail")
+        page.get_by_role("button", name="Pause", exact=True).click()
+        expect(page.locator(".notice")).to_contain_text("The queue is paused")
+        held = cli("add", "--queue", "mail", "--", "true", check=True).stdout.strip()
+        other = cli("add", "--", "true", check=True).stdout.strip()
+        # The mail job came first, so only the pause keeps the runner from taking it.
+        open_live(page, f"{url}/jobs/{other}")
+        expect(page.locator("#job-state")).to_have_text("completed", timeout=LIVE)
+        page.goto(f"{url}/jobs/{held}")
+        expect(page.locator("#job-state")).to_have_text("pending")
+        open_live(page, f"{url}/queues")
+        row = page.locator('tr[data-queue="mail"]')
+        expect(row.locator(".qstate")).to_have_text("paused")
+        shoot(page, screenshots, "queues")
+        row.get_by_role("button", name="Resume").click()
+        expect(page.locator(".notice")).to_have_text("The queue is resumed.")
+        open_live(page, f"{url}/jobs/{held}")
+        expect(page.locator("#job-state")).to_have_text("completed", timeout=LIVE)

@@ -15,7 +15,7 @@ from queuectl.domain.models import JobState
 from queuectl.web import create_app
 from tests.web.conftest import Event, client_for, csrf_of, read_events
 
-PAGES = ["/", "/jobs", "/dlq", "/dlq/retry-all", "/dlq/purge"]
+PAGES = ["/", "/jobs", "/dlq", "/dlq/retry-all", "/dlq/purge", "/queues"]
 
 
 async def dead_job(queue: Queue, command: str = "echo boom >&2; exit 3") -> str:
@@ -164,27 +164,72 @@ async def test_actions_without_the_csrf_token_are_refused(
     async with client_for(create_app(web_queue)) as client:
         token = await csrf_of(client)
         data = {k: token if v is None else v for k, v in form.items()}
-        for path in ["/actions/retry", "/actions/delete", "/dlq/retry-all", "/dlq/purge"]:
-            r = await client.post(path, data={**data, "id": dead}, headers=headers)
+        for path in [
+            "/actions/retry",
+            "/actions/delete",
+            "/dlq/retry-all",
+            "/dlq/purge",
+            "/actions/queue/pause",
+        ]:
+            r = await client.post(
+                path, data={**data, "id": dead, "name": "default"}, headers=headers
+            )
             assert r.status_code == 403, path
             assert "CSRF" in r.text
     assert (await web_queue.get(dead)).state == JobState.DEAD
+    assert await web_queue.paused_queues() == []
 
 
 async def test_read_only_offers_and_accepts_no_action(web_queue: Queue) -> None:
     dead = await dead_job(web_queue)
     async with client_for(create_app(web_queue, read_only=True)) as client:
-        for path in ["/", "/jobs", "/dlq", f"/jobs/{dead}"]:
+        for path in ["/", "/jobs", "/dlq", f"/jobs/{dead}", "/queues"]:
             html = (await client.get(path)).text
             assert 'method="post"' not in html, path
             assert "Retry all" not in html, path
         token = await csrf_of(client)
-        for path in ["/actions/retry", "/actions/cancel", "/actions/delete"]:
-            r = await client.post(path, data={"csrf": token, "id": dead})
+        for path in [
+            "/actions/retry",
+            "/actions/cancel",
+            "/actions/delete",
+            "/actions/queue/pause",
+        ]:
+            r = await client.post(path, data={"csrf": token, "id": dead, "name": "default"})
             assert r.status_code in (404, 405), path
         for path in ["/dlq/retry-all", "/dlq/purge"]:
             assert (await client.post(path, data={"csrf": token})).status_code == 405
     assert (await web_queue.get(dead)).state == JobState.DEAD
+    assert await web_queue.paused_queues() == []
+
+
+async def test_queues_are_paused_resumed_and_capped(web_queue: Queue) -> None:
+    await web_queue.enqueue("true", queue="mail", delay=3600)
+    async with client_for(create_app(web_queue)) as client:
+        token = await csrf_of(client)
+        assert 'data-queue="mail"' in (await client.get("/queues")).text
+        r = await client.post("/actions/queue/pause", data={"csrf": token, "name": "mail"})
+        assert r.headers["location"] == "/queues?done=paused"
+        assert await web_queue.paused_queues() == ["mail"]
+        assert '<span class="badge">paused</span>' in (await client.get("/")).text
+        assert ">Resume<" in (await client.get("/queues")).text
+        r = await client.post("/actions/queue/resume", data={"csrf": token, "name": "mail"})
+        assert r.headers["location"] == "/queues?done=resumed"
+        assert await web_queue.paused_queues() == []
+        r = await client.post(
+            "/actions/queue/cap", data={"csrf": token, "name": "mail", "cap": "3"}
+        )
+        assert r.headers["location"] == "/queues?done=capped"
+        assert [i.cap for i in await web_queue.queue_overview() if i.name == "mail"] == [3]
+        r = await client.post("/actions/queue/cap", data={"csrf": token, "name": "mail", "cap": ""})
+        assert r.headers["location"] == "/queues?done=uncapped"
+        assert [i.cap for i in await web_queue.queue_overview() if i.name == "mail"] == [None]
+        for bad in ({"name": "mail", "cap": "-1"}, {"name": "mail", "cap": "0"}, {"name": "a b"}):
+            r = await client.post("/actions/queue/cap", data={"csrf": token, **bad})
+            assert r.status_code == 400, bad
+        r = await client.post("/actions/queue/pause", data={"csrf": token, "name": "<b>"})
+        assert r.status_code == 400
+        assert "<b>" not in r.text or r.headers["content-type"].startswith("text/plain")
+    assert [i.cap for i in await web_queue.queue_overview() if i.name == "mail"] == [None]
 
 
 async def test_with_a_token_every_request_must_carry_it(web_queue: Queue) -> None:
@@ -270,6 +315,9 @@ async def test_the_job_stream_sends_state_and_output(web_queue: Queue) -> None:
 async def test_streams_of_lists_and_of_a_missing_job(web_queue: Queue) -> None:
     await dead_job(web_queue)
     app = create_app(web_queue, poll=0.05)
+    events = await read_events(app, "/live/queues", bool)
+    assert events[0][0] == "swap"
+    assert events[0][1]["id"] == "queues"
     for path in ["/live/jobs?state=dead", "/live/dlq"]:
         events = await read_events(app, path, bool)
         assert events[0][0] == "swap"
