@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from benchmarks import (
+    dashboard,
     depth,
     dispatch,
     enqueue,
@@ -66,6 +67,7 @@ BENCHMARKS = {
             peers,
             postgres,
             status,
+            dashboard,
         ],
     )
 }
