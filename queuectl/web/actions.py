@@ -14,7 +14,7 @@ from queuectl.api.queue import Queue
 from queuectl.domain.errors import InvalidInput
 from queuectl.domain.models import JobState
 from queuectl.web.security import csrf_ok
-from queuectl.web.views import queue_of
+from queuectl.web.views import queue_of, root_of
 
 __all__ = ["routes"]
 
@@ -70,8 +70,12 @@ async def job_action(request: Request) -> Response:
     done = await action(queue_of(request), job_id)
     back = fields.get("back") == "dlq"
     if back or done == "removed":
-        return RedirectResponse(f"/{'dlq' if back else 'jobs'}?done={done}", status_code=303)
-    return RedirectResponse(f"/jobs/{quote(job_id, safe='')}?done={done}", status_code=303)
+        return RedirectResponse(
+            root_of(request) + f"/{'dlq' if back else 'jobs'}?done={done}", status_code=303
+        )
+    return RedirectResponse(
+        root_of(request) + f"/jobs/{quote(job_id, safe='')}?done={done}", status_code=303
+    )
 
 
 async def retry_all(request: Request) -> Response:
@@ -86,7 +90,7 @@ async def retry_all(request: Request) -> Response:
         results = await queue.requeue(ids)
         if not any(r == "requeued" for r in results.values()):
             break  # the rest are blocked: they stay dead
-    return RedirectResponse("/dlq?done=retried-all", status_code=303)
+    return RedirectResponse(root_of(request) + "/dlq?done=retried-all", status_code=303)
 
 
 async def purge(request: Request) -> Response:
@@ -94,7 +98,7 @@ async def purge(request: Request) -> Response:
     if refused is not None:
         return refused
     await queue_of(request).purge(states=[JobState.DEAD])
-    return RedirectResponse("/dlq?done=purged", status_code=303)
+    return RedirectResponse(root_of(request) + "/dlq?done=purged", status_code=303)
 
 
 async def queue_action(request: Request) -> Response:
@@ -120,7 +124,7 @@ async def queue_action(request: Request) -> Response:
             return PlainTextResponse("no such action\n", 404)
     except InvalidInput as exc:
         return PlainTextResponse(f"refused: {exc}\n", 400)
-    return RedirectResponse(f"/queues?done={done}", status_code=303)
+    return RedirectResponse(root_of(request) + f"/queues?done={done}", status_code=303)
 
 
 def routes() -> list[BaseRoute]:

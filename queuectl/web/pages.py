@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from queuectl.domain.errors import InvalidInput, JobNotFound
 from queuectl.domain.models import FINISHED_STATES, Attempt, AttemptOutput, JobState
 from queuectl.web import chart
-from queuectl.web.views import STATES, fragment, page, queue_of
+from queuectl.web.views import STATES, fragment, page, path_of, queue_of
 
 __all__ = [
     "job_parts",
@@ -115,13 +115,9 @@ async def _listing(request: Request, name: str, fixed: dict[str, Any]) -> Respon
         return page(request, "error.html", 400, message=str(exc))
     found = await queue_of(request).browse(**chosen)
     rows = fragment(request, "_rows.html", jobs=found, dead="state" in fixed)
-    nxt = None
-    if len(found) == chosen["limit"]:
-        query = {k: v for k, v in request.query_params.items() if k != "after"}
-        nxt = {**query, "after": found[-1].id}
-    live = request.url.path.replace("/", "/live/", 1) + (
-        f"?{request.url.query}" if request.url.query else ""
-    )
+    query = {k: v for k, v in request.query_params.items() if k not in ("after", "done")}
+    nxt = {**query, "after": found[-1].id} if len(found) == chosen["limit"] else None
+    live = "/live" + path_of(request) + (f"?{request.url.query}" if request.url.query else "")
     return page(
         request,
         name,
@@ -129,6 +125,7 @@ async def _listing(request: Request, name: str, fixed: dict[str, Any]) -> Respon
         chosen=chosen,
         states=STATES,
         next=nxt,
+        first=query,
         stream=live,
         notice=NOTICES.get(request.query_params.get("done", "")),
     )

@@ -15,7 +15,7 @@ from queuectl.domain.durations import format_duration
 from queuectl.domain.models import JobState, iso
 from queuectl.domain.text import printable
 
-__all__ = ["STATES", "filters", "fragment", "page", "queue_of"]
+__all__ = ["STATES", "filters", "fragment", "page", "path_of", "queue_of", "root_of"]
 
 STATES = [s.value for s in JobState]
 
@@ -31,15 +31,27 @@ def fragment(request: Request, name: str, **context: Any) -> str:
 
     template = request.app.state.env.get_template(name)
     context.setdefault("csrf", csrf_token(request))
+    context.setdefault("root", root_of(request))
     text: str = template.render(read_only=request.app.state.read_only, **context)
     return text
 
 
+def root_of(request: Request) -> str:
+    """Where the dashboard is mounted ("" at the root): every link starts with it."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def path_of(request: Request) -> str:
+    """The request's path inside the dashboard (without where it is mounted)."""
+    return request.url.path.removeprefix(root_of(request)) or "/"
+
+
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("stream", None)
+    stream = context.pop("stream", None)
+    context["stream"] = None if stream is None else root_of(request) + stream
     context.setdefault("notice", None)
     return HTMLResponse(
-        fragment(request, name, path=request.url.path, **context),
+        fragment(request, name, path=path_of(request), **context),
         status_code=status,
     )
 

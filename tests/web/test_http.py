@@ -326,3 +326,22 @@ async def test_streams_of_lists_and_of_a_missing_job(web_queue: Queue) -> None:
     async with client_for(app) as client:
         assert (await client.get("/live/jobs/nope")).status_code == 404
         assert (await client.get("/live/jobs?state=bogus")).status_code == 400
+
+
+async def test_mounted_under_a_prefix_every_link_and_redirect_keeps_it(web_queue: Queue) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    dead = await dead_job(web_queue)
+    outer = Starlette(routes=[Mount("/queue", app=create_app(web_queue))])
+    async with client_for(outer) as client:
+        html = (await client.get("/queue/")).text
+        links = re.findall(r'(?:href|src|action|data-stream)="([^"]+)"', html)
+        assert links
+        assert all(link.startswith("/queue/") for link in links), links
+        html = (await client.get(f"/queue/jobs/{dead}")).text
+        assert f'data-stream="/queue/live/jobs/{dead}?' in html
+        token = str(client.cookies["queuectl_csrf"])
+        r = await client.post("/queue/actions/retry", data={"csrf": token, "id": dead})
+        assert r.headers["location"] == f"/queue/jobs/{dead}?done=requeued"
+        assert (await client.get("/queue/static/live.js")).status_code == 200
