@@ -29,7 +29,13 @@ from queuectl.domain.spec import JobSpec, parse_spec, validate_queue
 from queuectl.host.config_file import load_settings
 from queuectl.host.paths import default_db_url, ensure_home, resolve_home
 from queuectl.store import NewJob, Store, open_store, sqlite_path
-from queuectl.store.base import CancelResult, RemoveResult, RequeueResult, Subscription
+from queuectl.store.base import (
+    CancelResult,
+    JobPage,
+    RemoveResult,
+    RequeueResult,
+    Subscription,
+)
 
 if TYPE_CHECKING:  # the runner's modules load only when a runner is made
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner
@@ -409,9 +415,8 @@ class Queue:
         state, queue and ``text`` found in the id or the command."""
         if not 1 <= limit <= 10_000:
             raise InvalidInput(f"limit must be from 1 to 10000, not {limit}")
-        return await self.store.browse_jobs(
-            state=_state(state), queue=queue, text=text, after=after, limit=limit, newest=newest
-        )
+        page = JobPage(_state(state), queue, text or None, after, limit, newest)
+        return await self.store.browse_jobs(page)
 
     # -- runners ------------------------------------------------------------
     def runner(

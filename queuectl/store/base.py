@@ -27,6 +27,7 @@ __all__ = [
     "CancelResult",
     "Finish",
     "Heartbeat",
+    "JobPage",
     "NewJob",
     "OutputWrite",
     "QueueSetting",
@@ -82,6 +83,19 @@ class QueueSetting(NamedTuple):
 
     paused: bool = False
     cap: int | None = None
+
+
+class JobPage(NamedTuple):
+    """Which page of jobs ``browse_jobs`` returns: newest first (or oldest), after the job
+    with id ``after`` (from the start when None or gone), at most ``limit``, filtered by
+    state, queue, and ``text`` found as is in the id or the command."""
+
+    state: JobState | None = None
+    queue: str | None = None
+    text: str | None = None
+    after: str | None = None
+    limit: int = 50
+    newest: bool = True
 
 
 class Finish(NamedTuple):
@@ -360,18 +374,8 @@ class Store(Protocol):
         or cancelled. Read through the index on ``finished_at``."""
         ...
 
-    async def browse_jobs(
-        self,
-        *,
-        state: JobState | None = None,
-        queue: str | None = None,
-        text: str | None = None,
-        after: str | None = None,
-        limit: int = 50,
-        newest: bool = True,
-    ) -> list[Job]:
-        """One page of jobs, newest first (or oldest), after the job with id ``after``
-        (from the start when None or gone); ``text``: in the id or the command, as is."""
+    async def browse_jobs(self, page: JobPage) -> list[Job]:
+        """One keyset page of jobs (see JobPage): a deep page costs what the first does."""
         ...
 
     async def expired_claims(self) -> list[Job]:

@@ -25,6 +25,7 @@ from queuectl.store.base import (
     CancelResult,
     Finish,
     Heartbeat,
+    JobPage,
     NewJob,
     OutputWrite,
     QueueSetting,
@@ -252,28 +253,19 @@ class MemoryStore(Store):
                     counts[key] = counts.get(key, 0) + 1
         return counts
 
-    async def browse_jobs(
-        self,
-        *,
-        state: JobState | None = None,
-        queue: str | None = None,
-        text: str | None = None,
-        after: str | None = None,
-        limit: int = 50,
-        newest: bool = True,
-    ) -> list[Job]:
+    async def browse_jobs(self, page: JobPage) -> list[Job]:
         ordered = self._jobs.ordered()
-        if newest:
+        if page.newest:
             ordered = ordered[::-1]
         ids = [j.id for j in ordered]
-        start = ids.index(after) + 1 if after in ids else 0
+        start = ids.index(page.after) + 1 if page.after in ids else 0
         return [
             j
             for j in ordered[start:]
-            if (state is None or j.state == state)
-            and (queue is None or j.queue == queue)
-            and (not text or text in j.id or text in j.command)
-        ][:limit]
+            if (page.state is None or j.state == page.state)
+            and (page.queue is None or j.queue == page.queue)
+            and (not page.text or page.text in j.id or page.text in j.command)
+        ][: page.limit]
 
     async def finished_since(self, seconds: float) -> int:
         cutoff = self.now() - seconds

@@ -67,14 +67,19 @@ async def overview_parts(request: Request) -> dict[str, str]:
     }
 
 
-async def overview(request: Request) -> Response:
-    parts = await overview_parts(request)
+def _live_page(request: Request, name: str, parts: dict[str, str], stream: str) -> Response:
+    """A page made of live parts (rendered already, so marked safe) and its stream."""
     return page(
         request,
-        "overview.html",
+        name,
         parts={k: Markup(v) for k, v in parts.items()},
-        stream="/live/overview",
+        stream=stream,
+        notice=NOTICES.get(request.query_params.get("done", "")),
     )
+
+
+async def overview(request: Request) -> Response:
+    return _live_page(request, "overview.html", await overview_parts(request), "/live/overview")
 
 
 def listing_filters(request: Request) -> dict[str, Any]:
@@ -192,14 +197,7 @@ async def queues_parts(request: Request) -> dict[str, str]:
 
 
 async def queues(request: Request) -> Response:
-    parts = await queues_parts(request)
-    return page(
-        request,
-        "queues.html",
-        parts={k: Markup(v) for k, v in parts.items()},
-        stream="/live/queues",
-        notice=NOTICES.get(request.query_params.get("done", "")),
-    )
+    return _live_page(request, "queues.html", await queues_parts(request), "/live/queues")
 
 
 async def confirm(request: Request) -> Response:

@@ -3,14 +3,17 @@ finished jobs per minute, on every store."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from queuectl.domain.models import JobState
 from queuectl.store import Store
+from queuectl.store.base import JobPage
 from tests.helpers import Clock
 from tests.store.test_contract import claim_one, end, new
 
 
-async def ids_of(store: Store, **kwargs: object) -> list[str]:
-    return [job.id for job in await store.browse_jobs(**kwargs)]  # type: ignore[arg-type]
+async def ids_of(store: Store, **kwargs: Any) -> list[str]:
+    return [job.id for job in await store.browse_jobs(JobPage(**kwargs))]
 
 
 async def test_pages_follow_each_other_newest_first_after_a_job_id(store: Store) -> None:

@@ -6,7 +6,8 @@ deep pages cost what the first one does; there is never an OFFSET.
 
 from __future__ import annotations
 
-from queuectl.domain.models import Job, JobState
+from queuectl.domain.models import Job
+from queuectl.store.base import JobPage
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import At
 from queuectl.store.postgres.pool import PgPool
@@ -23,23 +24,15 @@ GROUP BY 1, 2
 """
 
 
-def browse_sql(
-    *,
-    state: JobState | None,
-    queue: str | None,
-    text: str | None,
-    after: str | None,
-    limit: int,
-    newest: bool,
-) -> tuple[str, list[object]]:
+def browse_sql(page: JobPage) -> tuple[str, list[object]]:
     """The page's statement and its arguments, numbered as the filters given need."""
-    cmp, order, edge = ("<", "DESC", sql.SEQ_END) if newest else (">", "", 0)
-    args: list[object] = [after, limit]
+    cmp, order, edge = ("<", "DESC", sql.SEQ_END) if page.newest else (">", "", 0)
+    args: list[object] = [page.after, page.limit]
     where = [f"seq {cmp} coalesce((SELECT seq FROM {{s}}.jobs WHERE id = $1), {edge})"]
     for clause, value in (
-        ("state = ${n}", state),
-        ("queue = ${n}", queue),
-        ("(strpos(id, ${n}) > 0 OR strpos(command, ${n}) > 0)", text or None),
+        ("state = ${n}", page.state),
+        ("queue = ${n}", page.queue),
+        ("(strpos(id, ${n}) > 0 OR strpos(command, ${n}) > 0)", page.text or None),
     ):
         if value is not None:
             args.append(value)
@@ -51,20 +44,8 @@ def browse_sql(
     return query, args
 
 
-async def browse_jobs(
-    pool: PgPool,
-    q: sql.Render,
-    *,
-    state: JobState | None,
-    queue: str | None,
-    text: str | None,
-    after: str | None,
-    limit: int,
-    newest: bool,
-) -> list[Job]:
-    query, args = browse_sql(
-        state=state, queue=queue, text=text, after=after, limit=limit, newest=newest
-    )
+async def browse_jobs(pool: PgPool, q: sql.Render, page: JobPage) -> list[Job]:
+    query, args = browse_sql(page)
     return [job_from_row(row) for row in await pool.fetch(q(query), *args)]
 
 

@@ -32,6 +32,7 @@ from queuectl.store.base import (
     CancelResult,
     Finish,
     Heartbeat,
+    JobPage,
     NewJob,
     OutputWrite,
     QueueSetting,
@@ -243,26 +244,8 @@ class PostgresStore(Store):
     async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
         return await browse.finished_by_minute(self._pool, self._q, self._clock.at, minutes)
 
-    async def browse_jobs(
-        self,
-        *,
-        state: JobState | None = None,
-        queue: str | None = None,
-        text: str | None = None,
-        after: str | None = None,
-        limit: int = 50,
-        newest: bool = True,
-    ) -> list[Job]:
-        return await browse.browse_jobs(
-            self._pool,
-            self._q,
-            state=state,
-            queue=queue,
-            text=text,
-            after=after,
-            limit=limit,
-            newest=newest,
-        )
+    async def browse_jobs(self, page: JobPage) -> list[Job]:
+        return await browse.browse_jobs(self._pool, self._q, page)
 
     async def finished_since(self, seconds: float) -> int:
         return await history.finished_since(self._pool, self._q, self._clock.at, seconds)

@@ -6,7 +6,8 @@ deep pages cost what the first one does; there is never an OFFSET.
 
 from __future__ import annotations
 
-from queuectl.domain.models import Job, JobState
+from queuectl.domain.models import Job
+from queuectl.store.base import JobPage
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.rows import job_from_row
@@ -35,21 +36,14 @@ def browse_sql(*, state: bool, queue: bool, text: bool, newest: bool) -> str:
     )
 
 
-async def browse_jobs(
-    db: SQLiteConnection,
-    *,
-    state: JobState | None,
-    queue: str | None,
-    text: str | None,
-    after: str | None,
-    limit: int,
-    newest: bool,
-) -> list[Job]:
+async def browse_jobs(db: SQLiteConnection, page: JobPage) -> list[Job]:
     query = browse_sql(
-        state=state is not None, queue=queue is not None, text=bool(text), newest=newest
+        state=page.state is not None,
+        queue=page.queue is not None,
+        text=bool(page.text),
+        newest=page.newest,
     )
-    params = {"after": after, "state": state, "queue": queue, "text": text, "limit": limit}
-    return [job_from_row(row) for row in await db.fetch(query, params)]
+    return [job_from_row(row) for row in await db.fetch(query, page._asdict())]
 
 
 async def finished_by_minute(
