@@ -67,8 +67,8 @@ def _pages(jobs: int) -> list[tuple[str, str]]:
         ("job list, dead only", "/jobs?state=dead"),
         ("job list, one queue, oldest first", "/jobs?queue=q3&order=oldest"),
         ("job page", f"/jobs/{middle}"),
-        ("job list, text in id or command (a scan until a page is found)", "/jobs?q=job+1"),
-        ("job list, text found nowhere (a scan of every job)", "/jobs?q=nowhere"),
+        ("job list, text in id or command, few matches (one bounded window)", "/jobs?q=job+1"),
+        ("job list, text found nowhere (one bounded window)", "/jobs?q=nowhere"),
         ("dead letter queue", "/dlq"),
         ("queues", "/queues"),
     ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl.domain.config import Settings
 from queuectl.domain.errors import DuplicateJob, InvalidInput, JobNotFound, QueuectlError
-from queuectl.domain.limits import MAX_QUEUE_CAP, int_problem
+from queuectl.domain.limits import MAX_COUNT, MAX_QUEUE_CAP, int_problem
 from queuectl.domain.models import (
     FINISHED_STATES,
     Attempt,
@@ -31,6 +31,7 @@ from queuectl.host.paths import default_db_url, ensure_home, resolve_home
 from queuectl.store import NewJob, Store, open_store, sqlite_path
 from queuectl.store.base import (
     CancelResult,
+    FoundJobs,
     JobPage,
     RemoveResult,
     RequeueResult,
@@ -409,13 +410,18 @@ class Queue:
         after: str | None = None,
         limit: int = 50,
         newest: bool = True,
-    ) -> list[Job]:
-        """One page of jobs for a browser: newest first (or oldest), starting after the
-        job ``after`` (a keyset: a deep page costs what the first does), filtered by
-        state, queue and ``text`` found in the id or the command."""
+        scan: int | None = None,
+    ) -> FoundJobs:
+        """One page of jobs for a browser, and where the next starts: newest first (or
+        oldest), after the job ``after`` (a keyset: a deep page costs what the first
+        does), filtered by state, queue and ``text`` found in the id or the command.
+        ``scan`` bounds how many jobs a text search reads for the page (None: no bound);
+        it may then find fewer than ``limit``, with a next page to search on from."""
         if not 1 <= limit <= 10_000:
             raise InvalidInput(f"limit must be from 1 to 10000, not {limit}")
-        page = JobPage(_state(state), queue, text or None, after, limit, newest)
+        if scan is not None and not 1 <= scan <= MAX_COUNT:
+            raise InvalidInput(f"scan must be from 1 to {MAX_COUNT}, not {scan}")
+        page = JobPage(_state(state), queue, text or None, after, limit, newest, scan)
         return await self.store.browse_jobs(page)
 
     # -- runners ------------------------------------------------------------

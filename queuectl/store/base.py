@@ -26,6 +26,7 @@ __all__ = [
     "OUTCOMES",
     "CancelResult",
     "Finish",
+    "FoundJobs",
     "Heartbeat",
     "JobPage",
     "NewJob",
@@ -96,6 +97,17 @@ class JobPage(NamedTuple):
     after: str | None = None
     limit: int = 50
     newest: bool = True
+    #: A text search reads at most this many jobs (of those the other filters leave)
+    #: for one page, so that its cost is bounded; None: as many as it takes.
+    scan: int | None = None
+
+
+class FoundJobs(NamedTuple):
+    """A page of ``browse_jobs``, and the ``after`` where the next one starts (None when
+    nothing is left): its last job, or the last job a bounded search read."""
+
+    jobs: list[Job]
+    next: str | None
 
 
 class Finish(NamedTuple):
@@ -374,7 +386,7 @@ class Store(Protocol):
         or cancelled. Read through the index on ``finished_at``."""
         ...
 
-    async def browse_jobs(self, page: JobPage) -> list[Job]:
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
         """One keyset page of jobs (see JobPage): a deep page costs what the first does."""
         ...
 

@@ -24,6 +24,7 @@ from queuectl.domain.models import (
 from queuectl.store.base import (
     CancelResult,
     Finish,
+    FoundJobs,
     Heartbeat,
     JobPage,
     NewJob,
@@ -253,19 +254,26 @@ class MemoryStore(Store):
                     counts[key] = counts.get(key, 0) + 1
         return counts
 
-    async def browse_jobs(self, page: JobPage) -> list[Job]:
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
         ordered = self._jobs.ordered()
         if page.newest:
             ordered = ordered[::-1]
         ids = [j.id for j in ordered]
         start = ids.index(page.after) + 1 if page.after in ids else 0
-        return [
+        window = [
             j
             for j in ordered[start:]
             if (page.state is None or j.state == page.state)
             and (page.queue is None or j.queue == page.queue)
-            and (not page.text or page.text in j.id or page.text in j.command)
-        ][: page.limit]
+        ]
+        if page.text and page.scan is not None:
+            window = window[: page.scan]
+        found = [j for j in window if not page.text or page.text in j.id or page.text in j.command]
+        jobs = found[: page.limit]
+        if len(jobs) == page.limit:
+            return FoundJobs(jobs, jobs[-1].id)
+        bounded = page.text and page.scan is not None and len(window) == page.scan
+        return FoundJobs(jobs, window[-1].id if bounded else None)
 
     async def finished_since(self, seconds: float) -> int:
         cutoff = self.now() - seconds

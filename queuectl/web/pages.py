@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 PAGE_SIZE = 50
+#: Jobs a text search reads for one page at most: a page's time stays bounded at any
+#: number of jobs, and "next page" searches on from where it stopped.
+SEARCH_SCAN = 20_000
 #: What an action's redirect may say, by the code it passes (nothing else is shown).
 NOTICES = {
     "requeued": "The job is pending again.",
@@ -97,12 +100,13 @@ def listing_filters(request: Request) -> dict[str, Any]:
         "after": q.get("after") or None,
         "limit": int(limit),
         "newest": q.get("order", "newest") != "oldest",
+        "scan": SEARCH_SCAN,
     }
 
 
 async def rows_parts(request: Request, chosen: dict[str, Any], *, dead: bool) -> dict[str, str]:
     found = await queue_of(request).browse(**chosen)
-    return {"rows": fragment(request, "_rows.html", jobs=found, dead=dead)}
+    return {"rows": fragment(request, "_rows.html", jobs=found.jobs, dead=dead)}
 
 
 async def jobs(request: Request) -> Response:
@@ -119,9 +123,9 @@ async def _listing(request: Request, name: str, fixed: dict[str, Any]) -> Respon
     except InvalidInput as exc:
         return page(request, "error.html", 400, message=str(exc))
     found = await queue_of(request).browse(**chosen)
-    rows = fragment(request, "_rows.html", jobs=found, dead="state" in fixed)
+    rows = fragment(request, "_rows.html", jobs=found.jobs, dead="state" in fixed)
     query = {k: v for k, v in request.query_params.items() if k not in ("after", "done")}
-    nxt = {**query, "after": found[-1].id} if len(found) == chosen["limit"] else None
+    nxt = None if found.next is None else {**query, "after": found.next}
     live = "/live" + path_of(request) + (f"?{request.url.query}" if request.url.query else "")
     return page(
         request,
@@ -130,6 +134,8 @@ async def _listing(request: Request, name: str, fixed: dict[str, Any]) -> Respon
         chosen=chosen,
         states=STATES,
         next=nxt,
+        searched=bool(chosen["text"]) and len(found.jobs) < chosen["limit"] and nxt is not None,
+        scan=SEARCH_SCAN,
         first=query,
         stream=live,
         notice=NOTICES.get(request.query_params.get("done", "")),

@@ -13,7 +13,7 @@ from tests.store.test_contract import claim_one, end, new
 
 
 async def ids_of(store: Store, **kwargs: Any) -> list[str]:
-    return [job.id for job in await store.browse_jobs(JobPage(**kwargs))]
+    return [job.id for job in (await store.browse_jobs(JobPage(**kwargs))).jobs]
 
 
 async def test_pages_follow_each_other_newest_first_after_a_job_id(store: Store) -> None:
@@ -52,6 +52,34 @@ async def test_filters_by_state_queue_and_text_in_id_or_command(store: Store) ->
     assert await ids_of(store, state=JobState.PENDING, text="echo") == ["gamma", "alpha"]
     # Text is matched as is: no pattern characters.
     assert await ids_of(store, text="%") == []
+
+
+async def test_the_next_page_starts_after_the_last_job_or_is_none(store: Store) -> None:
+    await store.enqueue([new(f"j{n}") for n in range(4)])
+    assert (await store.browse_jobs(JobPage(limit=2))).next == "j2"
+    assert (await store.browse_jobs(JobPage(limit=5))).next is None
+    assert (await store.browse_jobs(JobPage(limit=5, text="j"))).next is None
+
+
+async def test_a_bounded_search_reads_a_window_and_says_where_to_go_on(store: Store) -> None:
+    await store.enqueue(
+        [new(f"j{n}", "echo needle" if n in (1, 6) else "true") for n in range(8)]
+        + [new("other", "echo needle")._replace(queue="mail")]
+    )
+    # Newest first, three jobs of the default queue a page: j7 j6 j5, then j4 j3 j2...
+    first = await store.browse_jobs(JobPage(queue="default", text="needle", scan=3, limit=5))
+    assert ([j.id for j in first.jobs], first.next) == (["j6"], "j5")
+    second = await store.browse_jobs(
+        JobPage(queue="default", text="needle", scan=3, limit=5, after=first.next)
+    )
+    assert ([j.id for j in second.jobs], second.next) == ([], "j2")
+    third = await store.browse_jobs(
+        JobPage(queue="default", text="needle", scan=3, limit=5, after=second.next)
+    )
+    assert ([j.id for j in third.jobs], third.next) == (["j1"], None)
+    # A full page ends the window early; oldest first walks the other way.
+    full = await store.browse_jobs(JobPage(text="needle", scan=100, limit=1, newest=False))
+    assert ([j.id for j in full.jobs], full.next) == (["j1"], "j1")
 
 
 async def test_finished_by_minute_counts_each_outcome_in_its_minute(

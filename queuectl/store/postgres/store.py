@@ -31,6 +31,7 @@ from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.store.base import (
     CancelResult,
     Finish,
+    FoundJobs,
     Heartbeat,
     JobPage,
     NewJob,
@@ -244,7 +245,7 @@ class PostgresStore(Store):
     async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
         return await browse.finished_by_minute(self._pool, self._q, self._clock.at, minutes)
 
-    async def browse_jobs(self, page: JobPage) -> list[Job]:
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
         return await browse.browse_jobs(self._pool, self._q, page)
 
     async def finished_since(self, seconds: float) -> int:

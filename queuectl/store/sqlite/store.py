@@ -21,6 +21,7 @@ from queuectl.host.wakeup import WakeListener, send_wakes
 from queuectl.store.base import (
     CancelResult,
     Finish,
+    FoundJobs,
     Heartbeat,
     JobPage,
     NewJob,
@@ -199,7 +200,7 @@ class SQLiteStore(Store):
     async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
         return await browse.finished_by_minute(self.db, self.now(), minutes)
 
-    async def browse_jobs(self, page: JobPage) -> list[Job]:
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
         return await browse.browse_jobs(self.db, page)
 
     async def finished_since(self, seconds: float) -> int:
