@@ -3,7 +3,7 @@
 
 Each page is requested through the ASGI application in this process (httpx's ASGI
 transport), so the time is the server's: the store's reads and the rendering, without
-a network. The jobs are spread over 5 queues and over the last 30 days (``days``), most
+a network. The jobs are spread over 5 queues and over the last 30 days (``hours``), most
 of them finished, as in a long-lived queue; they are inserted by SQL in one statement,
 so the counts the store keeps are built by its own triggers. The live figure is the
 time from a change committed by another connection to the overview's stream sending
@@ -26,7 +26,7 @@ __all__ = ["NAME", "PARAMS", "run"]
 NAME = "dashboard"
 PARAMS = {
     "jobs": Param(1_000_000, "jobs in the store (5 queues, most of them finished)"),
-    "days": Param(30, "the jobs' times spread over this many days", scaled=False),
+    "hours": Param(720, "the jobs' times spread over this many hours", scaled=False),
     "runs": Param(15, "requests per page, the median kept", scaled=False),
 }
 #: Server time per page (issue 20), in milliseconds; a live update, in seconds.
@@ -139,8 +139,8 @@ def _rows(
 
 
 def run(ctx: Context, sizes: Sizes, report: Report) -> None:
-    jobs, days, runs = sizes.integer("jobs"), sizes.integer("days"), sizes.integer("runs")
-    step = days * 86400 / jobs
+    jobs, hours, runs = sizes.integer("jobs"), sizes.integer("hours"), sizes.integer("runs")
+    step = hours * 3600 / jobs
     home = ctx.home("dashboard")
     ctx.log(f"dashboard: filling an SQLite store with {jobs:,} jobs")
     path = create_store(home)

@@ -42,6 +42,11 @@ class Wakes:
         self._subscription: Any = None
         self._lock = asyncio.Lock()
 
+    @property
+    def watching(self) -> int:
+        """How many streams are open (the store is read only while some are)."""
+        return len(self._events)
+
     def _wake(self, kind: str) -> None:
         for event in self._events:
             event.set()

@@ -291,6 +291,7 @@ async def test_the_overview_stream_sends_a_count_change(web_queue: Queue) -> Non
 
     events = await read_events(app, "/live/overview", until)
     assert {d["id"] for name, d in events if name == "swap"} >= {"counts", "chart", "runners"}
+    assert app.state.wakes.watching == 0  # the page went away: nothing reads any more
 
 
 async def test_the_job_stream_sends_state_and_output(web_queue: Queue) -> None:
