@@ -243,7 +243,7 @@ class PostgresStore(Store):
         return await history.attempts(self._pool, self._q, job_id)
 
     async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
-        return await browse.finished_by_minute(self._pool, self._q, self._clock.at, minutes)
+        return await browse.finished_by_minute(self._pool, self._q, self.now(), minutes)
 
     async def browse_jobs(self, page: JobPage) -> FoundJobs:
         return await browse.browse_jobs(self._pool, self._q, page)
