@@ -50,9 +50,9 @@ _PG_FILL = f"""
 INSERT INTO queuectl.jobs (id, command, state, attempts, max_retries, queue, run_at,
                            created_at, updated_at, finished_at, last_error)
 SELECT 'j' || i, 'echo job ' || i, {_STATE}, 1, 3, 'q' || (i % 5),
-       now() - make_interval(secs => ($1 - i) * $2), now() - make_interval(secs => ($1 - i) * $2),
-       now() - make_interval(secs => ($1 - i) * $2 - 1),
-       CASE WHEN i % 50 = 0 THEN NULL ELSE now() - make_interval(secs => ($1 - i) * $2 - 1) END,
+       now() - make_interval(secs => ($1 - i) * $2::float8), now() - make_interval(secs => ($1 - i) * $2::float8),
+       now() - make_interval(secs => ($1 - i) * $2::float8 - 1),
+       CASE WHEN i % 50 = 0 THEN NULL ELSE now() - make_interval(secs => ($1 - i) * $2::float8 - 1) END,
        CASE WHEN i % 500 = 1 THEN 'exit code 1' END
 FROM generate_series(1, $1::bigint) AS i
 """

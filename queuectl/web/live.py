@@ -76,16 +76,29 @@ def _event(name: str, data: dict[str, str]) -> str:
 Render = Callable[[], Awaitable[dict[str, str]]]
 
 
-async def _swaps(request: Request, render: Render, out: asyncio.Queue[str]) -> None:
-    """Send the parts that changed, each time the store may have changed."""
+async def _swaps(
+    request: Request,
+    render: Render,
+    out: asyncio.Queue[str],
+    version: Callable[[], Awaitable[object]] | None = None,
+) -> None:
+    """Send the parts that changed, each time the store may have changed. With
+    ``version`` (a cheap read), the parts are rendered again only when it changes: a
+    page of many rows is not read and rendered twice a second for nothing."""
     wakes: Wakes = request.app.state.wakes
     poll: float = request.app.state.poll
     sent: dict[str, str] = {}
+    seen: object = None
     async with wakes.watch() as woken:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), poll)
             woken.clear()
+            if version is not None:
+                now = await version()
+                if sent and now == seen:
+                    continue
+                seen = now
             try:
                 parts = await render()
             except JobNotFound:
@@ -157,7 +170,9 @@ async def listing(request: Request, fixed: dict[str, Any]) -> Response:
     async def render() -> dict[str, str]:
         return await pages.rows_parts(request, chosen, dead=dead)
 
-    return _stream(request, lambda out: _swaps(request, render, out))
+    # Jobs change state with the kept counts: a cheap read says when to render again.
+    counts = queue_of(request).queue_counts
+    return _stream(request, lambda out: _swaps(request, render, out, counts))
 
 
 async def jobs(request: Request) -> Response:

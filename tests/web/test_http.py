@@ -313,6 +313,22 @@ async def test_the_job_stream_sends_state_and_output(web_queue: Queue) -> None:
     assert text == "first\nsecond\n"
 
 
+async def test_a_list_stream_sends_its_rows_again_when_a_job_arrives(web_queue: Queue) -> None:
+    app = create_app(web_queue, poll=0.05)
+    added: list[asyncio.Task[object]] = []
+
+    def until(events: list[Event]) -> bool:
+        rows = [d["html"] for name, d in events if name == "swap" and d["id"] == "rows"]
+        if rows and not added:  # the list is open: a job arrives
+            added.append(
+                asyncio.get_running_loop().create_task(web_queue.enqueue("true", id="new"))
+            )
+        return any(">new</a>" in html for html in rows)
+
+    events = await read_events(app, "/live/jobs", until)
+    assert len([e for e in events if e[0] == "swap"]) == 2  # the first rows, then the new
+
+
 async def test_streams_of_lists_and_of_a_missing_job(web_queue: Queue) -> None:
     await dead_job(web_queue)
     app = create_app(web_queue, poll=0.05)
