@@ -49,12 +49,12 @@ FROM n
 _PG_FILL = f"""
 INSERT INTO queuectl.jobs (id, command, state, attempts, max_retries, queue, run_at,
                            created_at, updated_at, finished_at, last_error)
-SELECT 'j' || i, 'echo job ' || i, {_STATE}, 1, 3, 'q' || (i % 5),
-       now() - make_interval(secs => ($1 - i) * $2::float8), now() - make_interval(secs => ($1 - i) * $2::float8),
-       now() - make_interval(secs => ($1 - i) * $2::float8 - 1),
-       CASE WHEN i % 50 = 0 THEN NULL ELSE now() - make_interval(secs => ($1 - i) * $2::float8 - 1) END,
+SELECT 'j' || i, 'echo job ' || i, {_STATE}, 1, 3, 'q' || (i % 5), at, at,
+       at + interval '1 second',
+       CASE WHEN i % 50 = 0 THEN NULL ELSE at + interval '1 second' END,
        CASE WHEN i % 500 = 1 THEN 'exit code 1' END
-FROM generate_series(1, $1::bigint) AS i
+FROM (SELECT i, now() - make_interval(secs => ($1 - i) * $2::float8) AS at
+      FROM generate_series(1, $1::bigint) AS i) AS n
 """
 
 
