@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from benchmarks import (
+    dashboard,
     depth,
     dispatch,
     enqueue,
@@ -68,6 +69,7 @@ BENCHMARKS = {
             postgres,
             status,
             metrics,
+            dashboard,
         ],
     )
 }

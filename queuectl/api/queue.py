@@ -21,7 +21,7 @@ from queuectl.domain.errors import (
     QueuectlError,
     UniqueConflict,
 )
-from queuectl.domain.limits import MAX_QUEUE_CAP, int_problem
+from queuectl.domain.limits import MAX_COUNT, MAX_QUEUE_CAP, int_problem
 from queuectl.domain.models import (
     FINISHED_STATES,
     NO_ENV,
@@ -36,7 +36,14 @@ from queuectl.domain.spec import JobSpec, parse_spec, validate_queue
 from queuectl.host.config_file import load_settings
 from queuectl.host.paths import default_db_url, ensure_home, resolve_home
 from queuectl.store import NewJob, Store, open_store, sqlite_path
-from queuectl.store.base import CancelResult, RemoveResult, RequeueResult
+from queuectl.store.base import (
+    CancelResult,
+    FoundJobs,
+    JobPage,
+    RemoveResult,
+    RequeueResult,
+    Subscription,
+)
 
 if TYPE_CHECKING:  # the runner's modules load only when a runner is made
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner
@@ -448,6 +455,42 @@ class Queue:
         """Jobs finished per second over the last ``window`` seconds."""
         return await self.store.finished_since(window) / window
 
+    async def finished_by_minute(self, minutes: int = 60) -> list[tuple[int, dict[str, int]]]:
+        """Jobs finished in each of the last ``minutes`` minutes, oldest minute first:
+        (minute start in seconds since the epoch, count per finished state, zeros too)."""
+        if not 1 <= minutes <= 24 * 60:
+            raise InvalidInput(f"minutes must be from 1 to 1440, not {minutes}")
+        counts = await self.store.finished_by_minute(minutes)
+        last = int(self.store.now() // 60) * 60
+        names = sorted(s.value for s in FINISHED_STATES)
+        return [
+            (minute, {name: counts.get((minute, name), 0) for name in names})
+            for minute in range(last - 60 * (minutes - 1), last + 1, 60)
+        ]
+
+    async def browse(
+        self,
+        *,
+        state: JobState | str | None = None,
+        queue: str | None = None,
+        text: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+        newest: bool = True,
+        scan: int | None = None,
+    ) -> FoundJobs:
+        """One page of jobs for a browser, and where the next starts: newest first (or
+        oldest), after the job ``after`` (a keyset: a deep page costs what the first
+        does), filtered by state, queue and ``text`` found in the id or the command.
+        ``scan`` bounds how many jobs a text search reads for the page (None: no bound);
+        it may then find fewer than ``limit``, with a next page to search on from."""
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput(f"limit must be from 1 to 10000, not {limit}")
+        if scan is not None and not 1 <= scan <= MAX_COUNT:
+            raise InvalidInput(f"scan must be from 1 to {MAX_COUNT}, not {scan}")
+        page = JobPage(_state(state), queue, text or None, after, limit, newest, scan)
+        return await self.store.browse_jobs(page)
+
     # -- runners ------------------------------------------------------------
     def runner(
         self,
@@ -479,6 +522,16 @@ class Queue:
         from queuectl.runner.registry import live_runners
 
         return await live_runners(self.store, self.settings.lease_seconds)
+
+    async def runner_loads(self) -> list[tuple[RunnerInfo, int]]:
+        """The live runners, each with how many of its slots hold a job now."""
+        return [(r, len(await self.store.claims_of(r.id))) for r in await self.runners()]
+
+    async def on_wake(self, callback: Callable[[str], None]) -> Subscription:
+        """Call ``callback`` with each wake-up the store announces ("jobs": new or
+        re-runnable work; "control": a cancel or stop request) until the returned
+        subscription is closed. Finishes are not announced: watchers read as well."""
+        return await self.store.subscribe(callback)
 
     async def stop_runners(
         self,

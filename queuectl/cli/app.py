@@ -65,6 +65,7 @@ COMMANDS = {
     "show": ("queuectl.cli.show", "show"),
     "status": ("queuectl.cli.status", "status"),
     "wait": ("queuectl.cli.control", "wait"),
+    "web": ("queuectl.cli.web", "web"),
     "worker": ("queuectl.cli.worker", "worker"),
 }
 

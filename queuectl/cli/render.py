@@ -19,6 +19,7 @@ from queuectl.domain.models import (
     RunnerInfo,
     iso,
 )
+from queuectl.domain.text import printable
 
 __all__ = [
     "JOB_HEADER",
@@ -32,24 +33,6 @@ __all__ = [
 ]
 
 JOB_HEADER = f"{'ID':<32}  {'STATE':<10}  {'TRIES':>5}  {'QUEUE':<10}  {'WHEN (UTC)':<24}  COMMAND"
-
-
-def printable(text: str) -> str:
-    """``text`` with every character a terminal would act on (ESC, CR, BEL, bidi
-    overrides...) written as a Python escape: job text is untrusted, and a job must not
-    clear the screen or forge lines of whoever reads ``list``. Printable Unicode stays."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 def _block(label: str, text: str) -> list[str]:

@@ -28,7 +28,9 @@ __all__ = [
     "OUTCOMES",
     "CancelResult",
     "Finish",
+    "FoundJobs",
     "Heartbeat",
+    "JobPage",
     "LeftOut",
     "NewJob",
     "OutputWrite",
@@ -100,6 +102,30 @@ class QueueSetting(NamedTuple):
 
     paused: bool = False
     cap: int | None = None
+
+
+class JobPage(NamedTuple):
+    """Which page of jobs ``browse_jobs`` returns: newest first (or oldest), after the job
+    with id ``after`` (from the start when None or gone), at most ``limit``, filtered by
+    state, queue, and ``text`` found as is in the id or the command."""
+
+    state: JobState | None = None
+    queue: str | None = None
+    text: str | None = None
+    after: str | None = None
+    limit: int = 50
+    newest: bool = True
+    #: A text search reads at most this many jobs (of those the other filters leave)
+    #: for one page, so that its cost is bounded; None: as many as it takes.
+    scan: int | None = None
+
+
+class FoundJobs(NamedTuple):
+    """A page of ``browse_jobs``, and the ``after`` where the next one starts (None when
+    nothing is left): its last job, or the last job a bounded search read."""
+
+    jobs: list[Job]
+    next: str | None
 
 
 class Finish(NamedTuple):
@@ -438,6 +464,16 @@ class Store(Protocol):
 
     async def finished_since(self, seconds: float) -> int:
         """How many jobs finished (completed, dead or cancelled) in the last ``seconds``."""
+        ...
+
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        """Jobs that finished in the last ``minutes`` minutes, per (minute, state): the
+        minute as seconds since the epoch, a multiple of 60; the state completed, dead
+        or cancelled. Read through the index on ``finished_at``."""
+        ...
+
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
+        """One keyset page of jobs (see JobPage): a deep page costs what the first does."""
         ...
 
     async def expired_claims(self) -> list[Job]:

@@ -26,7 +26,9 @@ from queuectl.domain.models import (
 from queuectl.store.base import (
     CancelResult,
     Finish,
+    FoundJobs,
     Heartbeat,
+    JobPage,
     LeftOut,
     NewJob,
     OutputWrite,
@@ -275,6 +277,38 @@ class MemoryStore(Store):
     async def attempts(self, job_id: str) -> list[Attempt]:
         self._jobs.get(job_id)
         return self._history.attempts(job_id)
+
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        cutoff = self.now() - 60 * minutes
+        counts: dict[tuple[int, str], int] = {}
+        for j in self._jobs:
+            if j.state in FINISHED_STATES and j.finished_at is not None:
+                at = j.finished_at.timestamp()
+                if at > cutoff:
+                    key = (int(at // 60) * 60, j.state.value)
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
+        ordered = self._jobs.ordered()
+        if page.newest:
+            ordered = ordered[::-1]
+        ids = [j.id for j in ordered]
+        start = ids.index(page.after) + 1 if page.after in ids else 0
+        window = [
+            j
+            for j in ordered[start:]
+            if (page.state is None or j.state == page.state)
+            and (page.queue is None or j.queue == page.queue)
+        ]
+        if page.text and page.scan is not None:
+            window = window[: page.scan]
+        found = [j for j in window if not page.text or page.text in j.id or page.text in j.command]
+        jobs = found[: page.limit]
+        if len(jobs) == page.limit:
+            return FoundJobs(jobs, jobs[-1].id)
+        bounded = page.text and page.scan is not None and len(window) == page.scan
+        return FoundJobs(jobs, window[-1].id if bounded else None)
 
     async def finished_since(self, seconds: float) -> int:
         cutoff = self.now() - seconds

@@ -32,7 +32,9 @@ from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
 from queuectl.store.base import (
     CancelResult,
     Finish,
+    FoundJobs,
     Heartbeat,
+    JobPage,
     LeftOut,
     NewJob,
     OutputWrite,
@@ -46,7 +48,7 @@ from queuectl.store.base import (
     finish_by_exchange,
     runnable_at_once,
 )
-from queuectl.store.postgres import history, jobs, metrics, runners
+from queuectl.store.postgres import browse, history, jobs, metrics, runners
 from queuectl.store.postgres import queues as queue_table
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
@@ -256,6 +258,12 @@ class PostgresStore(Store):
 
     async def attempts(self, job_id: str) -> list[Attempt]:
         return await history.attempts(self._pool, self._q, job_id)
+
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        return await browse.finished_by_minute(self._pool, self._q, self.now(), minutes)
+
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
+        return await browse.browse_jobs(self._pool, self._q, page)
 
     async def finished_since(self, seconds: float) -> int:
         return await history.finished_since(self._pool, self._q, self._clock.at, seconds)

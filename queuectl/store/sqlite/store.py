@@ -22,7 +22,9 @@ from queuectl.host.wakeup import WakeListener, send_wakes
 from queuectl.store.base import (
     CancelResult,
     Finish,
+    FoundJobs,
     Heartbeat,
+    JobPage,
     LeftOut,
     NewJob,
     OutputWrite,
@@ -37,7 +39,7 @@ from queuectl.store.base import (
     requeued,
     runnable_at_once,
 )
-from queuectl.store.sqlite import history, jobs, metrics, runners
+from queuectl.store.sqlite import browse, history, jobs, metrics, runners
 from queuectl.store.sqlite import queues as queue_table
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
@@ -211,6 +213,12 @@ class SQLiteStore(Store):
 
     async def attempts(self, job_id: str) -> list[Attempt]:
         return await history.attempts(self.db, job_id)
+
+    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
+        return await browse.finished_by_minute(self.db, self.now(), minutes)
+
+    async def browse_jobs(self, page: JobPage) -> FoundJobs:
+        return await browse.browse_jobs(self.db, page)
 
     async def finished_since(self, seconds: float) -> int:
         return await history.finished_since(self.db, self.now(), seconds)
