@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from queuectl.store.base import FoundJobs, JobPage
+from queuectl.store.paging import browse_statements, found_jobs
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.pool import PgPool
 from queuectl.store.postgres.rows import job_from_row
@@ -38,49 +39,19 @@ def _positional(query: str, values: dict[str, object]) -> tuple[str, list[object
     return re.sub(r":(\w+)", number, query), [values[name] for name in names]
 
 
-def browse_sql(page: JobPage) -> tuple[str, str | None]:
-    """The page's statement (``:name`` parameters) and, for a bounded text search, the
-    one that finds where the rows it read end (how many it read, and the last one's id)."""
-    cmp, order, edge = ("<", "DESC", sql.SEQ_END) if page.newest else (">", "", 0)
-    where = [f"seq {cmp} coalesce((SELECT seq FROM {{s}}.jobs WHERE id = :after), {edge})"]
-    if page.state is not None:
-        where.append("state = :state")
-    if page.queue is not None:
-        where.append("queue = :queue")
-    match = "(strpos(id, :text) > 0 OR strpos(command, :text) > 0)"
-    if not page.text:
-        rows, end = f"WHERE {' AND '.join(where)}", None
-    elif page.scan is None:
-        rows, end = f"WHERE {' AND '.join([*where, match])}", None
-    else:
-        window = f"SELECT seq, id, command FROM {{s}}.jobs WHERE {' AND '.join(where)} " + (
-            f"ORDER BY seq {order} LIMIT :scan"
-        )
-        rows = (
-            f"WHERE seq IN (SELECT seq FROM ({window}) AS r WHERE {match} "
-            f"ORDER BY seq {order} LIMIT :limit)"
-        )
-        last = "min" if page.newest else "max"
-        end = (
-            f"SELECT w.n, j.id FROM (SELECT count(*) AS n, {last}(seq) AS s FROM ({window}) "
-            "AS r) AS w LEFT JOIN {s}.jobs AS j ON j.seq = w.s"
-        )
-    query = f"SELECT {sql.JOB_COLUMNS} FROM {{s}}.jobs {rows} ORDER BY seq {order} LIMIT :limit"
-    return query, end
-
-
 async def browse_jobs(pool: PgPool, q: sql.Render, page: JobPage) -> FoundJobs:
-    query, end = browse_sql(page)
+    query, end = browse_statements(
+        page, table="{s}.jobs", columns=sql.JOB_COLUMNS, contains="strpos({column}, {text}) > 0"
+    )
     values = page._asdict()
     statement, args = _positional(query, values)
     jobs = [job_from_row(row) for row in await pool.fetch(q(statement), *args)]
-    if len(jobs) == page.limit:
-        return FoundJobs(jobs, jobs[-1].id)
-    if end is None:
-        return FoundJobs(jobs, None)
-    statement, args = _positional(end, values)
-    read, last = (await pool.fetch(q(statement), *args))[0]
-    return FoundJobs(jobs, last if read == page.scan else None)
+    window = None
+    if len(jobs) < page.limit and end is not None:
+        statement, args = _positional(end, values)
+        row = (await pool.fetch(q(statement), *args))[0]
+        window = (int(row[0]), row[1])
+    return found_jobs(page, jobs, window)
 
 
 async def finished_by_minute(
