@@ -222,9 +222,9 @@ def _chosen(queue_count: int) -> str:
     as long as no queue has a setting. Otherwise none (its limit is 0), and the store
     claims with ``claim_settings_sql`` instead.
 
-    Two statements rather than one with both paths: SQLite runs the exchange with the
-    settings path beside the usual one about ten times slower, even when the settings
-    path reads nothing.
+    Two statements rather than one with both paths: with the settings path beside the
+    usual one, SQLite runs every exchange much slower, even when that path reads
+    nothing (docs/architecture.md).
     """
     return f"SELECT seq FROM ({_general(queue_count, settings=False)})"
 
