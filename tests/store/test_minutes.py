@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 
 from queuectl.domain import minutes
 from queuectl.domain.histograms import SUM
@@ -65,3 +66,16 @@ async def test_upkeep_prunes_the_minutes_older_than_kept(store: Store) -> None:
         upkeep.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await upkeep
+
+
+def test_sqlite_reads_and_prunes_the_minutes_through_the_tallies_primary_key() -> None:
+    from queuectl.store.sqlite import minutes as sqlite_minutes
+    from queuectl.store.sqlite.schema import MIGRATIONS
+
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        for query in (sqlite_minutes._READ, sqlite_minutes._PRUNE):
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + query, ("0",))]
+            assert "SEARCH tallies USING PRIMARY KEY (kind=?)" in plan, plan
+            assert not any("jobs" in step for step in plan), plan
