@@ -22,6 +22,7 @@ from queuectl.domain.errors import (
     UniqueConflict,
 )
 from queuectl.domain.limits import MAX_COUNT, MAX_QUEUE_CAP, int_problem
+from queuectl.domain.minutes import KEEP, floor
 from queuectl.domain.models import (
     FINISHED_STATES,
     NO_ENV,
@@ -37,6 +38,7 @@ from queuectl.host.config_file import load_settings
 from queuectl.host.paths import default_db_url, ensure_home, resolve_home
 from queuectl.store import NewJob, Store, open_store, sqlite_path
 from queuectl.store.base import (
+    OUTCOMES,
     CancelResult,
     FoundJobs,
     JobPage,
@@ -455,17 +457,20 @@ class Queue:
         """Jobs finished per second over the last ``window`` seconds."""
         return await self.store.finished_since(window) / window
 
-    async def finished_by_minute(self, minutes: int = 60) -> list[tuple[int, dict[str, int]]]:
-        """Jobs finished in each of the last ``minutes`` minutes, oldest minute first:
-        (minute start in seconds since the epoch, count per finished state, zeros too)."""
-        if not 1 <= minutes <= 24 * 60:
-            raise InvalidInput(f"minutes must be from 1 to 1440, not {minutes}")
-        counts = await self.store.finished_by_minute(minutes)
-        last = int(self.store.now() // 60) * 60
-        names = sorted(s.value for s in FINISHED_STATES)
+    async def outcomes_by_minute(self, minutes: int = 60) -> list[tuple[int, dict[str, int]]]:
+        """Outcomes that runners recorded in each of the last ``minutes`` minutes (up
+        to ``domain.minutes.KEEP``), oldest minute first: (minute start in seconds since
+        the epoch, count per outcome of ``OUTCOMES``, zeros too). Failed counts the
+        attempts that failed and will be retried. Trails the runners by up to a second
+        (they write their counts once a second, see ``Store.record_observations``)."""
+        if not 1 <= minutes <= KEEP:
+            raise InvalidInput(f"minutes must be from 1 to {KEEP}, not {minutes}")
+        last = floor(self.store.now())
+        since = last - 60 * (minutes - 1)
+        counts = await self.store.outcomes_by_minute(since)
         return [
-            (minute, {name: counts.get((minute, name), 0) for name in names})
-            for minute in range(last - 60 * (minutes - 1), last + 1, 60)
+            (minute, {name: counts.get((minute, name), 0) for name in OUTCOMES})
+            for minute in range(since, last + 1, 60)
         ]
 
     async def browse(

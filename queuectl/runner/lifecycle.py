@@ -94,7 +94,7 @@ class Runner:
             poll_interval=settings.poll_interval,
             burst=burst,
         )
-        self._observations = Observations()
+        self._observations = Observations(store.now)
         self._dispatcher = Dispatcher(
             store,
             plan,

@@ -1,19 +1,25 @@
-"""Latency observations of one runner, batched in memory and added to the store's
-histograms now and then (``Store.record_observations``).
+"""Latency observations and outcomes of one runner, batched in memory and added to the
+store's histograms and per-minute outcome counts now and then
+(``Store.record_observations``; ``domain.minutes``).
 
 Why batched and not counted by the claim and finish statements: a trigger or an extra
-statement in every round trip would tax the hot path for figures that a scrape reads
-every few seconds at most. Observing costs a dictionary update here; one small write a
-second per runner carries them all. The price: the histograms trail the outcomes by up
-to ``FLUSH_INTERVAL``, and a runner that dies loses what it had not written yet.
+statement in every round trip would tax the hot path for figures that a scrape or the
+dashboard's chart reads every few seconds at most. Observing costs a dictionary update
+here; one small write a second per runner carries them all. The price: the histograms
+and the minutes trail the outcomes by up to ``FLUSH_INTERVAL``, and a runner that dies
+loses what it had not written yet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import logging
+import time
+from collections.abc import Callable
 
+from queuectl.domain import minutes
 from queuectl.domain.errors import StoreError
 from queuectl.domain.histograms import BOUNDS, BUCKET_NAMES, SUM
 from queuectl.domain.models import Job, JobState
@@ -42,8 +48,11 @@ class Observations:
     """Kept per kind and queue as plain lists: an observation is a dictionary lookup,
     a bisect and two additions, since it runs for every claim and every outcome."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._series: dict[str, dict[str, _Series]] = {"wait": {}, "duration": {}}
+        #: Outcomes per (queue, minute tally name), by ``clock`` (the store's).
+        self._minutes: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._clock = clock
 
     def claimed(self, jobs: list[Job]) -> None:
         """A claim's jobs: each waited from becoming runnable (the later of its run_at
@@ -67,6 +76,7 @@ class Observations:
     def finished(self, queue: str, state: JobState, seconds: float) -> None:
         """An attempt whose outcome was recorded, and how long its work ran."""
         if state in _OUTCOMES:
+            self._minutes[queue, minutes.name(minutes.floor(self._clock()), state.value)] += 1
             durations = self._series["duration"]
             series = durations.get(queue)
             if series is None:
@@ -84,6 +94,9 @@ class Observations:
                         counts[kind, queue, name] = n
                 counts[kind, queue, SUM] = round(series.sum * 1_000_000)
             self._series[kind] = {}
+        for (queue, name), n in self._minutes.items():
+            counts[minutes.MINUTE, queue, name] = n
+        self._minutes.clear()
         return counts
 
     async def flush(self, store: Store) -> None:
@@ -100,6 +113,9 @@ class Observations:
     def _put_back(self, counts: dict[tuple[str, str, str], int]) -> None:
         index = {name: n for n, name in enumerate(BUCKET_NAMES)}
         for (kind, queue, name), n in counts.items():
+            if kind == minutes.MINUTE:
+                self._minutes[queue, name] += n
+                continue
             series = self._series[kind].setdefault(queue, _Series())
             if name == SUM:
                 series.sum += n / 1_000_000
@@ -112,4 +128,4 @@ class Observations:
             try:
                 await self.flush(store)
             except StoreError as exc:
-                log.warning("recording latency observations failed, retrying: %s", exc)
+                log.warning("recording latency observations and outcomes failed, retrying: %s", exc)

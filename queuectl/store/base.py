@@ -328,8 +328,10 @@ class Store(Protocol):
         ...
 
     async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
-        """Add to the histograms, in one statement: ``(kind, queue, bucket name or SUM)``
-        -> how many observations (for SUM, how many microseconds).
+        """Add to the histograms and the per-minute outcomes, in one statement:
+        ``(kind, queue, bucket name or SUM)`` -> how many observations (for SUM, how
+        many microseconds), or ``(domain.minutes.MINUTE, queue, minute name)`` -> how
+        many outcomes.
 
         Runners batch their observations and call this now and then, so the claim and
         finish statements carry no histogram work (see docs/architecture.md).
@@ -466,10 +468,15 @@ class Store(Protocol):
         """How many jobs finished (completed, dead or cancelled) in the last ``seconds``."""
         ...
 
-    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
-        """Jobs that finished in the last ``minutes`` minutes, per (minute, state): the
-        minute as seconds since the epoch, a multiple of 60; the state completed, dead
-        or cancelled. Read through the index on ``finished_at``."""
+    async def outcomes_by_minute(self, since: int) -> dict[tuple[int, str], int]:
+        """Outcomes that runners recorded per (minute, outcome), all queues together,
+        from the minute ``since`` on (seconds since the epoch, a multiple of 60).
+
+        Read from the minute tallies that ``record_observations`` adds to (kind
+        ``domain.minutes.MINUTE``), never from the jobs: the cost is that of the kept
+        minutes, not of the jobs finished in them. Minutes older than
+        ``domain.minutes.KEEP`` are pruned by ``maintain``.
+        """
         ...
 
     async def browse_jobs(self, page: JobPage) -> FoundJobs:
@@ -514,8 +521,9 @@ class Store(Protocol):
 
     # -- upkeep -------------------------------------------------------------
     async def maintain(self) -> None:
-        """The store's own upkeep while a runner runs, until cancelled; returns at once
-        where there is none (SQLite: checkpoints its log off the runner's commits)."""
+        """The store's own upkeep while a runner runs, until cancelled: prunes the
+        minute tallies older than ``domain.minutes.KEEP`` (SQLite also checkpoints its
+        log off the runner's commits; PostgreSQL folds the tallies' deltas)."""
         ...
 
 

@@ -12,6 +12,7 @@ import collections
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
+from queuectl.domain import minutes
 from queuectl.domain.errors import InvalidState
 from queuectl.domain.histograms import Histogram, from_names
 from queuectl.domain.models import (
@@ -42,6 +43,7 @@ from queuectl.store.base import (
 )
 from queuectl.store.memory_history import MemoryHistory
 from queuectl.store.memory_jobs import JobTable
+from queuectl.store.pruning import prune_minutes_loop
 
 __all__ = ["MemoryStore"]
 
@@ -69,6 +71,8 @@ class MemoryStore(Store):
         self._settings: dict[str, QueueSetting] = {}
         #: (kind, queue) -> bucket name or SUM -> n (``Store.histograms``)
         self._histograms: dict[tuple[str, str], collections.Counter[str]] = {}
+        #: Outcomes per minute tally name, all queues together (``domain.minutes``).
+        self._minutes: collections.Counter[str] = collections.Counter()
 
     def now(self) -> float:
         return self._clock()
@@ -135,6 +139,9 @@ class MemoryStore(Store):
 
     async def record_observations(self, counts: Mapping[tuple[str, str, str], int]) -> None:
         for (kind, queue, name), n in counts.items():
+            if kind == minutes.MINUTE:
+                self._minutes[name] += n
+                continue
             self._histograms.setdefault((kind, queue), collections.Counter())[name] += n
 
     async def next_run_at(
@@ -278,16 +285,9 @@ class MemoryStore(Store):
         self._jobs.get(job_id)
         return self._history.attempts(job_id)
 
-    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
-        cutoff = self.now() - 60 * minutes
-        counts: dict[tuple[int, str], int] = {}
-        for j in self._jobs:
-            if j.state in FINISHED_STATES and j.finished_at is not None:
-                at = j.finished_at.timestamp()
-                if at > cutoff:
-                    key = (int(at // 60) * 60, j.state.value)
-                    counts[key] = counts.get(key, 0) + 1
-        return counts
+    async def outcomes_by_minute(self, since: int) -> dict[tuple[int, str], int]:
+        least = minutes.bound(since)
+        return {minutes.parse(name): n for name, n in self._minutes.items() if name >= least}
 
     async def browse_jobs(self, page: JobPage) -> FoundJobs:
         ordered = self._jobs.ordered()
@@ -379,4 +379,10 @@ class MemoryStore(Store):
             loop.call_soon(subscription.on_wake, kind)
 
     async def maintain(self) -> None:
-        return  # nothing to keep up in memory
+        """Prunes the minute tallies, as the other stores' upkeep does."""
+
+        async def prune(before: str) -> None:
+            for name in [name for name in self._minutes if name < before]:
+                del self._minutes[name]
+
+        await prune_minutes_loop(prune, self.now)

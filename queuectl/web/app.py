@@ -12,7 +12,6 @@ from starlette.staticfiles import StaticFiles
 
 from queuectl.api.queue import Queue
 from queuectl.web import actions, live, pages
-from queuectl.web.chart import History
 from queuectl.web.metrics import metrics_routes
 from queuectl.web.security import Guard
 from queuectl.web.views import filters
@@ -58,5 +57,4 @@ def create_app(
     app.state.read_only = read_only
     app.state.poll = poll
     app.state.wakes = live.Wakes(queue)
-    app.state.history = History(queue)
     return app

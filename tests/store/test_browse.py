@@ -1,5 +1,5 @@
-"""The browsing reads of the Store contract (the dashboard's): keyset pages of jobs and
-finished jobs per minute, on every store."""
+"""The browsing reads of the Store contract (the dashboard's): keyset pages of jobs, on
+every store."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 from queuectl.domain.models import JobState
 from queuectl.store import Store
 from queuectl.store.base import JobPage
-from tests.helpers import Clock
-from tests.store.test_contract import claim_one, end, new
+from tests.store.test_contract import new
 
 
 async def ids_of(store: Store, **kwargs: Any) -> list[str]:
@@ -80,25 +79,3 @@ async def test_a_bounded_search_reads_a_window_and_says_where_to_go_on(store: St
     # A full page ends the window early; oldest first walks the other way.
     full = await store.browse_jobs(JobPage(text="needle", scan=100, limit=1, newest=False))
     assert ([j.id for j in full.jobs], full.next) == (["j1"], "j1")
-
-
-async def test_finished_by_minute_counts_each_outcome_in_its_minute(
-    store: Store, clock: Clock
-) -> None:
-    await store.enqueue([new("old"), new("ok"), new("bad", max_retries=0), new("gone")])
-    old = await claim_one(store)
-    await store.finish([end(old, JobState.COMPLETED)])
-    clock.advance(3 * 3600)  # three hours later: "old" is out of the window
-    first_minute = int(store.now() // 60) * 60
-    ok = await claim_one(store)
-    await store.finish([end(ok, JobState.COMPLETED)])
-    clock.advance(60)
-    bad = await claim_one(store)
-    await store.finish([end(bad, JobState.DEAD, exit_code=1)])
-    await store.cancel(["gone"])
-    counts = await store.finished_by_minute(60)
-    assert counts == {
-        (first_minute, "completed"): 1,
-        (first_minute + 60, "dead"): 1,
-        (first_minute + 60, "cancelled"): 1,
-    }

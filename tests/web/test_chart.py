@@ -1,56 +1,49 @@
-"""The throughput chart's history: a cold read of the hour, then only the last minutes."""
+"""The throughput chart: its minutes from ``Queue.outcomes_by_minute``, and its bars."""
 
 from __future__ import annotations
 
 import pytest
 
 from queuectl.api.queue import Queue
+from queuectl.domain import minutes
+from queuectl.domain.errors import InvalidInput
 from queuectl.store import open_store
-from queuectl.web.chart import SERIES, History, bars
+from queuectl.web.chart import SERIES, bars
 from tests.conftest import FAST
 
 
-class CountingQueue(Queue):
-    """A real queue on the memory store that notes how many minutes each read asks for."""
-
-    asked: list[int]
-
-    async def finished_by_minute(self, minutes: int = 60) -> list[tuple[int, dict[str, int]]]:
-        self.asked.append(minutes)
-        return await super().finished_by_minute(minutes)
-
-
 @pytest.fixture
-async def queue() -> CountingQueue:
-    counting = CountingQueue(await open_store("memory://"), FAST)
-    counting.asked = []
-    return counting
+async def queue() -> Queue:
+    return Queue(await open_store("memory://"), FAST)
 
 
-async def test_the_hour_is_read_once_then_only_the_last_minutes(queue: CountingQueue) -> None:
-    history = History(queue, refresh=0)
-    await queue.enqueue("true")
-    await queue.runner(burst=True).run()
-    first = await history.minutes()
-    assert len(first) == 60
-    assert first[-1][1]["completed"] == 1
-    await queue.enqueue("exit 1", max_retries=0)
-    await queue.runner(burst=True).run()
-    second = await history.minutes()
-    assert second[-1][1] == {"cancelled": 0, "completed": 1, "dead": 1}
-    assert queue.asked == [60, 2]
+async def test_the_minutes_end_now_and_carry_every_outcome_even_zero(queue: Queue) -> None:
+    now = minutes.floor(queue.store.now())
+    await queue.store.record_observations(
+        {(minutes.MINUTE, "default", minutes.name(now - 60, "failed")): 2}
+    )
+    shown = await queue.outcomes_by_minute(60)
+    assert [m for m, _ in shown] == list(range(now - 59 * 60, now + 1, 60))
+    assert shown[-2][1] == {"completed": 0, "failed": 2, "dead": 0, "cancelled": 0}
+    assert shown[-1][1] == dict.fromkeys(SERIES, 0)
 
 
-async def test_reads_are_spaced_by_the_refresh_period(queue: CountingQueue) -> None:
-    history = History(queue, refresh=3600)
-    await history.minutes()
-    await history.minutes()
-    assert queue.asked == [60]
+@pytest.mark.parametrize("count", [0, minutes.KEEP + 1])
+async def test_more_minutes_than_kept_or_none_are_refused(queue: Queue, count: int) -> None:
+    with pytest.raises(InvalidInput, match="minutes must be from 1 to"):
+        await queue.outcomes_by_minute(count)
 
 
 def test_bars_stack_each_minute_and_scale_to_the_busiest() -> None:
-    minutes = [(0, {"completed": 2, "dead": 2, "cancelled": 0}), (60, dict.fromkeys(SERIES, 0))]
-    drawn, top = bars(minutes)
+    minutes_ = [
+        (0, {"completed": 2, "failed": 1, "dead": 1, "cancelled": 0}),
+        (60, dict.fromkeys(SERIES, 0)),
+    ]
+    drawn, top = bars(minutes_)
     assert top == 4
-    assert [(b.series, b.height) for b in drawn] == [("completed", 60.0), ("dead", 60.0)]
-    assert drawn[1].y == 0.0  # the stack reaches the top
+    assert [(b.series, b.height) for b in drawn] == [
+        ("completed", 60.0),
+        ("failed", 30.0),
+        ("dead", 30.0),
+    ]
+    assert drawn[-1].y == 0.0  # the stack reaches the top

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -58,6 +59,30 @@ async def test_the_overview_shows_counts_per_state_and_queue_and_the_chart(
     assert ">mail</a>" in html
     assert '<rect class="dead"' in html  # the chart's bar for the minute it died
     assert "No runner is live" in html
+
+
+async def test_the_chart_shows_what_a_runner_completed_failed_and_killed_per_minute(
+    web_queue: Queue, tmp_path: Path
+) -> None:
+    marker = tmp_path / "tried"
+    await web_queue.enqueue("true")
+    # Fails its first attempt, and completes when retried.
+    await web_queue.enqueue(f"test -e {marker} || {{ touch {marker}; exit 1; }}", max_retries=1)
+    await web_queue.enqueue("exit 3", max_retries=0)
+    await web_queue.runner(burst=True).run()
+    async with client_for(create_app(web_queue)) as client:
+        html = (await client.get("/")).text
+    per_series: dict[str, int] = {}
+    minutes_seen = set()
+    for series, minute, n in re.findall(
+        r'<rect class="(\w+)"[^>]*><title>(\d\d:\d\d) UTC: (\d+) \1</title>', html
+    ):
+        per_series[series] = per_series.get(series, 0) + int(n)
+        minutes_seen.add(minute)
+    assert per_series == {"completed": 2, "failed": 1, "dead": 1}
+    assert 1 <= len(minutes_seen) <= 2  # a run may straddle a minute's end
+    for series, total in [("completed", 2), ("failed", 1), ("dead", 1), ("cancelled", 0)]:
+        assert f'<span class="key {series}">■</span> {series} {total}' in html
 
 
 async def test_the_jobs_page_filters_and_pages_by_keyset(web_queue: Queue) -> None:

@@ -1,4 +1,4 @@
-"""Reads for browsing: one keyset page of jobs, and finished jobs per minute.
+"""Reads for browsing: one keyset page of jobs.
 
 A page starts after a job id (its ``seq`` looked up through the unique id index), so
 deep pages cost what the first one does; there is never an OFFSET.
@@ -14,17 +14,7 @@ from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.pool import PgPool
 from queuectl.store.postgres.rows import job_from_row
 
-__all__ = ["browse_jobs", "finished_by_minute"]
-
-# The cutoff is written into the statement, not passed as a parameter: with a
-# parameter, the plan PostgreSQL caches after a few runs guesses a third of the table
-# and scans it all, where the index range is a minute or two of jobs.
-_BY_MINUTE = """
-SELECT (floor(extract(epoch FROM finished_at) / 60) * 60)::bigint, state, count(*)
-FROM {{s}}.jobs
-WHERE state IN ('completed', 'dead', 'cancelled') AND finished_at > to_timestamp({cutoff:.6f})
-GROUP BY 1, 2
-"""
+__all__ = ["browse_jobs"]
 
 
 def _positional(query: str, values: dict[str, object]) -> tuple[str, list[object]]:
@@ -52,10 +42,3 @@ async def browse_jobs(pool: PgPool, q: sql.Render, page: JobPage) -> FoundJobs:
         row = (await pool.fetch(q(statement), *args))[0]
         window = (int(row[0]), row[1])
     return found_jobs(page, jobs, window)
-
-
-async def finished_by_minute(
-    pool: PgPool, q: sql.Render, now: float, minutes: int
-) -> dict[tuple[int, str], int]:
-    rows = await pool.fetch(q(_BY_MINUTE.format(cutoff=now - 60 * minutes)))
-    return {(int(r[0]), r[1]): int(r[2]) for r in rows}

@@ -24,6 +24,7 @@ runners), written so that ``PgPool.run`` may run them again; their SQL is in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from queuectl.domain.errors import StoreError
@@ -48,7 +49,7 @@ from queuectl.store.base import (
     finish_by_exchange,
     runnable_at_once,
 )
-from queuectl.store.postgres import browse, history, jobs, metrics, runners
+from queuectl.store.postgres import browse, history, jobs, metrics, minutes, runners
 from queuectl.store.postgres import queues as queue_table
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
@@ -58,6 +59,7 @@ from queuectl.store.postgres.exchange import exchange_op
 from queuectl.store.postgres.listener import PgListener
 from queuectl.store.postgres.migrate import migrate
 from queuectl.store.postgres.pool import PgPool
+from queuectl.store.pruning import prune_minutes_loop
 
 __all__ = ["PostgresStore"]
 
@@ -259,8 +261,8 @@ class PostgresStore(Store):
     async def attempts(self, job_id: str) -> list[Attempt]:
         return await history.attempts(self._pool, self._q, job_id)
 
-    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
-        return await browse.finished_by_minute(self._pool, self._q, self.now(), minutes)
+    async def outcomes_by_minute(self, since: int) -> dict[tuple[int, str], int]:
+        return await minutes.outcomes_by_minute(self._pool, self._q, since)
 
     async def browse_jobs(self, page: JobPage) -> FoundJobs:
         return await browse.browse_jobs(self._pool, self._q, page)
@@ -302,6 +304,12 @@ class PostgresStore(Store):
 
     # -- upkeep -------------------------------------------------------------
     async def maintain(self) -> None:
-        """Fold the tallies' deltas now and then (the server vacuums and checkpoints on
-        its own), until cancelled."""
-        await jobs.fold_loop(self._pool, self._q)
+        """Fold the tallies' deltas now and then and prune old minute tallies (the
+        server vacuums and checkpoints on its own), until cancelled."""
+
+        async def prune(before: str) -> None:
+            await minutes.prune(self._pool, self._q, before)
+
+        await asyncio.gather(
+            jobs.fold_loop(self._pool, self._q), prune_minutes_loop(prune, self.now)
+        )

@@ -1,4 +1,4 @@
-"""Reads for browsing: one keyset page of jobs, and finished jobs per minute.
+"""Reads for browsing: one keyset page of jobs.
 
 A page starts after a job id (its ``seq`` looked up through the unique id index), so
 deep pages cost what the first one does; there is never an OFFSET.
@@ -12,13 +12,7 @@ from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.rows import job_from_row
 
-__all__ = ["browse_jobs", "finished_by_minute"]
-
-_BY_MINUTE = (
-    "SELECT CAST(finished_at / 60 AS INTEGER) * 60, state, count(*) "
-    "FROM jobs INDEXED BY jobs_finished "
-    "WHERE state IN ('completed', 'dead', 'cancelled') AND finished_at > ? GROUP BY 1, 2"
-)
+__all__ = ["browse_jobs"]
 
 
 async def browse_jobs(db: SQLiteConnection, page: JobPage) -> FoundJobs:
@@ -32,10 +26,3 @@ async def browse_jobs(db: SQLiteConnection, page: JobPage) -> FoundJobs:
         read, last = (await db.fetch(end, params))[0]
         window = (int(read), last)
     return found_jobs(page, jobs, window)
-
-
-async def finished_by_minute(
-    db: SQLiteConnection, now: float, minutes: int
-) -> dict[tuple[int, str], int]:
-    rows = await db.fetch(_BY_MINUTE, (now - 60 * minutes,))
-    return {(int(minute), state): n for minute, state, n in rows}

@@ -11,6 +11,7 @@ history, runners), all of them running their SQL from ``statements.py``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -39,7 +40,7 @@ from queuectl.store.base import (
     requeued,
     runnable_at_once,
 )
-from queuectl.store.sqlite import browse, history, jobs, metrics, runners
+from queuectl.store.sqlite import browse, history, jobs, metrics, minutes, runners
 from queuectl.store.sqlite import queues as queue_table
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
@@ -214,8 +215,8 @@ class SQLiteStore(Store):
     async def attempts(self, job_id: str) -> list[Attempt]:
         return await history.attempts(self.db, job_id)
 
-    async def finished_by_minute(self, minutes: int) -> dict[tuple[int, str], int]:
-        return await browse.finished_by_minute(self.db, self.now(), minutes)
+    async def outcomes_by_minute(self, since: int) -> dict[tuple[int, str], int]:
+        return await minutes.outcomes_by_minute(self.db, since)
 
     async def browse_jobs(self, page: JobPage) -> FoundJobs:
         return await browse.browse_jobs(self.db, page)
@@ -256,6 +257,10 @@ class SQLiteStore(Store):
 
     # -- upkeep -------------------------------------------------------------
     async def maintain(self) -> None:
+        from queuectl.store.pruning import prune_minutes_loop
         from queuectl.store.sqlite.checkpoints import checkpoint_loop
 
-        await checkpoint_loop(self.db)
+        async def prune(before: str) -> None:
+            await minutes.prune(self.db, before)
+
+        await asyncio.gather(checkpoint_loop(self.db), prune_minutes_loop(prune, self.now))
