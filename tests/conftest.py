@@ -17,6 +17,9 @@ from queuectl.domain.config import Settings
 from queuectl.store import Store, open_store
 from tests import pgsupport
 
+#: The ``serial`` marker's lock when the suite runs on several xdist workers.
+pytest_plugins = ["tests.parallel"]
+
 #: Every store the contract and integration tests run against.
 STORE_KINDS = ["memory", "sqlite", "postgres"]
 #: Stores that other processes can share (the CLI and multi-process tests).

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from queuectl.domain.models import JobState
+from tests import pgsupport
 from tests.conftest import CLI
 from tests.faults.helpers import has_runner, job_of, job_processes, jobs_of, lines
 from tests.helpers import eventually
@@ -136,16 +139,43 @@ async def test_bulk_enqueue_killed_midway_stores_all_or_nothing(cli: CLI, tmp_pa
     data = tmp_path / "jobs.jsonl"
     data.write_text("".join(f'{{"command": "echo {i}"}}\n' for i in range(total)))
     cli("status", check=True)  # create the store
-    wal = Path(cli.db + "-wal")
-    size_before = wal.stat().st_size if wal.exists() else 0
+    written = _written_bytes(cli, tmp_path)
+    size_before = await written()
     proc = cli.popen("enqueue", "--file", str(data))
     deadline = time.monotonic() + 60
-    # Kill it while the insert transaction is being written (the WAL grows).
+    # Kill it while the insert transaction is being written (the store's files grow).
     while proc.poll() is None and time.monotonic() < deadline:
-        if wal.exists() and wal.stat().st_size > size_before + 1_000_000:
+        if await written() > size_before + 1_000_000:
             break
-        time.sleep(0.001)
+        await asyncio.sleep(0.001)
     proc.kill()
     proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL, "the enqueue ended before it was killed"
     counts = (await jobs_of(cli)).values()
     assert len(counts) in (0, total)
+
+
+def _written_bytes(cli: CLI, tmp_path: Path) -> Callable[[], Awaitable[int]]:
+    """How much the store has written so far: SQLite's WAL, or the test schema's tables
+    (PostgreSQL extends a table's files as uncommitted rows are inserted)."""
+
+    async def wal() -> int:
+        path = Path(cli.db + "-wal")
+        return path.stat().st_size if path.exists() else 0
+
+    async def tables() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(pgsupport.PG_URL)
+        try:
+            size = await conn.fetchval(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = $1 AND c.relkind = 'r'",
+                pgsupport.schema_for(tmp_path),
+            )
+        finally:
+            await conn.close()
+        return int(size)
+
+    return tables if cli.db.startswith("postgres") else wal

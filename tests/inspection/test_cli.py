@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from queuectl.domain.models import JobState
 from tests.conftest import CLI
 from tests.faults.helpers import has_runner, job_of, job_processes, lines, peak_rss_kib
@@ -52,6 +54,7 @@ async def _completed(cli: CLI, job_id: str) -> bool:
     return (await job_of(cli, job_id)).state == JobState.COMPLETED
 
 
+@pytest.mark.serial  # bounds the delay of each streamed line
 async def test_logs_follow_streams_a_running_job_and_exits_with_its_code(
     cli: CLI, runners: Runners
 ) -> None:

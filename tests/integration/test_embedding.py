@@ -125,7 +125,11 @@ async def test_a_runner_in_our_own_loop_picks_up_jobs_as_they_come(
 ) -> None:
     runner = queue.runner(concurrency=2)
     async with running(runner):
-        await eventually(lambda: bool(runner.info))
+        # ``runner.info`` is set just before the registration commits: await the entry.
+        async def registered() -> bool:
+            return bool(await queue.runners())
+
+        await eventually(registered, what="the runner to register")
         (live,) = await queue.runners()
         assert live.id == runner.id
         for name in ("one", "two", "three"):

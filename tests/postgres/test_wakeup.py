@@ -24,7 +24,8 @@ from queuectl.store.base import NewJob
 from queuectl.store.postgres.store import PostgresStore
 from tests.helpers import eventually
 
-pytestmark = pytest.mark.postgres
+#: Latency bounds: run alone, not beside a test that keeps the other cores busy.
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 
 #: Generous: the pick-up takes milliseconds; a missed notification would take 600 s.
 BOUND = 3.0
