@@ -145,7 +145,9 @@ class _Queuectl:
         params = sqlite_sql.exchange_params(finishes, "reference", time.time(), _LEASE, free, ())
         rows = self._db.execute(sqlite_sql.exchange_sql(0), params).fetchall()
         _, jobs, _ = exchange_result(rows, finishes)
-        return [(job, job.command, {**self._env, **job_variables(job)}) for job in jobs]
+        return [
+            (job, job.command, {**self._env, **job_variables(job, "reference")}) for job in jobs
+        ]
 
     def close(self) -> None:
         self._db.close()

@@ -16,6 +16,7 @@ from queuectl.domain.models import Job, Outcome, RunnerInfo
 from queuectl.domain.retry import RetryPolicy
 from queuectl.host.procinfo import find_processes_with_env, is_alive, kill_process_groups
 from queuectl.runner.outcomes import finish_for
+from queuectl.runner.shell import claim_value
 from queuectl.store.base import Store
 
 __all__ = ["Recovery", "recover"]
@@ -57,7 +58,8 @@ async def recover(
     for job in await store.expired_claims():
         if job.runner_id == me.id:
             continue  # ours and running: the heartbeat renews it
-        await _end_orphans("QUEUECTL_CLAIM", f"{job.id}:{job.token}", kill_grace)
+        claim = claim_value(job.id, job.token, job.runner_id or "")
+        await _end_orphans("QUEUECTL_CLAIM", claim, kill_grace)
         owner = runners.get(job.runner_id or "")
         who = f"runner {job.runner_id}" + (f" (pid {owner.pid} on {owner.host})" if owner else "")
         reason = f"the lease of {who} expired"

@@ -28,6 +28,7 @@ __all__ = [
     "STDERR_TAIL",
     "ShellExecutor",
     "Tail",
+    "claim_value",
     "cwd_problem",
     "describe_exit",
     "exit_outcome",
@@ -94,12 +95,19 @@ def cwd_problem(path: str) -> str | None:
     return None
 
 
-def job_variables(job: Job) -> dict[str, str]:
+def claim_value(job_id: str, token: int, runner_id: str) -> str:
+    """``QUEUECTL_CLAIM``: one claim of one job by one runner. The runner id makes it
+    unique across stores, so that recovery on a host shared by several queues ends only
+    the processes of the claim it gives back, not those of a same-named job elsewhere."""
+    return f"{job_id}:{token}:{runner_id}"
+
+
+def job_variables(job: Job, runner_id: str) -> dict[str, str]:
     """The variables that tell a command which job and attempt it is."""
     return {
         "QUEUECTL_JOB_ID": job.id,
         "QUEUECTL_ATTEMPT": str(job.attempts),
-        "QUEUECTL_CLAIM": f"{job.id}:{job.token}",
+        "QUEUECTL_CLAIM": claim_value(job.id, job.token, runner_id),
     }
 
 
@@ -222,7 +230,7 @@ class ShellRun:
 
     def start(self) -> None:
         job = self._job
-        variables = job_variables(job)
+        variables = job_variables(job, self._executor.runner_id)
         if job.env:  # the job's own, under queuectl's
             variables = {**job.env, **variables, "QUEUECTL_RUNNER_ID": self._executor.runner_id}
         problem = None if job.cwd is None else cwd_problem(job.cwd)

@@ -51,9 +51,18 @@ def job_processes(cli: CLI, job_id: str) -> list[int]:
 
 
 def claim_processes(job_id: str, token: int) -> list[int]:
-    """Live (non-zombie) processes of one claim of a job, on this host."""
-    found = find_processes_with_env("QUEUECTL_CLAIM", f"{job_id}:{token}")
-    return [pid for pid in found if _not_zombie(pid)]
+    """Live (non-zombie) processes of one claim of a job, by any runner, on this host."""
+    prefix = f"QUEUECTL_CLAIM={job_id}:{token}:".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(item.startswith(prefix) for item in environ) and _not_zombie(int(entry.name)):
+                found.append(int(entry.name))
+    return found
 
 
 def _not_zombie(pid: int) -> bool:

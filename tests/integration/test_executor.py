@@ -130,7 +130,7 @@ async def test_the_job_variables_win_over_inherited_ones(pidfds: bool) -> None:
     assert outcome.error is not None
     assert sorted(outcome.error.splitlines()[1:]) == [
         "QUEUECTL_ATTEMPT=1",
-        "QUEUECTL_CLAIM=exec-test:1",
+        "QUEUECTL_CLAIM=exec-test:1:exec-test-runner",
         "QUEUECTL_JOB_ID=exec-test",
         "QUEUECTL_RUNNER_ID=exec-test-runner",
     ]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 from queuectl.api.queue import Queue
 from queuectl.domain.models import Job, JobState
 from queuectl.host.procinfo import host_name
+from queuectl.runner.shell import claim_value
 from tests.helpers import Clock, dead_pid, eventually, in_state, run_burst, runner_info, running
 
 
@@ -122,3 +126,32 @@ async def test_a_runner_entry_whose_pid_now_names_another_process_is_recovered(
     stats = await run_burst(queue.runner(burst=True))
     assert (await queue.get(job.id)).state == JobState.COMPLETED
     assert stats.recovered == 1
+
+
+async def test_recovery_ends_only_its_own_claims_leftovers_not_a_same_named_job_of_another_store(
+    clocked_queue: Queue, clock: Clock, work: Path
+) -> None:
+    queue = clocked_queue
+    await queue.enqueue("true", id="same")
+    claimed, _ = await claim_as_dead_runner(queue, host="elsewhere")
+    # Two leftovers on this host: one of this claim (by dead-runner), and one of a job
+    # with the same id and token that another store's runner is running right now.
+    ours, theirs = (
+        subprocess.Popen(
+            ["sleep", "60"],
+            env={**os.environ, "QUEUECTL_CLAIM": claim_value("same", claimed.token, owner)},
+            start_new_session=True,
+        )
+        for owner in ("dead-runner", "another-stores-runner")
+    )
+    try:
+        async with running(queue.runner()):
+            clock.advance(queue.settings.lease_seconds + 1)
+            await eventually(lambda: in_state(queue.store, "same", JobState.COMPLETED))
+        assert ours.wait(timeout=10) == -signal.SIGTERM
+        assert theirs.poll() is None, "another store's command was ended"
+    finally:
+        for proc in (ours, theirs):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
