@@ -14,17 +14,20 @@ DEMO = Path(__file__).parents[2] / "examples" / "demo.sh"
 COMMANDS = [
     "add",
     "cancel",
+    "completion",
     "config",
     "dlq",
     "enqueue",
     "list",
     "logs",
     "purge",
+    "queue",
     "retry",
     "rm",
     "show",
     "status",
     "wait",
+    "web",
     "worker",
 ]
 
