@@ -8,6 +8,7 @@ from typing import Any
 import asyncclick as click
 
 from queuectl.cli.app import Context, pass_context
+from queuectl.cli.jobopts import job_fields, job_options
 
 
 def join_command(words: tuple[str, ...]) -> str:
@@ -36,18 +37,12 @@ def _local_time(text: str) -> str:
 
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.option("--id", "job_id", metavar="ID", help="Job id [default: generated].")
-@click.option("--retries", type=int, metavar="N", help="Retries after the first attempt.")
-@click.option("--priority", "-p", type=int, metavar="N", help="Higher runs first [default: 0].")
 @click.option("--delay", metavar="DURATION", help="Run no sooner than this from now (90s, 5m, 2h).")
 @click.option("--at", "run_at", metavar="TIME", help="Run no sooner than this ISO 8601 time.")
-@click.option("--timeout", "job_timeout", metavar="DURATION", help="Kill the command after this.")
-@click.option("--queue", "-q", "queue_name", metavar="NAME", help="Named queue [default: default].")
 @click.option(
     "--after", multiple=True, metavar="JOB_ID", help="Run once this job completed (repeatable)."
 )
-@click.option("--backoff-base", type=float, metavar="B", help="This job's backoff base.")
-@click.option("--backoff-max", metavar="DURATION", help="This job's longest backoff delay.")
-@click.option("--backoff-jitter", type=click.Choice(["none", "full"]), help="Backoff jitter.")
+@job_options
 @click.argument("words", nargs=-1, required=True, metavar="-- COMMAND [ARGS]...")
 @pass_context
 async def add(ctx: Context, /, words: tuple[str, ...], **options: Any) -> None:
@@ -64,16 +59,10 @@ async def add(ctx: Context, /, words: tuple[str, ...], **options: Any) -> None:
     fields: dict[str, Any] = {
         "command": join_command(words),
         "id": options["job_id"],
-        "max_retries": options["retries"],
-        "priority": options["priority"],
         "delay": options["delay"],
         "run_at": None if options["run_at"] is None else _local_time(options["run_at"]),
-        "timeout": options["job_timeout"],
-        "queue": options["queue_name"],
         "after": [a for value in options["after"] for a in value.split(",") if a] or None,
-        "backoff_base": options["backoff_base"],
-        "backoff_max": options["backoff_max"],
-        "backoff_jitter": options["backoff_jitter"],
+        **job_fields(options),
     }
     spec = parse_spec({k: v for k, v in fields.items() if v is not None})
     async with ctx.queue() as queue:

@@ -60,6 +60,7 @@ COMMANDS = {
     "purge": ("queuectl.cli.purge", "purge"),
     "retry": ("queuectl.cli.finished", "retry"),
     "rm": ("queuectl.cli.finished", "rm"),
+    "schedule": ("queuectl.cli.schedule", "schedule"),
     "show": ("queuectl.cli.show", "show"),
     "status": ("queuectl.cli.status", "status"),
     "wait": ("queuectl.cli.control", "wait"),

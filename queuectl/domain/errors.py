@@ -55,3 +55,19 @@ class StoreGone(StoreError):
 
 class StaleClaim(QueuectlError):
     """A runner tried to record the outcome of a claim it no longer holds."""
+
+
+class ScheduleNotFound(QueuectlError):
+    """No schedule has the given name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name
+
+
+class DuplicateSchedule(QueuectlError):
+    """A schedule with this name exists already (``--replace`` updates it)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a schedule named {name!r} exists already (--replace updates it)")
+        self.name = name

@@ -44,8 +44,9 @@ FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELL
 ACTIVE_STATES = frozenset(JobState) - FINISHED_STATES
 
 #: What a wake-up between processes means. ``jobs``: new work may be runnable;
-#: ``control``: a runner should re-read its flags (stop and cancel requests).
-WakeKind = Literal["jobs", "control"]
+#: ``control``: a runner should re-read its flags (stop and cancel requests);
+#: ``schedules``: a schedule was added, changed or removed (the next tick may move).
+WakeKind = Literal["jobs", "control", "schedules"]
 
 #: Why an attempt ended. ``exit``: the command exited by itself (any code; the only
 #: reason with an exit code); ``signal``: a signal killed it (the attempt's ``signal``);

@@ -225,6 +225,40 @@ MIGRATIONS: list[list[str]] = [
             UNIQUE (job_seq, token, stream)
         )
         """,
+        # -- schedules (issue 21) ---------------------------------------------------
+        # A schedule's job template is enqueue's JSON object; ``cursor``: every tick up
+        # to it was handled. Firing inserts the job and the fire row in one
+        # transaction; the row's key refuses a second firing of the same tick. Fire
+        # rows name their job by id, with no foreign key: purging jobs keeps them.
+        """
+        CREATE TABLE schedules (
+            name         TEXT    PRIMARY KEY,
+            cron         TEXT    NOT NULL,
+            timezone     TEXT    NOT NULL,
+            job          TEXT    NOT NULL,
+            catch_up     TEXT    NOT NULL,
+            no_overlap   INTEGER NOT NULL,
+            paused       INTEGER NOT NULL DEFAULT 0,
+            created_at   REAL    NOT NULL,
+            updated_at   REAL    NOT NULL,
+            cursor       REAL    NOT NULL,
+            last_fire_at REAL,
+            last_job_id  TEXT,
+            missed       INTEGER NOT NULL DEFAULT 0,
+            skipped      INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        """
+        CREATE TABLE schedule_fires (
+            schedule    TEXT NOT NULL REFERENCES schedules (name) ON DELETE CASCADE,
+            at          REAL NOT NULL,
+            kind        TEXT NOT NULL,
+            outcome     TEXT NOT NULL,
+            job_id      TEXT,
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (schedule, at, kind)
+        ) WITHOUT ROWID
+        """,
     ],
 ]
 

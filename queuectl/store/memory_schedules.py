@@ -1,0 +1,127 @@
+"""The in-memory store's schedules and fire history (see ``Store.save_schedule`` and
+the methods after it for what each operation promises)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from queuectl.domain.errors import DuplicateSchedule, ScheduleNotFound
+from queuectl.domain.models import FINISHED_STATES, from_epoch
+from queuectl.domain.schedule import Fire, FireResult, Schedule
+from queuectl.store.base import FIRE_HISTORY, NewJob, NewSchedule
+from queuectl.store.memory_jobs import JobTable
+
+__all__ = ["ScheduleTable"]
+
+
+class ScheduleTable:
+    def __init__(self, jobs: JobTable, clock: Callable[[], float]) -> None:
+        self._jobs = jobs
+        self._clock = clock
+        self._rows: dict[str, dict[str, Any]] = {}
+        #: schedule -> (at, kind) -> (outcome, job id, recorded at)
+        self._fires: dict[str, dict[tuple[float, str], tuple[str, str | None, float]]] = {}
+
+    def _row(self, name: str) -> dict[str, Any]:
+        try:
+            return self._rows[name]
+        except KeyError:
+            raise ScheduleNotFound(name) from None
+
+    def save(self, new: NewSchedule, replace: bool) -> None:
+        now = self._clock()
+        row = self._rows.get(name := new.name)
+        if row is not None and not replace:
+            raise DuplicateSchedule(name)
+        if row is None:
+            self._rows[name] = row = {
+                "created_at": now,
+                "cursor": now,
+                "paused": False,
+                "last_fire_at": None,
+                "last_job_id": None,
+                "missed": 0,
+                "skipped": 0,
+            }
+            self._fires[name] = {}
+        row.update(new._asdict(), updated_at=now, cursor=max(row["cursor"], now))
+
+    def get(self, name: str) -> Schedule:
+        row = self._row(name)
+        last = None if row["last_job_id"] is None else self._jobs.find(row["last_job_id"])
+        return Schedule(
+            name=name,
+            cron=row["cron"],
+            timezone=row["timezone"],
+            job=row["job"],
+            catch_up=row["catch_up"],
+            no_overlap=row["no_overlap"],
+            paused=row["paused"],
+            created_at=from_epoch(row["created_at"]),
+            updated_at=from_epoch(row["updated_at"]),
+            cursor=from_epoch(row["cursor"]),
+            last_fire_at=None if row["last_fire_at"] is None else from_epoch(row["last_fire_at"]),
+            last_job_id=row["last_job_id"],
+            last_job_state=None if last is None else last.state,
+            missed=row["missed"],
+            skipped=row["skipped"],
+        )
+
+    def names(self) -> list[str]:
+        return sorted(self._rows)
+
+    def remove(self, name: str) -> None:
+        self._row(name)
+        del self._rows[name], self._fires[name]
+
+    def pause(self, name: str, paused: bool) -> None:
+        row = self._row(name)
+        if row["paused"] and not paused:
+            row["cursor"] = max(row["cursor"], self._clock())
+        row["paused"] = paused
+        row["updated_at"] = self._clock()
+
+    def fire(self, name: str, at: float, job: NewJob, missed: int) -> FireResult:
+        row = self._rows.get(name)
+        if row is None or row["paused"] or row["cursor"] >= at or (at, "tick") in self._fires[name]:
+            return "taken"
+        last = None if row["last_job_id"] is None else self._jobs.find(row["last_job_id"])
+        running = last is not None and last.state not in FINISHED_STATES
+        if row["no_overlap"] and running:
+            self._record(name, at, "tick", "skipped", None)
+            row["skipped"] += 1
+        else:
+            self._jobs.insert([job])  # first: a refused job records nothing
+            self._record(name, at, "tick", "fired", job.id)
+            row.update(last_fire_at=at, last_job_id=job.id)
+        row["cursor"] = at
+        row["missed"] += missed
+        return "skipped" if row["no_overlap"] and running else "fired"
+
+    def run(self, name: str, job: NewJob) -> None:
+        row = self._row(name)
+        self._jobs.insert([job])
+        now = self._clock()
+        self._record(name, now, "run", "fired", job.id)
+        row.update(last_fire_at=now, last_job_id=job.id)
+
+    def pass_over(self, name: str, upto: float, missed: int) -> None:
+        row = self._rows.get(name)
+        if row is not None and row["cursor"] < upto:
+            row["cursor"] = upto
+            row["missed"] += missed
+
+    def fires(self, name: str, limit: int) -> list[Fire]:
+        self._row(name)
+        newest = sorted(self._fires[name].items(), reverse=True)[:limit]
+        return [
+            Fire(name, from_epoch(at), kind, outcome, job_id, from_epoch(recorded))  # type: ignore[arg-type]
+            for (at, kind), (outcome, job_id, recorded) in newest
+        ]
+
+    def _record(self, name: str, at: float, kind: str, outcome: str, job_id: str | None) -> None:
+        fires = self._fires[name]
+        fires[at, kind] = (outcome, job_id, self._clock())
+        while len(fires) > FIRE_HISTORY:
+            del fires[min(fires)]
