@@ -4,8 +4,9 @@ A runner registers itself, gives back the jobs of dead runners, then runs its di
 loop (``dispatch.py``) beside its side tasks: leases and control flags, recovery,
 retention, the store's own upkeep (``upkeep.py``), and the firing of schedules
 (``firing.py``). Each claimed job runs in a slot (``slots.py``) through the runner's
-executor: shell commands by default (``shell.py``), or a Python ``execute`` function. ``stop()`` drains; ``stop(hard=True)``
-also ends running work and gives those jobs back uncounted.
+executor: shell commands by default (``shell.py``), or a Python ``execute`` function.
+``stop()`` drains; ``stop(hard=True)`` also ends running work and gives those jobs back
+uncounted.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from queuectl.store.base import NewJob, duplicate_in_batch
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.connection import Conn
 
-__all__ = ["insert_chunks", "insert_jobs"]
+__all__ = ["insert_chunks", "insert_jobs", "insert_within"]
 
 _ENDED = ("dead", "cancelled")
 
@@ -75,17 +75,26 @@ async def insert_chunks(
         for jobs in chunks:
             if not jobs:
                 continue
-            columns, schedule = _columns(jobs)
-            waiting = [j for j in jobs if j.after]
-            try:
-                async with conn.transaction():
-                    await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
-                    if waiting:
-                        await _link_dependencies(conn, q, waiting)
-            except asyncpg.UniqueViolationError:
-                raise await _duplicate(conn, q, columns[0]) from None
+            await insert_within(conn, q, at, jobs, channel)
             count += len(jobs)
     return count
+
+
+async def insert_within(
+    conn: Conn, q: sql.Render, at: datetime | None, jobs: Sequence[NewJob], channel: str
+) -> None:
+    """Insert ``jobs`` inside the caller's transaction, under a savepoint: when the
+    unique index refuses one, the savepoint is undone and the jobs inserted before say
+    which id was there already (DuplicateJob)."""
+    columns, schedule = _columns(jobs)
+    waiting = [j for j in jobs if j.after]
+    try:
+        async with conn.transaction():
+            await conn.fetchrow(q(sql.ENQUEUE), at, *columns, *schedule, channel)
+            if waiting:
+                await _link_dependencies(conn, q, waiting)
+    except asyncpg.UniqueViolationError:
+        raise await _duplicate(conn, q, columns[0]) from None
 
 
 def _columns(jobs: Sequence[NewJob]) -> tuple[tuple[list[Any], ...], tuple[list[Any], ...]]:

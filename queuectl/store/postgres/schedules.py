@@ -16,7 +16,7 @@ from queuectl.domain.schedule import Fire, FireResult, Schedule
 from queuectl.store.base import FIRE_HISTORY, NewJob, NewSchedule
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.connection import Conn
-from queuectl.store.postgres.enqueue import insert_jobs
+from queuectl.store.postgres.enqueue import insert_within
 from queuectl.store.postgres.pool import PgPool
 from queuectl.store.schedule_rows import fire_from_row, schedule_from_row
 
@@ -102,7 +102,7 @@ async def fire(
                 await conn.execute(q(sql.SKIPPED), name, tick, missed)
                 return "skipped"
             if await conn.fetchrow(q(sql.RECORD_FIRE), at, name, tick, "tick", "fired", job.id):
-                await insert_jobs(conn, q, at, [job], channel, retrying=False)
+                await insert_within(conn, q, at, [job], channel)
                 await conn.execute(q(sql.FIRED), name, tick, missed, job.id)
                 await conn.execute(q(sql.TRIM_FIRES), name, FIRE_HISTORY - 1)
                 return "fired"
@@ -121,7 +121,7 @@ async def run(
             if await conn.fetchrow(q(sql.GET_SCHEDULE), name) is None:
                 raise ScheduleNotFound(name)
             when = await conn.fetchval(q(sql.EPOCH_NOW), at)
-            await insert_jobs(conn, q, at, [job], channel, retrying=False)
+            await insert_within(conn, q, at, [job], channel)
             await conn.fetchrow(q(sql.RECORD_FIRE), at, name, when, "run", "fired", job.id)
             await conn.execute(q(sql.RAN), name, when, job.id)
 
