@@ -7,7 +7,8 @@ minute after it; a daily time that exists twice runs once, at its first occurren
 where croniter fires a repeated daily time twice. Schedules whose hour or minute field
 starts with ``*`` go by elapsed time at a change, as cron does: an hourly schedule has
 one tick less on the spring day and one more in autumn, each an hour of real time
-apart. Six fields put seconds first (``*/5 * * * * *``); they go by elapsed time too.
+apart. Six fields put seconds first (``*/5 * * * * *``) and are never adjusted: a
+local time that does not exist is skipped, one that happens twice fires twice.
 
 A tick is a whole second since the epoch. A schedule keeps a cursor: every tick up to
 it was handled (fired, skipped, or passed over as missed).

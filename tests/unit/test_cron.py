@@ -99,3 +99,21 @@ def test_template_round_trips_through_enqueue_json() -> None:
             ScheduleSpec("s", Cron("@daily"), parse_spec({"command": "x", **field}))
     with pytest.raises(InvalidInput, match="invalid schedule name"):
         ScheduleSpec("-s", Cron("@daily"), JobSpec("x"))
+
+
+def test_six_fields_go_by_elapsed_time_at_a_change() -> None:
+    """Documented: six-field daily times are not adjusted (five fields are)."""
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    spring = datetime(2026, 3, 28, 12, tzinfo=berlin).timestamp()
+    autumn = datetime(2026, 10, 24, 12, tzinfo=berlin).timestamp()
+    six, five = Cron("0 30 2 * * *", "Europe/Berlin"), Cron("30 2 * * *", "Europe/Berlin")
+
+    def local(ticks: list[float]) -> list[str]:
+        return [datetime.fromtimestamp(t, berlin).strftime("%d %H:%M %z") for t in ticks]
+
+    assert local(six.ticks(spring, spring + 2 * 86400, 9)) == ["30 02:30 +0200"]
+    assert local(five.ticks(spring, spring + 2 * 86400, 9)) == ["29 03:00 +0200", "30 02:30 +0200"]
+    assert local(six.ticks(autumn, autumn + 86400, 9)) == ["25 02:30 +0200", "25 02:30 +0100"]
+    assert local(five.ticks(autumn, autumn + 86400, 9)) == ["25 02:30 +0200"]
