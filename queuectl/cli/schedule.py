@@ -132,14 +132,19 @@ async def schedule_show(ctx: Context, name: str, as_json: bool, limit: int) -> N
         click.echo(schedule_details(found, history, now))
 
 
+async def _change(ctx: Context, name: str, method: str, done: str) -> None:
+    """Call one of the Queue's schedule methods on NAME and say what was done."""
+    async with ctx.queue() as queue:
+        await getattr(queue, method)(name)
+    click.echo(f"{name} {done}")
+
+
 @schedule.command("remove")
 @click.argument("name")
 @pass_context
 async def schedule_remove(ctx: Context, name: str) -> None:
     """Delete a schedule and its fire history (the jobs it made stay)."""
-    async with ctx.queue() as queue:
-        await queue.remove_schedule(name)
-    click.echo(f"{name} removed")
+    await _change(ctx, name, "remove_schedule", "removed")
 
 
 @schedule.command("pause")
@@ -147,9 +152,7 @@ async def schedule_remove(ctx: Context, name: str) -> None:
 @pass_context
 async def schedule_pause(ctx: Context, name: str) -> None:
     """Stop firing NAME until it is resumed; its ticks in between never fire."""
-    async with ctx.queue() as queue:
-        await queue.pause_schedule(name)
-    click.echo(f"{name} paused")
+    await _change(ctx, name, "pause_schedule", "paused")
 
 
 @schedule.command("resume")
@@ -157,9 +160,7 @@ async def schedule_pause(ctx: Context, name: str) -> None:
 @pass_context
 async def schedule_resume(ctx: Context, name: str) -> None:
     """Fire NAME again from its next tick."""
-    async with ctx.queue() as queue:
-        await queue.resume_schedule(name)
-    click.echo(f"{name} resumed")
+    await _change(ctx, name, "resume_schedule", "resumed")
 
 
 @schedule.command("run")

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from queuectl.domain.errors import DuplicateSchedule, ScheduleNotFound
-from queuectl.domain.models import FINISHED_STATES, from_epoch
+from queuectl.domain.models import FINISHED_STATES
 from queuectl.domain.schedule import Fire, FireResult, Schedule
 from queuectl.store.base import FIRE_HISTORY, NewJob, NewSchedule
 from queuectl.store.memory_jobs import JobTable
+from queuectl.store.schedule_rows import fire_from_row, schedule_from_row
 
 __all__ = ["ScheduleTable"]
 
@@ -50,23 +51,15 @@ class ScheduleTable:
     def get(self, name: str) -> Schedule:
         row = self._row(name)
         last = None if row["last_job_id"] is None else self._jobs.find(row["last_job_id"])
-        return Schedule(
-            name=name,
-            cron=row["cron"],
-            timezone=row["timezone"],
-            job=row["job"],
-            catch_up=row["catch_up"],
-            no_overlap=row["no_overlap"],
-            paused=row["paused"],
-            created_at=from_epoch(row["created_at"]),
-            updated_at=from_epoch(row["updated_at"]),
-            cursor=from_epoch(row["cursor"]),
-            last_fire_at=None if row["last_fire_at"] is None else from_epoch(row["last_fire_at"]),
-            last_job_id=row["last_job_id"],
-            last_job_state=None if last is None else last.state,
-            missed=row["missed"],
-            skipped=row["skipped"],
+        columns = (
+            *(row[c] for c in ("cron", "timezone", "job", "catch_up", "no_overlap", "paused")),
+            *(row[c] for c in ("created_at", "updated_at", "cursor", "last_fire_at")),
+            row["last_job_id"],
+            None if last is None else last.state,
+            row["missed"],
+            row["skipped"],
         )
+        return schedule_from_row((name, *columns))
 
     def names(self) -> list[str]:
         return sorted(self._rows)
@@ -116,7 +109,7 @@ class ScheduleTable:
         self._row(name)
         newest = sorted(self._fires[name].items(), reverse=True)[:limit]
         return [
-            Fire(name, from_epoch(at), kind, outcome, job_id, from_epoch(recorded))  # type: ignore[arg-type]
+            fire_from_row((name, at, kind, outcome, job_id, recorded))
             for (at, kind), (outcome, job_id, recorded) in newest
         ]
 

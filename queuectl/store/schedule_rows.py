@@ -1,5 +1,5 @@
-"""Schedule and fire-history rows as records, for the SQL stores (both keep these
-times as epoch seconds, and select the columns in the order given here)."""
+"""Schedule and fire-history rows as records, for every store (each keeps these times
+as epoch seconds, and gives the columns in the order given here)."""
 
 from __future__ import annotations
 
