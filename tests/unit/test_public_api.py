@@ -11,7 +11,9 @@ import queuectl
 PUBLIC_API = {
     "ConfigError",
     "DuplicateJob",
+    "DuplicateSchedule",
     "Execute",
+    "Fire",
     "InvalidInput",
     "InvalidState",
     "Job",
@@ -26,6 +28,8 @@ PUBLIC_API = {
     "RunStats",
     "Runner",
     "RunnerInfo",
+    "Schedule",
+    "ScheduleNotFound",
     "Settings",
     "StopTimeout",
     "Store",
