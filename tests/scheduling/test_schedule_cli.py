@@ -79,7 +79,7 @@ def test_add_list_show_run_pause_resume_remove(cli: CLI) -> None:
 
     cli("schedule", "remove", "nightly", check=True)
     assert [s["name"] for s in schedules(cli)] == ["report"]
-    for command in ("show", "run"):  # the others share show's lookup
+    for command in ("show", "run"):  # every store's refusals: tests/store/test_schedules.py
         gone = cli("schedule", command, "nightly")
         assert gone.returncode == 1, command
         assert "no schedule named 'nightly'" in gone.stderr

@@ -108,8 +108,18 @@ async def test_a_schedule_is_stored_validated_and_listed(store: Store) -> None:
     assert (b.last_job_id, b.missed, b.skipped) == (None, 0, 0)
     with pytest.raises(DuplicateSchedule):
         await add(store, "a")
-    with pytest.raises(ScheduleNotFound):
-        await store.get_schedule("nope")
+    for missing in (
+        store.get_schedule("nope"),
+        store.remove_schedule("nope"),
+        store.pause_schedule("nope", True),
+        store.pause_schedule("nope", False),
+        store.run_schedule("nope", job("j")),
+        store.schedule_fires("nope"),
+    ):
+        with pytest.raises(ScheduleNotFound):
+            await missing
+    assert await store.fire_schedule("nope", T0, job("j")) == "taken"
+    assert await jobs_of(store) == []
 
 
 async def test_two_runners_firing_one_tick_make_one_job(
