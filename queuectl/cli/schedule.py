@@ -34,7 +34,9 @@ def schedule() -> None:
     "(at most 100) [default: latest].",
 )
 @click.option("--no-overlap", is_flag=True, help="Skip a tick while the last job is unfinished.")
-@click.option("--replace", is_flag=True, help="Update the schedule of this name, history kept.")
+@click.option(
+    "--replace", is_flag=True, help="Update the schedule of this name (history kept), or add it."
+)
 @click.option("--job", "job_json", metavar="JSON", help="The job as enqueue's JSON object.")
 @job_options
 @click.argument("words", nargs=-1, metavar="-- COMMAND [ARGS]...")

@@ -16,7 +16,7 @@ import logging
 import os
 
 from queuectl.domain.cron import Cron, plan_ticks
-from queuectl.domain.errors import InvalidInput, StoreError
+from queuectl.domain.errors import InvalidInput, QueuectlError, StoreError
 from queuectl.domain.schedule import Schedule
 from queuectl.domain.spec import JobSpec
 from queuectl.store.base import NewJob, Store, new_job
@@ -57,7 +57,7 @@ async def _fire_one(
     try:
         cron = Cron(schedule.cron, schedule.timezone)
         template = schedule.template()
-    except InvalidInput as exc:  # stored by a newer or laxer version: leave it be
+    except (InvalidInput, ValueError) as exc:  # stored by a newer or laxer version
         log.warning("schedule %s cannot fire: %s", schedule.name, exc)
         return None
     plan = plan_ticks(cron, schedule.cursor.timestamp(), now, schedule.catch_up)
@@ -67,7 +67,15 @@ async def _fire_one(
         missed = 0
     for tick in plan.fire:
         job = job_from_template(template, default_retries)
-        result = await store.fire_schedule(schedule.name, tick, job, missed=missed)
+        try:
+            result = await store.fire_schedule(schedule.name, tick, job, missed=missed)
+        except StoreError:
+            raise
+        except QueuectlError as exc:
+            # The store refused the job (nothing was written): the tick stays due and
+            # the next pass tries again; the other schedules go on meanwhile.
+            log.warning("schedule %s: its job was refused: %s", schedule.name, exc)
+            return now + _RETRY
         missed = 0
         if result == "skipped":
             log.info("schedule %s: tick skipped, its last job is still running", schedule.name)
