@@ -17,7 +17,8 @@ from queuectl.domain.cron import MAX_CATCH_UP
 from queuectl.domain.errors import DuplicateJob, DuplicateSchedule, ScheduleNotFound
 from queuectl.domain.models import Job, JobState
 from queuectl.runner.firing import fire_due
-from queuectl.store import Finish, NewJob, Store, open_store
+from queuectl.store import Finish, NewJob, Store, memory_schedules, open_store
+from queuectl.store.sqlite import schedules as sqlite_schedules
 from tests.conftest import store_url
 from tests.helpers import EPOCH, Clock
 
@@ -283,3 +284,23 @@ async def test_fall_back_fires_a_repeated_time_once(store: Store, clock: Clock) 
     hourly = await fired_ticks(store, "hourly")
     assert len(hourly) == 48 + 1  # 49 real hours: 2:00 comes twice, an hour apart
     assert all(b - a == 3600 for a, b in pairwise(hourly))
+
+
+async def test_history_is_trimmed_and_the_cursor_still_holds_the_line(
+    store: Store, store_kind: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modules = [memory_schedules, sqlite_schedules]
+    if store_kind == "postgres":  # its driver is an extra
+        from queuectl.store.postgres import schedules as postgres_schedules
+
+        modules.append(postgres_schedules)
+    for module in modules:
+        monkeypatch.setattr(module, "FIRE_HISTORY", 3)
+    await add(store)
+    clock.advance(T0 + 4 * 60 - clock())
+    for n in range(5):
+        assert await store.fire_schedule("s", T0 + 60 * n, job(f"j{n}")) == "fired"
+    assert [f.job_id for f in await store.schedule_fires("s")] == ["j4", "j3", "j2"]
+    # The oldest tick's record is gone; it still cannot fire again.
+    assert await store.fire_schedule("s", T0, job("again")) == "taken"
+    assert len(await jobs_of(store)) == 5

@@ -97,16 +97,19 @@ async def fire(
             state = await conn.fetchrow(q(sql.FIRING_STATE), name, tick)
             if state is None or not state[0]:
                 return "taken"
+            result: FireResult
             if state[1]:
                 await conn.fetchrow(q(sql.RECORD_FIRE), at, name, tick, "tick", "skipped", None)
                 await conn.execute(q(sql.SKIPPED), name, tick, missed)
-                return "skipped"
-            if await conn.fetchrow(q(sql.RECORD_FIRE), at, name, tick, "tick", "fired", job.id):
+                result = "skipped"
+            elif await conn.fetchrow(q(sql.RECORD_FIRE), at, name, tick, "tick", "fired", job.id):
                 await insert_within(conn, q, at, [job], channel)
                 await conn.execute(q(sql.FIRED), name, tick, missed, job.id)
-                await conn.execute(q(sql.TRIM_FIRES), name, FIRE_HISTORY - 1)
-                return "fired"
-            return "taken"
+                result = "fired"
+            else:
+                return "taken"
+            await conn.execute(q(sql.TRIM_FIRES), name, FIRE_HISTORY - 1)
+            return result
 
     return await pool.run(op)
 

@@ -84,16 +84,19 @@ async def fire(
         rows = list(await conn.execute_fetchall(sql.FIRING_STATE, params))
         if not rows or not rows[0][0]:
             return "taken"
+        result: FireResult
         if rows[0][1]:
             await conn.execute(sql.RECORD_FIRE, {**params, "outcome": "skipped", "job_id": None})
             await conn.execute(sql.SKIPPED, params)
-            return "skipped"
-        await insert_within(conn, now, [job])
-        fired = {**params, "outcome": "fired", "job_id": job.id}
-        await conn.execute(sql.RECORD_FIRE, fired)
-        await conn.execute(sql.FIRED, fired)
+            result = "skipped"
+        else:
+            await insert_within(conn, now, [job])
+            fired = {**params, "outcome": "fired", "job_id": job.id}
+            await conn.execute(sql.RECORD_FIRE, fired)
+            await conn.execute(sql.FIRED, fired)
+            result = "fired"
         await conn.execute(sql.TRIM_FIRES, {"name": name, "keep": FIRE_HISTORY - 1})
-        return "fired"
+        return result
 
     return await db.transaction(op)
 
