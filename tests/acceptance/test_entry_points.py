@@ -22,6 +22,7 @@ COMMANDS = [
     "purge",
     "retry",
     "rm",
+    "schedule",
     "show",
     "status",
     "wait",
