@@ -14,18 +14,21 @@ DEMO = Path(__file__).parents[2] / "examples" / "demo.sh"
 COMMANDS = [
     "add",
     "cancel",
+    "completion",
     "config",
     "dlq",
     "enqueue",
     "list",
     "logs",
     "purge",
+    "queue",
     "retry",
     "rm",
     "schedule",
     "show",
     "status",
     "wait",
+    "web",
     "worker",
 ]
 
