@@ -39,7 +39,12 @@ PARAMS = {
     "idle": Param(10.0, "seconds of idle CPU measurement", minimum=1.0),
     "gap": Param(0.02, "seconds between two enqueues", scaled=False),
     "count": Param(4, "runner --count", scaled=False),
+    "schedules": Param(5, "schedules the idle runner keeps (none fire while measured)"),
 }
+
+#: Daily and weekly times in zones with DST: a runner with schedules sleeps to their
+#: next tick, which is hours away.
+_CALENDARS = ("30 2 * * *", "0 4 * * mon", "15 3 1 * *", "45 1 * * *", "0 5 * * 0")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -61,6 +66,15 @@ async def _wait_registered(home: Path, db: str | None, within: float = 30) -> No
             if time.monotonic() > deadline:
                 raise BenchError("the runner did not register within 30 s")
             await asyncio.sleep(0.02)
+
+
+async def _add_schedules(home: Path, db: str | None, count: int) -> None:
+    from queuectl.api.queue import Queue
+
+    async with Queue.open(db, home=home) as queue:
+        for n in range(count):
+            cron = _CALENDARS[n % len(_CALENDARS)]
+            await queue.schedule(f"bench-{n}", cron, "true", timezone="Europe/Berlin")
 
 
 def _read_stamps(out: Path, sent: dict[str, float], timeout: float = 15) -> list[float]:
@@ -96,6 +110,7 @@ def measure(ctx: Context, label: str, sizes: Sizes, db: str | None = None) -> Me
     out.mkdir()
     if db is None:
         create_store(home)
+    asyncio.run(_add_schedules(home, db, sizes.integer("schedules")))
     argv = [*queuectl_argv(), "worker", "start", "--count", str(sizes.integer("count"))]
     runner = subprocess.Popen(
         argv, env=ctx.env(home, db), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -182,7 +197,8 @@ def run(ctx: Context, sizes: Sizes, report: Report) -> None:
     floor = direct_spawn(ctx, jobs, sizes.real("gap"))
     add_rows(report, NAME, f"{jobs} jobs, enqueue → start", measured, floor, 5.0, 20.0)
     cpu = measured.idle_cpu
-    report.add(Row(NAME, f"idle runner CPU over {idle:g} s", cpu, "%", goal=Goal("<", 1.0)))
+    case = f"idle runner CPU over {idle:g} s, {sizes.integer('schedules')} schedules"
+    report.add(Row(NAME, case, cpu, "%", goal=Goal("<", 1.0)))
 
 
 # -- the enqueuing child process ------------------------------------------------

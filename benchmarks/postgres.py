@@ -183,7 +183,9 @@ def _dispatch(ctx: Context, sizes: Sizes, report: Report) -> None:
 
 def _latency(ctx: Context, sizes: Sizes, report: Report) -> None:
     jobs = sizes.integer("latency_jobs")
-    lat_sizes = Sizes({"jobs": jobs, "idle": sizes.real("idle"), "gap": 0.02, "count": 4})
+    lat_sizes = Sizes(
+        {"jobs": jobs, "idle": sizes.real("idle"), "gap": 0.02, "count": 4, "schedules": 5}
+    )
     ctx.log(f"postgres: pick-up latency, {jobs} jobs")
     with database(ctx) as url:
         measured = latency.measure(ctx, "pg-latency", lat_sizes, url)

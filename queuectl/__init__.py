@@ -12,7 +12,9 @@ _WHERE = {
     "DuplicateJob": "queuectl.domain.errors",
     "EnqueueResult": "queuectl.api.queue",
     "Enqueued": "queuectl.api.queue",
+    "DuplicateSchedule": "queuectl.domain.errors",
     "Execute": "queuectl.runner.executor",
+    "Fire": "queuectl.domain.schedule",
     "InvalidInput": "queuectl.domain.errors",
     "InvalidState": "queuectl.domain.errors",
     "Job": "queuectl.domain.models",
@@ -28,6 +30,8 @@ _WHERE = {
     "RunStats": "queuectl.runner.events",
     "Runner": "queuectl.runner.lifecycle",
     "RunnerInfo": "queuectl.domain.models",
+    "Schedule": "queuectl.domain.schedule",
+    "ScheduleNotFound": "queuectl.domain.errors",
     "Settings": "queuectl.domain.config",
     "StopTimeout": "queuectl.runner.stopping",
     "Store": "queuectl.store",
@@ -45,14 +49,17 @@ if TYPE_CHECKING:
     from queuectl.domain.errors import (
         ConfigError,
         DuplicateJob,
+        DuplicateSchedule,
         InvalidInput,
         InvalidState,
         JobNotFound,
         QueuectlError,
+        ScheduleNotFound,
         StoreError,
         UniqueConflict,
     )
     from queuectl.domain.models import Job, JobState, Outcome, QueueInfo, RunnerInfo
+    from queuectl.domain.schedule import Fire, Schedule
     from queuectl.domain.spec import JobSpec
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner, RunStats
     from queuectl.runner.signals import handle_signals
@@ -79,9 +86,11 @@ def __dir__() -> list[str]:
 __all__ = [
     "ConfigError",
     "DuplicateJob",
+    "DuplicateSchedule",
     "EnqueueResult",
     "Enqueued",
     "Execute",
+    "Fire",
     "InvalidInput",
     "InvalidState",
     "Job",
@@ -97,6 +106,8 @@ __all__ = [
     "RunStats",
     "Runner",
     "RunnerInfo",
+    "Schedule",
+    "ScheduleNotFound",
     "Settings",
     "StopTimeout",
     "Store",

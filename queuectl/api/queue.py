@@ -25,7 +25,6 @@ from queuectl.domain.limits import MAX_COUNT, MAX_QUEUE_CAP, int_problem
 from queuectl.domain.minutes import KEEP, floor
 from queuectl.domain.models import (
     FINISHED_STATES,
-    NO_ENV,
     Attempt,
     AttemptOutput,
     Job,
@@ -45,9 +44,11 @@ from queuectl.store.base import (
     RemoveResult,
     RequeueResult,
     Subscription,
+    new_job,
 )
 
 if TYPE_CHECKING:  # the runner's modules load only when a runner is made
+    from queuectl.domain.schedule import Fire, Schedule, ScheduleSpec
     from queuectl.runner.lifecycle import Execute, JobEvent, Runner
 
 __all__ = ["EnqueueResult", "Enqueued", "Queue"]
@@ -136,24 +137,11 @@ class Queue:
 
     # -- enqueue ------------------------------------------------------------
     def _new_job(self, spec: JobSpec, job_id: str | None = None) -> NewJob:
-        return NewJob(
-            id=spec.id or job_id or _new_ids(1)[0],
-            command=spec.command,
-            max_retries=self.settings.max_retries if spec.max_retries is None else spec.max_retries,
-            timeout=spec.timeout,
-            priority=spec.priority,
-            queue=spec.queue,
-            delay=spec.delay or 0.0,
-            run_at=None if spec.run_at is None else spec.run_at.timestamp(),
-            after=tuple(dict.fromkeys(spec.after)),  # a repeat waits once
-            backoff_base=spec.backoff_base,
-            backoff_max=spec.backoff_max,
-            backoff_jitter=spec.backoff_jitter,
-            cwd=spec.cwd,
-            env=spec.env or NO_ENV,
-            retry_on=self.settings.retry_on if spec.retry_on is None else spec.retry_on,
-            unique_key=spec.unique_key,
-            on_conflict=spec.on_conflict,
+        return new_job(
+            spec,
+            job_id or _new_ids(1)[0],
+            self.settings.max_retries,
+            self.settings.retry_on,
         )
 
     async def enqueue(self, command: SpecLike, **fields: Any) -> Job:
@@ -495,6 +483,82 @@ class Queue:
             raise InvalidInput(f"scan must be from 1 to {MAX_COUNT}, not {scan}")
         page = JobPage(_state(state), queue, text or None, after, limit, newest, scan)
         return await self.store.browse_jobs(page)
+
+    # -- schedules ----------------------------------------------------------
+    async def schedule(
+        self,
+        name: str,
+        cron: str,
+        job: SpecLike,
+        *,
+        timezone: str = "UTC",
+        catch_up: str = "latest",
+        no_overlap: bool = False,
+        replace: bool = False,
+        **fields: Any,
+    ) -> Schedule:
+        """Make ``job`` (a command with fields as keywords, a JobSpec, or enqueue's JSON
+        object) at every tick of ``cron`` in ``timezone``; the runners fire it.
+
+        ``catch_up``: what happens to ticks missed while no runner ran: ``none``,
+        ``latest`` (one job for the most recent) or ``all`` (capped at
+        ``MAX_CATCH_UP``). ``no_overlap``: skip a tick while the last job is unfinished.
+        ``replace``: update an existing schedule, keeping its fire history (else
+        DuplicateSchedule).
+        """
+        from queuectl.api.scheduling import schedule_spec
+
+        spec = schedule_spec(
+            name,
+            cron,
+            job,
+            timezone=timezone,
+            catch_up=catch_up,
+            no_overlap=no_overlap,
+            fields=fields,
+        )
+        return await self.save_schedule(spec, replace=replace)
+
+    async def save_schedule(self, spec: ScheduleSpec, *, replace: bool = False) -> Schedule:
+        """``schedule`` for a ScheduleSpec validated already."""
+        from queuectl.api.scheduling import new_schedule
+
+        await self.store.save_schedule(new_schedule(spec), replace=replace)
+        return await self.store.get_schedule(spec.name)
+
+    async def schedules(self) -> list[Schedule]:
+        """Every schedule, by name (``Schedule.next_at`` gives its next tick)."""
+        return await self.store.list_schedules()
+
+    async def get_schedule(self, name: str) -> Schedule:
+        """One schedule, or ScheduleNotFound."""
+        return await self.store.get_schedule(name)
+
+    async def schedule_history(self, name: str, *, limit: int = 20) -> list[Fire]:
+        """A schedule's newest fires and skips, newest first."""
+        return await self.store.schedule_fires(name, limit)
+
+    async def remove_schedule(self, name: str) -> None:
+        """Delete a schedule and its fire history; the jobs it made stay."""
+        await self.store.remove_schedule(name)
+
+    async def pause_schedule(self, name: str) -> None:
+        """Stop firing until ``resume_schedule``; the ticks in between never fire."""
+        await self.store.pause_schedule(name, True)
+
+    async def resume_schedule(self, name: str) -> None:
+        await self.store.pause_schedule(name, False)
+
+    async def run_schedule(self, name: str) -> Job:
+        """Make the schedule's job now, once, outside its calendar (even while paused)."""
+        from queuectl.runner.firing import job_from_template
+
+        schedule = await self.store.get_schedule(name)
+        job = job_from_template(
+            schedule.template(), self.settings.max_retries, self.settings.retry_on
+        )
+        await self.store.run_schedule(name, job)
+        return await self.store.get(job.id)
 
     # -- runners ------------------------------------------------------------
     def runner(

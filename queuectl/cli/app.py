@@ -62,6 +62,7 @@ COMMANDS = {
     "queue": ("queuectl.cli.queues", "queue"),
     "retry": ("queuectl.cli.finished", "retry"),
     "rm": ("queuectl.cli.finished", "rm"),
+    "schedule": ("queuectl.cli.schedule", "schedule"),
     "show": ("queuectl.cli.show", "show"),
     "status": ("queuectl.cli.status", "status"),
     "wait": ("queuectl.cli.control", "wait"),

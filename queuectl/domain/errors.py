@@ -70,3 +70,19 @@ class UniqueConflict(QueuectlError):
         self.existing_id = existing_id
         #: The job refused, when it was being enqueued.
         self.job_id = job_id
+
+
+class ScheduleNotFound(QueuectlError):
+    """No schedule has the given name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name
+
+
+class DuplicateSchedule(QueuectlError):
+    """A schedule with this name exists already (``--replace`` updates it)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a schedule named {name!r} exists already (--replace updates it)")
+        self.name = name

@@ -54,8 +54,9 @@ LIVE_STATES = ACTIVE_STATES
 NO_ENV: Mapping[str, str] = MappingProxyType({})
 
 #: What a wake-up between processes means. ``jobs``: new work may be runnable;
-#: ``control``: a runner should re-read its flags (stop and cancel requests).
-WakeKind = Literal["jobs", "control"]
+#: ``control``: a runner should re-read its flags (stop and cancel requests);
+#: ``schedules``: a schedule was added, changed or removed (the next tick may move).
+WakeKind = Literal["jobs", "control", "schedules"]
 
 #: Why an attempt ended. ``exit``: the command exited by itself (any code; the only
 #: reason with an exit code); ``signal``: a signal killed it (the attempt's ``signal``);

@@ -22,7 +22,7 @@ from queuectl.domain.models import WakeKind
 
 __all__ = ["WakeListener", "send_wakes"]
 
-_MESSAGES: dict[WakeKind, bytes] = {"jobs": b"j", "control": b"c"}
+_MESSAGES: dict[WakeKind, bytes] = {"jobs": b"j", "control": b"c", "schedules": b"s"}
 _KINDS: dict[bytes, WakeKind] = {v: k for k, v in _MESSAGES.items()}
 _ABSTRACT = sys.platform == "linux"
 

@@ -2,10 +2,11 @@
 
 A runner registers itself, gives back the jobs of dead runners, then runs its dispatch
 loop (``dispatch.py``) beside its side tasks: leases and control flags, recovery,
-retention, the store's own upkeep (``upkeep.py``). Each claimed job runs in a slot
-(``slots.py``) through the runner's executor: shell commands by default
-(``shell.py``), or a Python ``execute`` function. ``stop()`` drains; ``stop(hard=True)``
-also ends running work and gives those jobs back uncounted.
+retention, the store's own upkeep (``upkeep.py``), and the firing of schedules
+(``firing.py``). Each claimed job runs in a slot (``slots.py``) through the runner's
+executor: shell commands by default (``shell.py``), or a Python ``execute`` function.
+``stop()`` drains; ``stop(hard=True)`` also ends running work and gives those jobs back
+uncounted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from queuectl.domain.retry import RetryPolicy
 from queuectl.runner.dispatch import Dispatcher, Plan
 from queuectl.runner.events import JobEvent, RunStats
 from queuectl.runner.executor import CoroutineExecutor, Execute, Executor
+from queuectl.runner.firing import Firing
 from queuectl.runner.observations import Observations
 from queuectl.runner.outbox import Outbox, Recording
 from queuectl.runner.registry import new_runner_info
@@ -106,6 +108,7 @@ class Runner:
         )
         self._warned_loss: set[str] = set()  # jobs
         self._upkeep: Upkeep | None = None
+        self._firing = Firing(store, settings.max_retries, settings.retry_on)
         self._info: RunnerInfo | None = None
         self._failure: StoreError | None = None
 
@@ -179,6 +182,8 @@ class Runner:
         if kind == "control":
             if self._upkeep is not None:
                 self._upkeep.control_requested()
+        elif kind == "schedules":
+            self._firing.changed()
         else:
             self.wake()
 
@@ -205,6 +210,7 @@ class Runner:
             asyncio.create_task(upkeep.recovery_loop(), name="queuectl-recovery"),
             asyncio.create_task(store.maintain(), name="queuectl-store-upkeep"),
             asyncio.create_task(self._observations.flush_loop(store), name="queuectl-observations"),
+            asyncio.create_task(self._firing.loop(), name="queuectl-schedules"),
         ]
         if self.settings.retention:
             side.append(asyncio.create_task(upkeep.retention_loop(), name="queuectl-retention"))

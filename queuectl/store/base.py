@@ -23,8 +23,11 @@ from queuectl.domain.models import (
     RunnerInfo,
     WakeKind,
 )
+from queuectl.domain.schedule import Fire, FireResult, Schedule
+from queuectl.domain.spec import JobSpec
 
 __all__ = [
+    "FIRE_HISTORY",
     "OUTCOMES",
     "CancelResult",
     "Finish",
@@ -33,6 +36,7 @@ __all__ = [
     "JobPage",
     "LeftOut",
     "NewJob",
+    "NewSchedule",
     "OutputWrite",
     "QueueSetting",
     "RemoveResult",
@@ -45,6 +49,7 @@ __all__ = [
     "finish_by_exchange",
     "keyed",
     "left_out",
+    "new_job",
     "requeue_refused",
     "requeued",
     "runnable_at_once",
@@ -67,6 +72,9 @@ RemoveResult = Literal["removed", "unfinished", "missing"]
 #: "failed" is an attempt that failed with a retry scheduled; a job whose last attempt
 #: fails counts as "dead" only.
 OUTCOMES = ("completed", "failed", "dead", "cancelled")
+#: Entries of fire history kept per schedule (the newest). The schedule's cursor, not
+#: this history, is what stops an old tick from firing again.
+FIRE_HISTORY = 1000
 
 
 class NewJob(NamedTuple):
@@ -126,6 +134,46 @@ class FoundJobs(NamedTuple):
 
     jobs: list[Job]
     next: str | None
+
+
+def new_job(
+    spec: JobSpec,
+    job_id: str,
+    default_retries: int,
+    default_retry_on: tuple[int, ...] | None = None,
+) -> NewJob:
+    """The job a spec asks for, with ``job_id`` unless it names its own and the
+    configured retries and retry-on codes unless it gives its own."""
+    return NewJob(
+        id=spec.id or job_id,
+        command=spec.command,
+        max_retries=default_retries if spec.max_retries is None else spec.max_retries,
+        timeout=spec.timeout,
+        priority=spec.priority,
+        queue=spec.queue,
+        delay=spec.delay or 0.0,
+        run_at=None if spec.run_at is None else spec.run_at.timestamp(),
+        after=tuple(dict.fromkeys(spec.after)),  # a repeat waits once
+        backoff_base=spec.backoff_base,
+        backoff_max=spec.backoff_max,
+        backoff_jitter=spec.backoff_jitter,
+        cwd=spec.cwd,
+        env=spec.env or NO_ENV,
+        retry_on=default_retry_on if spec.retry_on is None else spec.retry_on,
+        unique_key=spec.unique_key,
+        on_conflict=spec.on_conflict,
+    )
+
+
+class NewSchedule(NamedTuple):
+    """A schedule to store: validated by ``ScheduleSpec``, its template as JSON."""
+
+    name: str
+    cron: str
+    timezone: str
+    job: str
+    catch_up: str = "latest"
+    no_overlap: bool = False
 
 
 class Finish(NamedTuple):
@@ -517,6 +565,59 @@ class Store(Protocol):
 
     async def notify(self, kind: WakeKind = "jobs") -> None:
         """Wake the runners that listen on this store."""
+        ...
+
+    # -- schedules ----------------------------------------------------------
+    async def save_schedule(self, schedule: NewSchedule, *, replace: bool = False) -> None:
+        """Add a schedule, its cursor now (only later ticks fire); DuplicateSchedule if
+        the name is taken, unless ``replace``: then its definition changes and its fire
+        history, counts, pause and cursor stay (moved up to now: no tick fires twice,
+        and the new calendar's past ticks do not fire). Wakes the runners."""
+        ...
+
+    async def get_schedule(self, name: str) -> Schedule:
+        """The schedule with this name, or ScheduleNotFound."""
+        ...
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
+        ...
+
+    async def remove_schedule(self, name: str) -> None:
+        """Delete a schedule and its fire history (its jobs stay); ScheduleNotFound."""
+        ...
+
+    async def pause_schedule(self, name: str, paused: bool) -> None:
+        """Pause or resume; resuming moves the cursor up to now, so the ticks of the
+        pause do not fire. ScheduleNotFound. Wakes the runners."""
+        ...
+
+    async def fire_schedule(
+        self, name: str, at: float, job: NewJob, *, missed: int = 0
+    ) -> FireResult:
+        """Fire the tick ``at``: in one transaction, record it (unique on schedule and
+        tick) with ``job`` inserted, and move the cursor to it (``missed``: ticks passed
+        over before it). "taken" and nothing written when the tick is at or before the
+        cursor, recorded already, or the schedule is paused or gone. It is "skipped"
+        (recorded with its reason, no job) when, with no-overlap, the last job is still
+        pending, failed or processing (reason ``overlap``), or when a live job holds
+        ``job``'s unique key (reason ``unique``, the holder's id recorded as the job),
+        whatever ``job.on_conflict`` says: a held key neither fails the tick nor
+        leaves it due."""
+        ...
+
+    async def run_schedule(self, name: str, job: NewJob) -> None:
+        """Insert ``job`` for the schedule now, outside its calendar, recorded in its
+        history as a run (the cursor does not move). ScheduleNotFound; UniqueConflict
+        (nothing written) when a live job holds ``job``'s unique key."""
+        ...
+
+    async def pass_over(self, name: str, upto: float, missed: int) -> None:
+        """Move the cursor to ``upto`` (if behind it), counting ``missed`` ticks."""
+        ...
+
+    async def schedule_fires(self, name: str, limit: int = 20) -> list[Fire]:
+        """The newest entries of a schedule's fire history, newest first."""
         ...
 
     # -- upkeep -------------------------------------------------------------

@@ -24,6 +24,7 @@ from queuectl.domain.models import (
     RunnerInfo,
     from_epoch,
 )
+from queuectl.domain.schedule import Fire, FireResult, Schedule
 from queuectl.store.base import (
     CancelResult,
     Finish,
@@ -32,6 +33,7 @@ from queuectl.store.base import (
     JobPage,
     LeftOut,
     NewJob,
+    NewSchedule,
     OutputWrite,
     QueueSetting,
     RemoveResult,
@@ -43,6 +45,7 @@ from queuectl.store.base import (
 )
 from queuectl.store.memory_history import MemoryHistory
 from queuectl.store.memory_jobs import JobTable
+from queuectl.store.memory_schedules import ScheduleTable
 from queuectl.store.pruning import prune_minutes_loop
 
 __all__ = ["MemoryStore"]
@@ -66,6 +69,7 @@ class MemoryStore(Store):
         self._clock = clock
         self._jobs = JobTable(clock)
         self._history = MemoryHistory()
+        self._schedules = ScheduleTable(self._jobs, clock)
         self._runners: dict[str, RunnerInfo] = {}
         self._subscribers: set[_MemorySubscription] = set()
         self._settings: dict[str, QueueSetting] = {}
@@ -366,6 +370,43 @@ class MemoryStore(Store):
                 level = max(runner.stop_requested, 2 if hard else 1)
                 self._runners[runner_id] = runner._replace(stop_requested=level)
         await self.notify("control")
+
+    # -- schedules ----------------------------------------------------------
+    async def save_schedule(self, schedule: NewSchedule, *, replace: bool = False) -> None:
+        self._schedules.save(schedule, replace)
+        await self.notify("schedules")
+
+    async def get_schedule(self, name: str) -> Schedule:
+        return self._schedules.get(name)
+
+    async def list_schedules(self) -> list[Schedule]:
+        return [self._schedules.get(name) for name in self._schedules.names()]
+
+    async def remove_schedule(self, name: str) -> None:
+        self._schedules.remove(name)
+        await self.notify("schedules")
+
+    async def pause_schedule(self, name: str, paused: bool) -> None:
+        self._schedules.pause(name, paused)
+        await self.notify("schedules")
+
+    async def fire_schedule(
+        self, name: str, at: float, job: NewJob, *, missed: int = 0
+    ) -> FireResult:
+        result = self._schedules.fire(name, at, job, missed)
+        if result == "fired":
+            await self.notify("jobs")
+        return result
+
+    async def run_schedule(self, name: str, job: NewJob) -> None:
+        self._schedules.run(name, job)
+        await self.notify("jobs")
+
+    async def pass_over(self, name: str, upto: float, missed: int) -> None:
+        self._schedules.pass_over(name, upto, missed)
+
+    async def schedule_fires(self, name: str, limit: int = 20) -> list[Fire]:
+        return self._schedules.fires(name, limit)
 
     # -- wake-ups -----------------------------------------------------------
     async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:

@@ -24,6 +24,7 @@ COMMANDS = [
     "queue",
     "retry",
     "rm",
+    "schedule",
     "show",
     "status",
     "wait",

@@ -32,8 +32,8 @@ async def test_first_open_creates_the_schema(pg_url: str, schema: str, admin: Ad
     store = await PostgresStore.open(pg_url)
     await store.close()
     tables = ["attempts", "deps", "jobs", "output", "runners", "schema_version", "tallies"]
-    tables += ["tally_deltas"]
-    assert await _tables(admin, schema) == tables
+    tables += ["tally_deltas", "queue_settings", "schedules", "schedule_fires"]
+    assert await _tables(admin, schema) == sorted(tables)
     versions = await admin.fetch(f'SELECT version FROM "{schema}".schema_version')
     assert [row[0] for row in versions] == [SCHEMA_VERSION]
 

@@ -249,3 +249,45 @@ def test_show_names_how_an_attempt_ended_as_the_runner_lines_do(
     attempt = Attempt(1, 1, from_epoch(EPOCH), ended_at=from_epoch(EPOCH + 1))
     attempt = attempt._replace(reason=reason, exit_code=exit_code, signal=signal)
     assert f" {shown} " in job_details(make_job("a"), [attempt])
+
+
+def test_schedule_details_show_skips_and_escape_the_command() -> None:
+    from queuectl.cli.schedule_render import schedule_details, schedule_rows
+    from queuectl.domain.models import JobState, from_epoch
+    from queuectl.domain.schedule import Fire, Schedule
+
+    t = 1_700_000_040.0
+    schedule = Schedule(
+        name="s",
+        cron="* * * * *",
+        timezone="UTC",
+        job='{"command": "echo \\u001b[31mred", "queue": "ops"}',
+        catch_up="latest",
+        no_overlap=True,
+        paused=False,
+        created_at=from_epoch(t),
+        updated_at=from_epoch(t),
+        cursor=from_epoch(t + 120),
+        last_fire_at=from_epoch(t),
+        last_job_id="j1",
+        last_job_state=JobState.PROCESSING,
+        missed=0,
+        skipped=2,
+    )
+    history = [
+        Fire("s", from_epoch(t + 120), "tick", "skipped", None, from_epoch(t + 120), "overlap"),
+        Fire("s", from_epoch(t + 60), "tick", "skipped", "k1", from_epoch(t + 60), "unique"),
+        Fire("s", from_epoch(t), "tick", "fired", "j1", from_epoch(t)),
+    ]
+    text = schedule_details(schedule, history, t + 130)
+    assert "\x1b" not in text
+    assert "command:    echo \\x1b[31mred" in text
+    assert "skipped:    2 tick(s) skipped (last job unfinished, or key held)" in text
+    lines = text.splitlines()
+    assert lines[-3:] == [
+        "  2023-11-14T22:16:00.000Z  tick     skipped: the last job was unfinished",
+        "  2023-11-14T22:15:00.000Z  tick     skipped: its unique key was held by job k1",
+        "  2023-11-14T22:14:00.000Z  tick     job j1",
+    ]
+    (row,) = schedule_rows([schedule], t + 130)[1:]
+    assert row.split()[-2:] == ["j1", "(processing)"]

@@ -21,7 +21,7 @@ from queuectl.store.base import LeftOut, NewJob, duplicate_in_batch, keyed, left
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.connection import Conn
 
-__all__ = ["insert_chunks", "insert_jobs"]
+__all__ = ["insert_chunks", "insert_jobs", "insert_within"]
 
 _ENDED = ("dead", "cancelled")
 
@@ -74,15 +74,25 @@ async def insert_chunks(
         for jobs in chunks:
             if not jobs:
                 continue
-            try:
-                async with conn.transaction():
-                    skipped = await _insert(conn, q, at, jobs, channel)
-            except asyncpg.UniqueViolationError:
-                raise await _duplicate(conn, q, [j.id for j in jobs]) from None
+            skipped = await insert_within(conn, q, at, jobs, channel)
             count += len(jobs) - len(skipped)
             if skipped and on_left_out is not None:
                 on_left_out(skipped)
     return count
+
+
+async def insert_within(
+    conn: Conn, q: sql.Render, at: datetime | None, jobs: Sequence[NewJob], channel: str
+) -> LeftOut:
+    """Insert ``jobs`` inside the caller's transaction, under a savepoint (a chunk, or a
+    schedule's firing); the jobs left out, their unique keys held by live jobs. When the
+    unique index of ids refuses one, the savepoint is undone and the jobs inserted before
+    say which id was there already (DuplicateJob)."""
+    try:
+        async with conn.transaction():
+            return await _insert(conn, q, at, jobs, channel)
+    except asyncpg.UniqueViolationError:
+        raise await _duplicate(conn, q, [j.id for j in jobs]) from None
 
 
 async def _insert(

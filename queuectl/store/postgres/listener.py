@@ -1,10 +1,11 @@
 """Wake-ups through LISTEN/NOTIFY on a dedicated connection that reconnects.
 
-Notifications are hints: ``jobs`` (new or re-runnable work) and ``control`` (re-read
-the registry flags). A dropped connection is noticed at once when the server closes it
-(``pg_terminate_backend``, a restart) and by a periodic ping otherwise; the listener
-then reconnects with backoff and, once listening again, fires both kinds of wake-up so
-that the runner looks for whatever was announced while nobody listened.
+Notifications are hints: ``jobs`` (new or re-runnable work), ``control`` (re-read
+the registry flags) and ``schedules`` (a schedule changed). A dropped connection is
+noticed at once when the server closes it (``pg_terminate_backend``, a restart) and by
+a periodic ping otherwise; the listener then reconnects with backoff and, once
+listening again, fires every kind of wake-up so that the runner looks for whatever was
+announced while nobody listened.
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class PgListener:
             self._lost.set()
 
     def _notified(self, conn: object, pid: int, channel: str, payload: object) -> None:
-        self._on_wake("control" if payload == "control" else "jobs")
+        kind: WakeKind = "jobs"
+        if payload == "control" or payload == "schedules":
+            kind = payload
+        self._on_wake(kind)
 
     async def _supervise(self) -> None:
         while True:
@@ -102,6 +106,7 @@ class PgListener:
             # Whatever was announced while nobody listened: look for it now.
             self._on_wake("jobs")
             self._on_wake("control")
+            self._on_wake("schedules")
 
     async def _until_lost(self) -> None:
         while True:

@@ -336,6 +336,44 @@ MIGRATIONS: list[list[str]] = [
         # tallies of kinds 'duration' and 'wait' that runners add (see
         # docs/architecture.md): no trigger of their own on the claim and finish path.
         "ALTER TABLE {s}.jobs ADD COLUMN ready_at timestamptz",
+        # -- schedules (issue 21) ---------------------------------------------------
+        # A schedule's job template is enqueue's JSON object; ``cursor``: every tick up
+        # to it was handled. Ticks are whole seconds, kept as epoch seconds (exact in
+        # float8, and compared with what the runners compute). Firing inserts the job
+        # and the fire row in one transaction; the row's key refuses a second firing of
+        # the same tick. Fire rows name their job by id, with no foreign key: purging
+        # jobs keeps them. A skip's ``reason`` is 'overlap' (no_overlap), or 'unique'
+        # (a live job held the template's unique key; ``job_id`` names that job).
+        """
+        CREATE TABLE {s}.schedules (
+            name         text     PRIMARY KEY,
+            cron         text     NOT NULL,
+            timezone     text     NOT NULL,
+            job          text     NOT NULL,
+            catch_up     text     NOT NULL,
+            no_overlap   boolean  NOT NULL,
+            paused       boolean  NOT NULL DEFAULT false,
+            created_at   float8   NOT NULL,
+            updated_at   float8   NOT NULL,
+            cursor       float8   NOT NULL,
+            last_fire_at float8,
+            last_job_id  text,
+            missed       bigint   NOT NULL DEFAULT 0,
+            skipped      bigint   NOT NULL DEFAULT 0
+        )
+        """,
+        """
+        CREATE TABLE {s}.schedule_fires (
+            schedule    text   NOT NULL REFERENCES {s}.schedules (name) ON DELETE CASCADE,
+            at          float8 NOT NULL,
+            kind        text   NOT NULL,
+            outcome     text   NOT NULL,
+            job_id      text,
+            reason      text,
+            recorded_at float8 NOT NULL,
+            PRIMARY KEY (schedule, at, kind)
+        )
+        """,
     ],
 ]
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 __all__ = [
+    "ADD_SCHEDULE",
     "ATTEMPTS",
     "CANCEL",
     "CANCELLED_BY_OP",
@@ -28,31 +29,44 @@ __all__ = [
     "ENQUEUE",
     "ENQUEUED_ALREADY",
     "ENQUEUE_KEYED",
+    "EPOCH_NOW",
     "EXCHANGED_BY_OP",
     "EXISTING_ID",
     "EXPIRED",
     "FINISHED_SINCE",
+    "FIRED",
+    "FIRE_OF",
+    "FIRING_STATE",
     "FOLD_TALLIES",
     "GET",
+    "GET_SCHEDULE",
     "HEARTBEAT",
     "IDS_FROM",
     "JOB_COLUMNS",
     "KEY_HOLDER",
     "LINK_DEPS",
+    "LIST_FIRES",
     "LIST_RUNNERS",
+    "LIST_SCHEDULES",
     "LIVE_KEYS",
     "LOCK_DEPS",
     "LOCK_OWN_DEPS",
     "LOCK_SCHEMA",
     "NOTIFY",
     "OLDEST_RUNNABLE",
+    "PASS_OVER",
+    "PAUSE_SCHEDULE",
     "PING",
     "PRUNE_QUEUE_SETTINGS",
     "PURGE",
     "QUEUE_SETTINGS",
+    "RAN",
     "READ_OUTPUT",
+    "RECORD_FIRE",
     "REGISTER",
     "REMOVE",
+    "REMOVE_SCHEDULE",
+    "REPLACE_SCHEDULE",
     "REQUEST_STOP",
     "REQUEUE",
     "REQUEUED_BY_OP",
@@ -60,6 +74,7 @@ __all__ = [
     "RETRY_DEAD",
     "RUNNABLE",
     "RUNNER_COLUMNS",
+    "RUN_OF",
     "SCHEMA_EXISTS",
     "SCHEMA_LEVEL",
     "SEQ_END",
@@ -67,9 +82,11 @@ __all__ = [
     "SET_CAP",
     "SET_PAUSED",
     "SET_SCHEMA_LEVEL",
+    "SKIPPED",
     "STATES_OF",
     "TABLE_EXISTS",
     "TALLIES",
+    "TRIM_FIRES",
     "UNREGISTER",
     "UNSET_SCHEMA_LEVEL",
     "WRITE_OUTPUT",
@@ -712,4 +729,86 @@ PING = "SELECT 1"
 RECORD_OBSERVATIONS = """
 INSERT INTO {s}.tally_deltas (kind, queue, name, n)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+"""
+
+
+# -- schedules -------------------------------------------------------------------------
+# Times are epoch seconds; ``{epoch}`` is the statement's time ($1, or the server's).
+_SCHEDULE_COLUMNS = """
+s.name, s.cron, s.timezone, s.job, s.catch_up, s.no_overlap, s.paused, s.created_at,
+s.updated_at, s.cursor, s.last_fire_at, s.last_job_id, j.state, s.missed, s.skipped
+"""
+_EPOCH = "extract(epoch FROM {now})::float8"
+GET_SCHEDULE = f"""
+SELECT {_SCHEDULE_COLUMNS}
+FROM {{s}}.schedules AS s LEFT JOIN {{s}}.jobs AS j ON j.id = s.last_job_id
+WHERE s.name = $1
+"""
+LIST_SCHEDULES = f"""
+SELECT {_SCHEDULE_COLUMNS}
+FROM {{s}}.schedules AS s LEFT JOIN {{s}}.jobs AS j ON j.id = s.last_job_id
+ORDER BY s.name
+"""
+# $1 now, $2.. name, cron, timezone, job, catch_up, no_overlap.
+ADD_SCHEDULE = f"""
+INSERT INTO {{s}}.schedules (name, cron, timezone, job, catch_up, no_overlap, created_at,
+                             updated_at, cursor)
+VALUES ($2, $3, $4, $5, $6, $7, {_EPOCH}, {_EPOCH}, {_EPOCH})
+ON CONFLICT (name) DO NOTHING
+"""
+REPLACE_SCHEDULE = f"""
+UPDATE {{s}}.schedules SET cron = $3, timezone = $4, job = $5, catch_up = $6,
+    no_overlap = $7, updated_at = {_EPOCH}, cursor = greatest(cursor, {_EPOCH})
+WHERE name = $2
+"""
+REMOVE_SCHEDULE = "DELETE FROM {s}.schedules WHERE name = $1"
+# $1 now, $2 name, $3 paused.
+PAUSE_SCHEDULE = f"""
+UPDATE {{s}}.schedules SET paused = $3, updated_at = {_EPOCH},
+    cursor = CASE WHEN paused AND NOT $3 THEN greatest(cursor, {_EPOCH}) ELSE cursor END
+WHERE name = $2
+"""
+# $1 name, $2 tick. Locks the schedule's row: firings of one schedule take turns, and
+# the second sees the cursor the first moved.
+FIRING_STATE = """
+SELECT NOT s.paused AND s.cursor < $2,
+       s.no_overlap AND coalesce(j.state IN ('pending', 'failed', 'processing'), false)
+FROM {s}.schedules AS s LEFT JOIN {s}.jobs AS j ON j.id = s.last_job_id
+WHERE s.name = $1
+FOR UPDATE OF s
+"""
+# $1 now, $2 name, $3 at, $4 kind, $5 outcome, $6 job id, $7 a skip's reason.
+RECORD_FIRE = f"""
+INSERT INTO {{s}}.schedule_fires (schedule, at, kind, outcome, job_id, reason, recorded_at)
+VALUES ($2, $3, $4, $5, $6, $7, {_EPOCH})
+ON CONFLICT DO NOTHING
+RETURNING 1
+"""
+RUN_OF = "SELECT 1 FROM {s}.schedule_fires WHERE schedule = $1 AND job_id = $2"
+EPOCH_NOW = f"SELECT {_EPOCH}"
+FIRE_OF = "SELECT job_id FROM {s}.schedule_fires WHERE schedule = $1 AND at = $2 AND kind = $3"
+# $1 name, $2 tick, $3 missed, $4 job id.
+FIRED = """
+UPDATE {s}.schedules SET cursor = $2, missed = missed + $3, last_fire_at = $2,
+    last_job_id = $4
+WHERE name = $1
+"""
+SKIPPED = """
+UPDATE {s}.schedules SET cursor = $2, missed = missed + $3, skipped = skipped + 1
+WHERE name = $1
+"""
+RAN = "UPDATE {s}.schedules SET last_fire_at = $2, last_job_id = $3 WHERE name = $1"
+# $1 name, $2 upto, $3 missed.
+PASS_OVER = """
+UPDATE {s}.schedules SET cursor = $2, missed = missed + $3 WHERE name = $1 AND cursor < $2
+"""
+# $1 name, $2 entries kept less one: the key's index finds the cut-off.
+TRIM_FIRES = """
+DELETE FROM {s}.schedule_fires WHERE schedule = $1 AND at < (
+    SELECT at FROM {s}.schedule_fires WHERE schedule = $1
+    ORDER BY at DESC LIMIT 1 OFFSET $2)
+"""
+LIST_FIRES = """
+SELECT schedule, at, kind, outcome, job_id, recorded_at, reason FROM {s}.schedule_fires
+WHERE schedule = $1 ORDER BY at DESC, kind DESC LIMIT $2
 """

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from queuectl.domain.errors import StoreError
 from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.domain.schedule import Fire, FireResult, Schedule
 from queuectl.store.base import (
     CancelResult,
     Finish,
@@ -38,6 +39,7 @@ from queuectl.store.base import (
     JobPage,
     LeftOut,
     NewJob,
+    NewSchedule,
     OutputWrite,
     QueueSetting,
     RemoveResult,
@@ -49,7 +51,7 @@ from queuectl.store.base import (
     finish_by_exchange,
     runnable_at_once,
 )
-from queuectl.store.postgres import browse, history, jobs, metrics, minutes, runners
+from queuectl.store.postgres import browse, history, jobs, metrics, minutes, runners, schedules
 from queuectl.store.postgres import queues as queue_table
 from queuectl.store.postgres import statements as sql
 from queuectl.store.postgres.clock import ServerClock
@@ -291,6 +293,43 @@ class PostgresStore(Store):
 
     async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
         await runners.request_stop(self._pool, self._q, runner_ids, hard=hard)
+
+    # -- schedules ----------------------------------------------------------
+    async def save_schedule(self, schedule: NewSchedule, *, replace: bool = False) -> None:
+        await schedules.save(self._pool, self._q, self._clock.at(), schedule, replace)
+        await self.notify("schedules")
+
+    async def get_schedule(self, name: str) -> Schedule:
+        return await schedules.get(self._pool, self._q, name)
+
+    async def list_schedules(self) -> list[Schedule]:
+        return await schedules.list_all(self._pool, self._q)
+
+    async def remove_schedule(self, name: str) -> None:
+        await schedules.remove(self._pool, self._q, name)
+        await self.notify("schedules")
+
+    async def pause_schedule(self, name: str, paused: bool) -> None:
+        await schedules.pause(self._pool, self._q, self._clock.at(), name, paused)
+        await self.notify("schedules")
+
+    async def fire_schedule(
+        self, name: str, at: float, job: NewJob, *, missed: int = 0
+    ) -> FireResult:
+        channel = self.target.channel
+        return await schedules.fire(
+            self._pool, self._q, self._clock.at(), channel, name, at, job, missed
+        )
+
+    async def run_schedule(self, name: str, job: NewJob) -> None:
+        channel = self.target.channel
+        await schedules.run(self._pool, self._q, self._clock.at(), channel, name, job)
+
+    async def pass_over(self, name: str, upto: float, missed: int) -> None:
+        await schedules.pass_over(self._pool, self._q, name, upto, missed)
+
+    async def schedule_fires(self, name: str, limit: int = 20) -> list[Fire]:
+        return await schedules.fires(self._pool, self._q, name, limit)
 
     # -- wake-ups -----------------------------------------------------------
     async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:

@@ -90,7 +90,9 @@ class SQLiteConnection:
             raise _explain(path, exc) from None
         db = cls(conn, path)
         try:
-            await db.call(db._prepare, retry=False)
+            # Run again when busy: processes creating one database together meet at
+            # the switch to WAL, which waits for no one; every step can run twice.
+            await db.call(db._prepare)
         except BaseException:
             await conn.close()
             raise
@@ -156,8 +158,12 @@ class SQLiteConnection:
             return
         if version == 0:
             rows = await conn.execute_fetchall(sql.COUNT_OBJECTS)
+            # Objects and version are committed together: objects seen with version 0
+            # read before them are another process's migration that just committed.
             if next(iter(rows))[0]:
-                raise StoreError(f"{self.path} is an SQLite database but not a queuectl one")
+                if await self._user_version(conn) != SCHEMA_VERSION:
+                    raise StoreError(f"{self.path} is an SQLite database but not a queuectl one")
+                return
         rows = await conn.execute_fetchall(sql.JOURNAL_MODE)
         if next(iter(rows))[0] != "wal":
             await conn.execute(sql.USE_WAL)

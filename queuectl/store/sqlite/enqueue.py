@@ -27,7 +27,7 @@ from queuectl.store.base import LeftOut, NewJob, duplicate_in_batch, keyed, left
 from queuectl.store.sqlite import statements as sql
 from queuectl.store.sqlite.connection import Conn, SQLiteConnection
 
-__all__ = ["insert_chunks", "insert_jobs"]
+__all__ = ["insert_chunks", "insert_jobs", "insert_within"]
 
 
 def _rows(now: float, jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
@@ -98,6 +98,12 @@ async def insert_chunks(
         return count
 
     return await db.transaction(insert_all, retry=False)
+
+
+async def insert_within(conn: Conn, now: float, jobs: Sequence[NewJob]) -> LeftOut:
+    """Insert ``jobs`` inside the caller's transaction (a schedule's firing); the jobs
+    left out, their unique keys held by live jobs."""
+    return await _insert_chunk(conn, now, jobs)
 
 
 async def _insert_chunk(conn: Conn, now: float, jobs: Sequence[NewJob]) -> LeftOut:

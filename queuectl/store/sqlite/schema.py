@@ -257,6 +257,43 @@ MIGRATIONS: list[list[str]] = [
         # tallies of kinds 'duration' and 'wait' that runners add (see
         # docs/architecture.md): no trigger of their own on the claim and finish path.
         "ALTER TABLE jobs ADD COLUMN ready_at REAL",
+        # -- schedules (issue 21) ---------------------------------------------------
+        # A schedule's job template is enqueue's JSON object; ``cursor``: every tick up
+        # to it was handled. Firing inserts the job and the fire row in one
+        # transaction; the row's key refuses a second firing of the same tick. Fire
+        # rows name their job by id, with no foreign key: purging jobs keeps them. A
+        # skip's ``reason`` is 'overlap' (no_overlap), or 'unique' (a live job held the
+        # template's unique key; ``job_id`` names that job).
+        """
+        CREATE TABLE schedules (
+            name         TEXT    PRIMARY KEY,
+            cron         TEXT    NOT NULL,
+            timezone     TEXT    NOT NULL,
+            job          TEXT    NOT NULL,
+            catch_up     TEXT    NOT NULL,
+            no_overlap   INTEGER NOT NULL,
+            paused       INTEGER NOT NULL DEFAULT 0,
+            created_at   REAL    NOT NULL,
+            updated_at   REAL    NOT NULL,
+            cursor       REAL    NOT NULL,
+            last_fire_at REAL,
+            last_job_id  TEXT,
+            missed       INTEGER NOT NULL DEFAULT 0,
+            skipped      INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        """
+        CREATE TABLE schedule_fires (
+            schedule    TEXT NOT NULL REFERENCES schedules (name) ON DELETE CASCADE,
+            at          REAL NOT NULL,
+            kind        TEXT NOT NULL,
+            outcome     TEXT NOT NULL,
+            job_id      TEXT,
+            reason      TEXT,
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (schedule, at, kind)
+        ) WITHOUT ROWID
+        """,
     ],
 ]
 

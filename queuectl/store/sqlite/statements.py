@@ -18,6 +18,7 @@ from queuectl.domain.models import JobState
 from queuectl.store.base import Finish, OutputWrite
 
 __all__ = [
+    "ADD_SCHEDULE",
     "ATTEMPTS",
     "BEAT",
     "BEGIN_WRITE",
@@ -34,8 +35,11 @@ __all__ = [
     "EXPIRED",
     "FINISHED_SINCE",
     "FINISHED_TOTALS",
+    "FIRED",
+    "FIRING_STATE",
     "FOUND_IDS",
     "GET",
+    "GET_SCHEDULE",
     "HAS_SETTINGS",
     "IDS_FROM",
     "INSERT",
@@ -45,18 +49,26 @@ __all__ = [
     "JOURNAL_MODE",
     "KEY_HOLDER",
     "LINK_DEPS",
+    "LIST_FIRES",
     "LIST_RUNNERS",
+    "LIST_SCHEDULES",
     "LIVE_KEYS",
     "MISSING_DEPS",
     "OLDEST_RUNNABLE",
+    "PASS_OVER",
+    "PAUSE_SCHEDULE",
     "PRAGMAS",
     "PRUNE_QUEUE_SETTINGS",
     "QUEUE_SETTINGS",
+    "RAN",
     "READ_OUTPUT",
+    "RECORD_FIRE",
     "REGISTER_RUNNER",
     "RELEASE_CHUNK",
     "REMOVE",
+    "REMOVE_SCHEDULE",
     "RENEW_LEASES",
+    "REPLACE_SCHEDULE",
     "REQUEST_STOP",
     "REQUEUE",
     "RETRY_DEAD",
@@ -67,7 +79,9 @@ __all__ = [
     "SEQ_END",
     "SET_CAP",
     "SET_PAUSED",
+    "SKIPPED",
     "STATES_OF",
+    "TRIM_FIRES",
     "UNREGISTER_RUNNER",
     "USER_VERSION",
     "USE_WAL",
@@ -594,3 +608,70 @@ ON CONFLICT DO UPDATE SET n = n + excluded.n
 _RUNNABLE = "FROM jobs INDEXED BY jobs_claim_queue WHERE queue = :queue AND {cond} " + (
     "AND state IN ('pending', 'failed') AND blocked = 0"
 )
+# -- schedules ----------------------------------------------------------------
+_SCHEDULE_COLUMNS = """
+s.name, s.cron, s.timezone, s.job, s.catch_up, s.no_overlap, s.paused, s.created_at,
+s.updated_at, s.cursor, s.last_fire_at, s.last_job_id, j.state, s.missed, s.skipped
+"""
+GET_SCHEDULE = f"""
+SELECT {_SCHEDULE_COLUMNS} FROM schedules AS s LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.name = ?
+"""
+LIST_SCHEDULES = f"""
+SELECT {_SCHEDULE_COLUMNS} FROM schedules AS s LEFT JOIN jobs AS j ON j.id = s.last_job_id
+ORDER BY s.name
+"""
+ADD_SCHEDULE = """
+INSERT INTO schedules (name, cron, timezone, job, catch_up, no_overlap, created_at,
+                       updated_at, cursor)
+VALUES (:name, :cron, :timezone, :job, :catch_up, :no_overlap, :now, :now, :now)
+"""
+REPLACE_SCHEDULE = """
+UPDATE schedules SET cron = :cron, timezone = :timezone, job = :job, catch_up = :catch_up,
+    no_overlap = :no_overlap, updated_at = :now, cursor = max(cursor, :now)
+WHERE name = :name
+"""
+REMOVE_SCHEDULE = "DELETE FROM schedules WHERE name = ?"
+PAUSE_SCHEDULE = """
+UPDATE schedules SET paused = :paused, updated_at = :now,
+    cursor = CASE WHEN paused AND NOT :paused THEN max(cursor, :now) ELSE cursor END
+WHERE name = :name
+"""
+#: The schedule as a firing sees it: whether the tick is still to fire, and whether the
+#: last job is unfinished (for no-overlap).
+FIRING_STATE = """
+SELECT s.paused = 0 AND s.cursor < :at
+       AND NOT EXISTS (SELECT 1 FROM schedule_fires
+                       WHERE schedule = :name AND at = :at AND kind = 'tick'),
+       s.no_overlap AND j.state IN ('pending', 'failed', 'processing')
+FROM schedules AS s LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.name = :name
+"""
+RECORD_FIRE = """
+INSERT INTO schedule_fires (schedule, at, kind, outcome, job_id, reason, recorded_at)
+VALUES (:name, :at, :kind, :outcome, :job_id, :reason, :now)
+"""
+FIRED = """
+UPDATE schedules SET cursor = :at, missed = missed + :missed, last_fire_at = :at,
+    last_job_id = :job_id
+WHERE name = :name
+"""
+SKIPPED = """
+UPDATE schedules SET cursor = :at, missed = missed + :missed, skipped = skipped + 1
+WHERE name = :name
+"""
+RAN = "UPDATE schedules SET last_fire_at = :now, last_job_id = :job_id WHERE name = :name"
+PASS_OVER = """
+UPDATE schedules SET cursor = :upto, missed = missed + :missed
+WHERE name = :name AND cursor < :upto
+"""
+#: Keep the newest ``FIRE_HISTORY`` entries: the key's index finds the cut-off.
+TRIM_FIRES = """
+DELETE FROM schedule_fires WHERE schedule = :name AND at < (
+    SELECT at FROM schedule_fires WHERE schedule = :name
+    ORDER BY at DESC LIMIT 1 OFFSET :keep)
+"""
+LIST_FIRES = """
+SELECT schedule, at, kind, outcome, job_id, recorded_at, reason FROM schedule_fires
+WHERE schedule = ? ORDER BY at DESC, kind DESC LIMIT ?
+"""

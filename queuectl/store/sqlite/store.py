@@ -19,6 +19,7 @@ from typing import Self
 
 from queuectl.domain.histograms import Histogram
 from queuectl.domain.models import Attempt, Job, JobOutput, JobState, RunnerInfo
+from queuectl.domain.schedule import Fire, FireResult, Schedule
 from queuectl.host.wakeup import WakeListener, send_wakes
 from queuectl.store.base import (
     CancelResult,
@@ -28,6 +29,7 @@ from queuectl.store.base import (
     JobPage,
     LeftOut,
     NewJob,
+    NewSchedule,
     OutputWrite,
     QueueSetting,
     RemoveResult,
@@ -40,7 +42,7 @@ from queuectl.store.base import (
     requeued,
     runnable_at_once,
 )
-from queuectl.store.sqlite import browse, history, jobs, metrics, minutes, runners
+from queuectl.store.sqlite import browse, history, jobs, metrics, minutes, runners, schedules
 from queuectl.store.sqlite import queues as queue_table
 from queuectl.store.sqlite.connection import SQLiteConnection
 from queuectl.store.sqlite.enqueue import insert_chunks, insert_jobs
@@ -247,6 +249,43 @@ class SQLiteStore(Store):
     async def request_stop(self, runner_ids: Sequence[str], *, hard: bool = False) -> None:
         await runners.request_stop(self.db, runner_ids, hard=hard)
         await self.notify("control")
+
+    # -- schedules ----------------------------------------------------------
+    async def save_schedule(self, schedule: NewSchedule, *, replace: bool = False) -> None:
+        await schedules.save(self.db, self.now(), schedule, replace)
+        await self.notify("schedules")
+
+    async def get_schedule(self, name: str) -> Schedule:
+        return await schedules.get(self.db, name)
+
+    async def list_schedules(self) -> list[Schedule]:
+        return await schedules.list_all(self.db)
+
+    async def remove_schedule(self, name: str) -> None:
+        await schedules.remove(self.db, name)
+        await self.notify("schedules")
+
+    async def pause_schedule(self, name: str, paused: bool) -> None:
+        await schedules.pause(self.db, self.now(), name, paused)
+        await self.notify("schedules")
+
+    async def fire_schedule(
+        self, name: str, at: float, job: NewJob, *, missed: int = 0
+    ) -> FireResult:
+        result = await schedules.fire(self.db, self.now(), name, at, job, missed)
+        if result == "fired":
+            await self.notify("jobs")
+        return result
+
+    async def run_schedule(self, name: str, job: NewJob) -> None:
+        await schedules.run(self.db, self.now(), name, job)
+        await self.notify("jobs")
+
+    async def pass_over(self, name: str, upto: float, missed: int) -> None:
+        await schedules.pass_over(self.db, name, upto, missed)
+
+    async def schedule_fires(self, name: str, limit: int = 20) -> list[Fire]:
+        return await schedules.fires(self.db, name, limit)
 
     # -- wake-ups -----------------------------------------------------------
     async def subscribe(self, on_wake: Callable[[WakeKind], None]) -> Subscription:
