@@ -59,7 +59,12 @@ def test_status_without_runners_prints_every_state_and_false(qctl: QueueCtl) -> 
 
 
 def test_status_of_an_empty_queue_shows_zeros(qctl: QueueCtl) -> None:
-    assert qctl.json("status") == {"jobs": dict.fromkeys(STATES, 0), "queues": {}, "workers": []}
+    assert qctl.json("status") == {
+        "jobs": dict.fromkeys(STATES, 0),
+        "queues": {},
+        "workers": [],
+        "paused": [],
+    }
 
 
 def test_status_json_counts_every_state(qctl: QueueCtl) -> None:
@@ -68,7 +73,7 @@ def test_status_json_counts_every_state(qctl: QueueCtl) -> None:
     data = qctl.json("status")
 
     counts = {"pending": 2, "processing": 0, "completed": 1, "failed": 0, "dead": 1, "cancelled": 0}
-    assert data == {"jobs": counts, "queues": {"default": counts}, "workers": []}
+    assert data == {"jobs": counts, "queues": {"default": counts}, "workers": [], "paused": []}
     assert list(data["jobs"]) == STATES
 
 
