@@ -7,8 +7,10 @@ minute after it; a daily time that exists twice runs once, at its first occurren
 where croniter fires a repeated daily time twice. Schedules whose hour or minute field
 starts with ``*`` go by elapsed time at a change, as cron does: an hourly schedule has
 one tick less on the spring day and one more in autumn, each an hour of real time
-apart. Six fields put seconds first (``*/5 * * * * *``) and are never adjusted: a
-local time that does not exist is skipped, one that happens twice fires twice.
+apart. Six fields put seconds first (``*/5 * * * * *``); cronsim leaves them as the
+calendar gives them, so here a local time that does not exist is skipped, and, when the
+hour and minute fields are fixed, the second occurrence of a repeated local time is
+dropped, so that it fires once, as five fields do.
 
 A tick is a whole second since the epoch. A schedule keeps a cursor: every tick up to
 it was handled (fired, skipped, or passed over as missed).
@@ -93,6 +95,16 @@ class Cron:
             raise InvalidInput(f"cron expression {self.expression!r} never fires") from None
         except (ValueError, IndexError, OverflowError) as exc:  # what cronsim did not foresee
             raise InvalidInput(f"bad cron expression {self.expression!r}: {exc}") from None
+        fields = self._fields.split()
+        #: Six fields at a fixed hour and minute: a repeated local time fires once.
+        self._once = len(fields) == 6 and not any(f.startswith("*") for f in fields[1:3])
+
+    def _repeat(self, tick: datetime) -> bool:
+        """Whether ``tick`` is the second occurrence of a local time that this
+        expression must fire once (cronsim handles five fields itself)."""
+        return (
+            self._once and tick.fold == 1 and tick.utcoffset() != tick.replace(fold=0).utcoffset()
+        )
 
     def after(self, moment: float) -> float | None:
         """The first tick strictly after ``moment`` (None: none within 50 years)."""
@@ -107,9 +119,12 @@ class Cron:
         walk = CronSim(self._fields, datetime.fromtimestamp(after, self._zone))
         while len(found) < limit:
             try:
-                tick = next(walk).timestamp()
+                moment = next(walk)
             except (StopIteration, OverflowError):
                 break
+            tick = moment.timestamp()
+            if self._repeat(datetime.fromtimestamp(tick, self._zone)):
+                continue
             if tick > upto:
                 break
             found.append(tick)
@@ -125,9 +140,12 @@ class Cron:
         found: list[float] = []
         while len(found) < limit:
             try:
-                tick = next(walk).timestamp()
+                moment = next(walk)
             except (StopIteration, OverflowError):
                 break
+            tick = moment.timestamp()
+            if self._repeat(datetime.fromtimestamp(tick, self._zone)):
+                continue
             if tick <= after:
                 break
             found.append(tick)

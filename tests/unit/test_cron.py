@@ -101,8 +101,9 @@ def test_template_round_trips_through_enqueue_json() -> None:
         ScheduleSpec("-s", Cron("@daily"), JobSpec("x"))
 
 
-def test_six_fields_go_by_elapsed_time_at_a_change() -> None:
-    """Documented: six-field daily times are not adjusted (five fields are)."""
+def test_six_fields_skip_a_missing_time_and_fire_a_repeated_one_once() -> None:
+    """Documented: a six-field daily time that does not exist is skipped (five fields
+    move it); one that happens twice fires once, at its first occurrence, like five."""
     from zoneinfo import ZoneInfo
 
     berlin = ZoneInfo("Europe/Berlin")
@@ -115,5 +116,14 @@ def test_six_fields_go_by_elapsed_time_at_a_change() -> None:
 
     assert local(six.ticks(spring, spring + 2 * 86400, 9)) == ["30 02:30 +0200"]
     assert local(five.ticks(spring, spring + 2 * 86400, 9)) == ["29 03:00 +0200", "30 02:30 +0200"]
-    assert local(six.ticks(autumn, autumn + 86400, 9)) == ["25 02:30 +0200", "25 02:30 +0100"]
+    assert local(six.ticks(autumn, autumn + 86400, 9)) == ["25 02:30 +0200"]
+    assert local(six.latest(autumn, autumn + 86400, 9)) == ["25 02:30 +0200"]
     assert local(five.ticks(autumn, autumn + 86400, 9)) == ["25 02:30 +0200"]
+    # Seconds and minutes that are not fixed go by elapsed time: both 02:xx hours fire.
+    every = Cron("0 */30 2 * * *", "Europe/Berlin")
+    assert local(every.ticks(autumn, autumn + 86400, 9)) == [
+        "25 02:00 +0200",
+        "25 02:30 +0200",
+        "25 02:00 +0100",
+        "25 02:30 +0100",
+    ]
