@@ -68,6 +68,19 @@ async def test_upkeep_prunes_the_minutes_older_than_kept(store: Store) -> None:
             await upkeep
 
 
+async def test_a_cancelled_upkeep_returns_only_once_all_its_work_has_ended(store: Store) -> None:
+    """A runner closes its store after its upkeep: work of the upkeep still running then
+    (the SQLite checkpoint connection's close) would finish after the loop is gone."""
+    upkeep = asyncio.create_task(store.maintain())
+    for _ in range(3):  # let the upkeep start its loops (and open what they need)
+        await asyncio.sleep(0.05)
+    upkeep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await upkeep
+    me = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
+
+
 def test_sqlite_reads_and_prunes_the_minutes_through_the_tallies_primary_key() -> None:
     from queuectl.store.sqlite import minutes as sqlite_minutes
     from queuectl.store.sqlite.schema import MIGRATIONS

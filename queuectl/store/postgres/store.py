@@ -349,6 +349,7 @@ class PostgresStore(Store):
         async def prune(before: str) -> None:
             await minutes.prune(self._pool, self._q, before)
 
-        await asyncio.gather(
-            jobs.fold_loop(self._pool, self._q), prune_minutes_loop(prune, self.now)
-        )
+        # A task group, not gather: cancelled, it returns only once both loops have ended.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(jobs.fold_loop(self._pool, self._q))
+            group.create_task(prune_minutes_loop(prune, self.now))

@@ -302,4 +302,8 @@ class SQLiteStore(Store):
         async def prune(before: str) -> None:
             await minutes.prune(self.db, before)
 
-        await asyncio.gather(checkpoint_loop(self.db), prune_minutes_loop(prune, self.now))
+        # A task group, not gather: cancelled, it returns only once both loops have
+        # finished (the checkpoint connection closed), not at the first one's end.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(checkpoint_loop(self.db))
+            group.create_task(prune_minutes_loop(prune, self.now))
