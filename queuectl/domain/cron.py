@@ -19,6 +19,7 @@ it was handled (fired, skipped, or passed over as missed).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Literal, NamedTuple
 
@@ -113,40 +114,32 @@ class Cron:
 
     def ticks(self, after: float, upto: float, limit: int) -> list[float]:
         """Up to ``limit`` ticks in ``(after, upto]``, oldest first."""
-        from cronsim import CronSim
-
-        found: list[float] = []
-        walk = CronSim(self._fields, datetime.fromtimestamp(after, self._zone))
-        while len(found) < limit:
-            try:
-                moment = next(walk)
-            except (StopIteration, OverflowError):
-                break
-            tick = moment.timestamp()
-            if self._repeat(datetime.fromtimestamp(tick, self._zone)):
-                continue
-            if tick > upto:
-                break
-            found.append(tick)
-        return found
+        start = datetime.fromtimestamp(after, self._zone)
+        return self._take(start, lambda tick: tick > upto, limit, reverse=False)
 
     def latest(self, after: float, upto: float, limit: int) -> list[float]:
         """Up to ``limit`` ticks in ``(after, upto]``, newest first."""
-        from cronsim import CronSim
-
         # A start with microseconds makes cronsim's first tick the start itself.
         start = datetime.fromtimestamp(math.floor(upto), self._zone).replace(microsecond=1)
-        walk = CronSim(self._fields, start, reverse=True)
+        return self._take(start, lambda tick: tick <= after, limit, reverse=True)
+
+    def _take(
+        self, start: datetime, past: Callable[[float], bool], limit: int, *, reverse: bool
+    ) -> list[float]:
+        """Up to ``limit`` ticks walking from ``start``, until one is ``past`` the end;
+        the second occurrences that ``_repeat`` drops are not counted."""
+        from cronsim import CronSim
+
         found: list[float] = []
+        walk = CronSim(self._fields, start, reverse=reverse)
         while len(found) < limit:
             try:
-                moment = next(walk)
+                tick = next(walk).timestamp()
             except (StopIteration, OverflowError):
                 break
-            tick = moment.timestamp()
             if self._repeat(datetime.fromtimestamp(tick, self._zone)):
                 continue
-            if tick <= after:
+            if past(tick):
                 break
             found.append(tick)
         return found
