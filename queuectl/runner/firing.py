@@ -98,6 +98,9 @@ class Firing:
         self._default_retries = default_retries
         self._default_retry_on = default_retry_on
         self._changed = asyncio.Event()
+        #: Set while the task sleeps after a pass, cleared while it looks: what a
+        #: caller awaits to know that the next change must wake it.
+        self.asleep = asyncio.Event()
 
     def changed(self) -> None:
         """A schedule was added, changed or removed somewhere."""
@@ -112,5 +115,9 @@ class Firing:
                 log.warning("firing schedules failed: %s", exc)
                 next_at = self._store.now() + _RETRY
             wait = _FALLBACK if next_at is None else next_at - self._store.now()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(max(wait, 0.0), _FALLBACK))
+            self.asleep.set()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), min(max(wait, 0.0), _FALLBACK))
+            finally:
+                self.asleep.clear()

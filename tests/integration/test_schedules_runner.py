@@ -36,8 +36,10 @@ async def test_an_idle_runner_wakes_for_a_new_schedule(shared_queue: Queue) -> N
     async def noop(job: Job) -> None:
         return None
 
-    async with running(shared_queue.runner(execute=noop)):
-        await asyncio.sleep(0.2)  # let it settle into its idle sleep
+    runner = shared_queue.runner(execute=noop)
+    async with running(runner):
+        # Its first pass found no schedule: it sleeps for the fallback minute now.
+        await asyncio.wait_for(runner._firing.asleep.wait(), 10)
         await shared_queue.schedule("soon", "* * * * * *", "true")
         await eventually(lambda: _at_least(shared_queue, 1), within=3)
 
