@@ -86,6 +86,28 @@ def test_the_overview_loads(cli: CLI, page: Page, screenshots: Path) -> None:
         shoot(page, screenshots, "dlq")
 
 
+def test_the_chart_spans_its_box_with_the_current_minute_at_the_right(
+    cli: CLI, page: Page, screenshots: Path
+) -> None:
+    """The bars stretch over the chart's whole width: the minute just past is the last
+    slot, at the box's right edge (a viewBox scaled to fit would centre them)."""
+    cli("add", "--", "true", check=True)
+    cli("worker", "start", "--burst", "--quiet", check=True)
+    with serving(cli) as url:
+        open_live(page, url)
+        bar = page.locator("#chart svg rect.completed")
+        expect(bar).to_have_count(1)
+        svg = page.locator("#chart svg").bounding_box()
+        box = bar.bounding_box()
+        assert svg is not None
+        assert box is not None
+        slot = svg["width"] / 60  # one bar a minute over the last hour
+        assert svg["width"] > 600  # wider than the viewBox: it was stretched
+        assert box["x"] + box["width"] > svg["x"] + svg["width"] - slot / 2
+        assert box["x"] > svg["x"] + svg["width"] - 2 * slot
+        shoot(page, screenshots, "chart")
+
+
 def test_a_count_changes_live_when_a_runner_completes_a_job(
     cli: CLI, page: Page, screenshots: Path
 ) -> None:
