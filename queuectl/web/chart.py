@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SERIES", "Bar", "bars"]
+__all__ = ["MINUTES", "SERIES", "WIDTH", "Bar", "bars"]
 
 #: Stacked from the bottom, in this order; each has a CSS class of its name. The
 #: counts come from ``Queue.outcomes_by_minute``: a read of the kept minute tallies,
 #: cheap enough for every render, so nothing is cached between requests.
 SERIES = ("completed", "failed", "dead", "cancelled")
 WIDTH, HEIGHT = 600, 120
+#: The chart's window: a bar a minute, the newest at the right.
+MINUTES = 60
 
 
 class Bar(NamedTuple):

@@ -51,7 +51,7 @@ async def overview_parts(request: Request) -> dict[str, str]:
     queue = queue_of(request)
     infos = await queue.queue_overview()
     totals = {s: sum(info.counts[JobState(s)] for info in infos) for s in STATES}
-    minutes = await queue.outcomes_by_minute(60)
+    minutes = await queue.outcomes_by_minute(chart.MINUTES)
     rects, top = chart.bars(minutes)
     loads = await queue.runner_loads()
     return {

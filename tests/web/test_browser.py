@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from queuectl.web.chart import MINUTES, WIDTH
 from tests.conftest import CLI
 from tests.processes import Runners
 from tests.web.server import serving
@@ -101,8 +102,8 @@ def test_the_chart_spans_its_box_with_the_current_minute_at_the_right(
         box = bar.bounding_box()
         assert svg is not None
         assert box is not None
-        slot = svg["width"] / 60  # one bar a minute over the last hour
-        assert svg["width"] > 600  # wider than the viewBox: it was stretched
+        slot = svg["width"] / MINUTES
+        assert svg["width"] > WIDTH  # wider than the viewBox: it was stretched
         assert box["x"] + box["width"] > svg["x"] + svg["width"] - slot / 2
         assert box["x"] > svg["x"] + svg["width"] - 2 * slot
         shoot(page, screenshots, "chart")
